@@ -1,0 +1,161 @@
+package broker
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+// ensureTopic returns the topic's config, creating it with the given queue
+// count and permission (and announcing it to the namesrvs) if it is new.
+func (b *Broker) ensureTopic(name string, queues int32, perm int32) TopicConfig {
+	tc, created, err := b.topics.createIfAbsent(TopicConfig{
+		TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG",
+	})
+	if err != nil {
+		b.log.Error("persist topics", "topic", name, "err", err)
+	}
+	if created {
+		b.log.Info("topic created", "topic", name, "queues", queues)
+		b.registerSoon()
+	}
+	return tc
+}
+
+// isSystemTopic reports whether name is reserved by the broker.
+func (b *Broker) isSystemTopic(name string) bool {
+	switch name {
+	case autoCreateTopicKey, selfTestTopic, offsetMovedTopic, scheduleTopic, b.cfg.BrokerClusterName, b.cfg.BrokerName:
+		return true
+	}
+	return strings.HasPrefix(name, "rmq_sys_") || strings.HasPrefix(name, "RMQ_SYS_")
+}
+
+// updateAndCreateTopic handles UPDATE_AND_CREATE_TOPIC (17). It answers
+// once every namesrv has the new route, so a consumer started right after
+// finds it.
+func (b *Broker) updateAndCreateTopic(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, err := req.String("topic")
+	if err != nil {
+		return fieldErr(req, err)
+	}
+	if err := validateTopic(topic); err != nil {
+		return remoting.NewResponse(req, remoting.InvalidParameter, err.Error())
+	}
+	if b.isSystemTopic(topic) {
+		return remoting.Errorf(req, remoting.InvalidParameter, "the topic %s is a system topic and cannot be changed", topic)
+	}
+	tc := TopicConfig{TopicName: topic, TopicFilterType: "SINGLE_TAG"}
+	if tc.ReadQueueNums, err = req.Int32Or("readQueueNums", 16); err != nil {
+		return fieldErr(req, err)
+	}
+	if tc.WriteQueueNums, err = req.Int32Or("writeQueueNums", 16); err != nil {
+		return fieldErr(req, err)
+	}
+	if tc.Perm, err = req.Int32Or("perm", permRead|permWrite); err != nil {
+		return fieldErr(req, err)
+	}
+	if tc.TopicSysFlag, err = req.Int32Or("topicSysFlag", 0); err != nil {
+		return fieldErr(req, err)
+	}
+	if v := req.ExtValue("topicFilterType"); v != "" {
+		tc.TopicFilterType = v
+	}
+	tc.Order = req.Bool("order")
+	switch {
+	case tc.ReadQueueNums < 1 || tc.ReadQueueNums > 1024:
+		return remoting.Errorf(req, remoting.InvalidParameter, "readQueueNums=%d: want 1..1024", tc.ReadQueueNums)
+	case tc.WriteQueueNums < 1 || tc.WriteQueueNums > 1024:
+		return remoting.Errorf(req, remoting.InvalidParameter, "writeQueueNums=%d: want 1..1024", tc.WriteQueueNums)
+	case tc.Perm&^(permRead|permWrite|permInherit|permPriority) != 0:
+		return remoting.Errorf(req, remoting.InvalidParameter, "perm=%d: want a combination of 8, 4, 2 and 1", tc.Perm)
+	}
+	changed, err := b.topics.put(tc)
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "persist topic %s: %v", topic, err)
+	}
+	if changed {
+		b.log.Info("topic updated", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm)
+		b.registerAll()
+	}
+	return remoting.NewResponse(req, remoting.Success, "")
+}
+
+// deleteTopicInBroker handles DELETE_TOPIC_IN_BROKER (215).
+func (b *Broker) deleteTopicInBroker(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic, err := req.String("topic")
+	if err != nil {
+		return fieldErr(req, err)
+	}
+	if b.isSystemTopic(topic) {
+		return remoting.Errorf(req, remoting.InvalidParameter, "the topic %s is a system topic and cannot be deleted", topic)
+	}
+	removed, err := b.topics.remove(topic)
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "persist topics: %v", err)
+	}
+	b.offsets.removeTopic(topic)
+	if err := b.store.DeleteTopic(topic); err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "delete consume queues of %s: %v", topic, err)
+	}
+	if removed {
+		b.log.Info("topic deleted", "topic", topic)
+		b.registerAll()
+	}
+	return remoting.NewResponse(req, remoting.Success, "")
+}
+
+// topicConfigWrapper is TopicConfigSerializeWrapper.
+type topicConfigWrapper struct {
+	TopicConfigTable map[string]*TopicConfig `json:"topicConfigTable"`
+	DataVersion      DataVersion             `json:"dataVersion"`
+}
+
+// getAllTopicConfig handles GET_ALL_TOPIC_CONFIG (21).
+func (b *Broker) getAllTopicConfig(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topics, version := b.topics.snapshot()
+	body, err := json.Marshal(topicConfigWrapper{topics, version})
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "encode topics: %v", err)
+	}
+	resp := remoting.NewResponse(req, remoting.Success, "")
+	resp.Body = body
+	return resp
+}
+
+// getAllSubscriptionGroupConfig handles GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+func (b *Broker) getAllSubscriptionGroupConfig(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	body, err := b.groups.marshal()
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "encode subscription groups: %v", err)
+	}
+	resp := remoting.NewResponse(req, remoting.Success, "")
+	resp.Body = body
+	return resp
+}
+
+// createSystemTopics adds the topics every broker has.
+func (b *Broker) createSystemTopics() {
+	rw := int32(permRead | permWrite)
+	tbwPerm := rw
+	if b.cfg.AutoCreateTopicEnable {
+		tbwPerm |= permInherit
+	}
+	for _, t := range []TopicConfig{
+		{TopicName: autoCreateTopicKey, ReadQueueNums: b.cfg.DefaultTopicQueueNums, WriteQueueNums: b.cfg.DefaultTopicQueueNums, Perm: tbwPerm},
+		{TopicName: selfTestTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
+		{TopicName: offsetMovedTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
+		{TopicName: scheduleTopic, ReadQueueNums: int32(len(delayLevels)), WriteQueueNums: int32(len(delayLevels)), Perm: rw},
+		{TopicName: b.cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: permRead | permWrite | permInherit},
+		{TopicName: b.cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: permRead | permWrite | permInherit},
+	} {
+		t.TopicFilterType = "SINGLE_TAG"
+		if old, ok := b.topics.get(t.TopicName); ok && old.TopicName == t.TopicName && old.Perm == t.Perm && old.ReadQueueNums == t.ReadQueueNums {
+			continue
+		}
+		if _, err := b.topics.put(t); err != nil {
+			b.log.Error("persist topics", "topic", t.TopicName, "err", err)
+		}
+	}
+}

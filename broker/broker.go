@@ -1,0 +1,259 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rocketgo/rocketgo/commitlog"
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+// Broker is one broker process: a remoting server in front of a commit log,
+// with the topic, offset and consumer tables around it.
+type Broker struct {
+	cfg Config
+	log *slog.Logger
+
+	store     *commitlog.Log
+	server    *remoting.Server
+	client    *remoting.Client
+	topics    *topicTable
+	offsets   *offsetTable
+	groups    *groupTable
+	consumers *consumers
+	polls     *polls
+	locks     locks
+	delays    *scheduler
+
+	// sendStages are what a send waits for before it is answered.
+	sendStages []sendStage
+
+	addr      string         // advertised ip:port for clients
+	haAddr    string         // advertised ip:port for slaves
+	storeHost netip.AddrPort // addr, as stored in every record
+
+	masterMu     sync.Mutex
+	masterAddr   string
+	masterHAAddr string
+
+	registerNow chan struct{}
+	stats       struct{ sent, pulled atomic.Int64 }
+
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// New checks cfg and returns a broker that Start will open.
+func New(cfg Config, log *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Broker{
+		cfg:         cfg,
+		log:         log,
+		consumers:   newConsumers(),
+		registerNow: make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+	b.polls = newPolls(b)
+	return b, nil
+}
+
+// Start opens the store, starts listening and registers with the namesrvs.
+func (b *Broker) Start() error {
+	root := b.cfg.StorePathRootDir
+	if err := os.MkdirAll(configDir(root), 0o755); err != nil {
+		return fmt.Errorf("create store dir: %w", err)
+	}
+	var err error
+	if b.topics, err = loadTopics(filepath.Join(configDir(root), "topics.json")); err != nil {
+		return err
+	}
+	if b.offsets, err = loadOffsets(filepath.Join(configDir(root), "consumerOffset.json")); err != nil {
+		return err
+	}
+	if b.groups, err = loadGroups(filepath.Join(configDir(root), "subscriptionGroup.json")); err != nil {
+		return err
+	}
+	flush := commitlog.AsyncFlush
+	if b.cfg.FlushDiskType == SyncFlush {
+		flush = commitlog.SyncFlush
+		b.sendStages = append(b.sendStages, b.flushStage)
+	}
+	b.store, err = commitlog.Open(commitlog.Config{
+		Dir:              root,
+		SegmentSize:      b.cfg.MappedFileSizeCommitLog,
+		QueueFileEntries: int(b.cfg.MappedFileSizeConsumeQueue / 20),
+		Flush:            flush,
+		FlushInterval:    b.cfg.FlushIntervalCommitLog,
+		SyncFlushTimeout: b.cfg.SyncFlushTimeout,
+		Log:              b.log,
+	})
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", root, err)
+	}
+	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
+		b.polls.arrived(topic, queueID)
+	})
+	b.createSystemTopics()
+	if b.delays, err = newScheduler(b); err != nil {
+		b.store.Close()
+		return err
+	}
+
+	b.server = remoting.NewServer(remoting.ServerConfig{
+		Addr:         net.JoinHostPort(b.cfg.BrokerIP1, strconv.Itoa(b.cfg.ListenPort)),
+		Name:         "broker",
+		Log:          b.log,
+		MaxFrameSize: b.cfg.MaxFrameSize,
+		Workers:      b.cfg.ServerWorkerThreads,
+	})
+	b.routes()
+	b.server.OnClose(b.connClosed)
+	if err := b.server.Start(); err != nil {
+		b.store.Close()
+		return fmt.Errorf("listen on port %d: %w", b.cfg.ListenPort, err)
+	}
+	b.addr = b.server.Addr()
+	b.storeHost, err = netip.ParseAddrPort(b.addr)
+	if err != nil {
+		b.server.Close()
+		b.store.Close()
+		return fmt.Errorf("parse listen address %s: %w", b.addr, err)
+	}
+	b.storeHost = netip.AddrPortFrom(b.storeHost.Addr().Unmap(), b.storeHost.Port())
+	haPort := b.cfg.HAListenPort
+	if haPort < 0 {
+		haPort = int(b.storeHost.Port()) + 1
+	}
+	haIP := b.cfg.BrokerIP2
+	if haIP == "" {
+		haIP = b.cfg.BrokerIP1
+	}
+	b.haAddr = net.JoinHostPort(haIP, strconv.Itoa(haPort))
+	b.client = remoting.NewClient(remoting.ClientConfig{Log: b.log})
+
+	b.log.Info("broker started", "cluster", b.cfg.BrokerClusterName, "name", b.cfg.BrokerName, "id", b.cfg.BrokerID,
+		"role", b.cfg.BrokerRole, "flush", b.cfg.FlushDiskType, "addr", b.addr, "store", root)
+	b.registerAll()
+	b.goLoop(b.registerLoop)
+	b.goLoop(b.housekeepingLoop)
+	b.goLoop(b.polls.run)
+	if b.cfg.BrokerRole != Slave {
+		b.goLoop(b.delays.run)
+	}
+	return nil
+}
+
+// routes binds request codes to handlers.
+func (b *Broker) routes() {
+	s := b.server
+	s.Handle(remoting.SendMessage, b.sendMessage)
+	s.Handle(remoting.SendMessageV2, b.sendMessage)
+	s.Handle(remoting.SendBatchMessage, b.sendMessage)
+	s.Handle(remoting.PullMessage, b.pullMessage)
+	s.Handle(remoting.HeartBeat, b.heartBeat)
+	s.Handle(remoting.UnregisterClient, b.unregisterClient)
+	s.Handle(remoting.GetConsumerListByGroup, b.getConsumerListByGroup)
+	s.Handle(remoting.QueryConsumerOffset, b.queryConsumerOffset)
+	s.Handle(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
+	s.Handle(remoting.GetMaxOffset, b.getMaxOffset)
+	s.Handle(remoting.GetMinOffset, b.getMinOffset)
+	s.Handle(remoting.SearchOffsetByTimestamp, b.searchOffsetByTimestamp)
+	s.Handle(remoting.GetEarliestMsgStoretime, b.getEarliestMsgStoretime)
+	s.Handle(remoting.UpdateAndCreateTopic, b.updateAndCreateTopic)
+	s.Handle(remoting.DeleteTopicInBroker, b.deleteTopicInBroker)
+	s.Handle(remoting.GetAllTopicConfig, b.getAllTopicConfig)
+	s.Handle(remoting.GetAllSubscriptionGroupConfig, b.getAllSubscriptionGroupConfig)
+	s.Handle(remoting.ConsumerSendMsgBack, b.consumerSendMsgBack)
+	s.Handle(remoting.LockBatchMQ, b.lockBatchMQ)
+	s.Handle(remoting.UnlockBatchMQ, b.unlockBatchMQ)
+	s.Handle(remoting.EndTransaction, b.endTransaction)
+}
+
+func (b *Broker) goLoop(fn func(done <-chan struct{})) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn(b.done)
+	}()
+}
+
+// Addr returns the advertised client address (ip:port).
+func (b *Broker) Addr() string { return b.addr }
+
+func (b *Broker) registerLoop(done <-chan struct{}) {
+	t := time.NewTicker(b.cfg.RegisterNameServerPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		case <-b.registerNow:
+		}
+		b.registerAll()
+	}
+}
+
+// housekeepingLoop persists consumer offsets and expires silent clients.
+func (b *Broker) housekeepingLoop(done <-chan struct{}) {
+	persist := time.NewTicker(b.cfg.FlushConsumerOffsetInterval)
+	defer persist.Stop()
+	scan := time.NewTicker(10 * time.Second)
+	defer scan.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-persist.C:
+			if err := b.offsets.persist(); err != nil {
+				b.log.Error("persist consumer offsets", "err", err)
+			}
+			if err := b.delays.persist(); err != nil {
+				b.log.Error("persist delay offsets", "err", err)
+			}
+		case now := <-scan.C:
+			b.expireClients(now)
+		}
+	}
+}
+
+// Close unregisters from the namesrvs, stops serving, and closes the store
+// cleanly so the next start needs no recovery.
+func (b *Broker) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	b.unregisterAll()
+	var errs []error
+	if err := b.server.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close server: %w", err))
+	}
+	close(b.done)
+	b.wg.Wait()
+	if err := b.offsets.persist(); err != nil {
+		errs = append(errs, fmt.Errorf("persist consumer offsets: %w", err))
+	}
+	if err := b.delays.persist(); err != nil {
+		errs = append(errs, fmt.Errorf("persist delay offsets: %w", err))
+	}
+	if err := b.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	b.client.Close()
+	return errors.Join(errs...)
+}

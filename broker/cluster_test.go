@@ -1,0 +1,293 @@
+package broker_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/rocketgo/rocketgo/internal/proctest"
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	rlog.SetLogLevel("fatal")
+	if !testing.Short() {
+		dir, err := proctest.Build("./cmd/namesrv", "./cmd/broker")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			os.Exit(1)
+		}
+		binDir = dir
+	}
+	os.Exit(m.Run())
+}
+
+// cluster is a set of real namesrv processes and one broker on 127.0.0.1.
+type cluster struct {
+	t          *testing.T
+	nsAddrs    []string
+	storeDir   string
+	port       int
+	brokerArgs []string
+	broker     *proctest.Proc
+	brokerAddr string
+	rpc        *remoting.Client
+}
+
+func startCluster(t *testing.T, namesrvs int, brokerArgs ...string) *cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: starts real processes")
+	}
+	c := &cluster{t: t, storeDir: t.TempDir(), port: proctest.FreePort(), brokerArgs: brokerArgs}
+	for i := 0; i < namesrvs; i++ {
+		ns := proctest.Start(t, filepath.Join(binDir, "namesrv"), "-listen", "127.0.0.1:0")
+		c.nsAddrs = append(c.nsAddrs, ns.Addr("namesrv"))
+	}
+	c.rpc = remoting.NewClient(remoting.ClientConfig{})
+	t.Cleanup(func() { c.rpc.Close() })
+	c.startBroker()
+	return c
+}
+
+// startBroker starts (or restarts) the broker on the same port and store.
+func (c *cluster) startBroker() {
+	c.t.Helper()
+	args := []string{
+		"-namesrvAddr", strings.Join(c.nsAddrs, ";"),
+		"-brokerName", "broker-a",
+		"-listenPort", strconv.Itoa(c.port),
+		"-storePathRootDir", c.storeDir,
+		"-mappedFileSizeCommitLog", strconv.Itoa(64 << 20),
+	}
+	c.broker = proctest.Start(c.t, filepath.Join(binDir, "broker"), append(args, c.brokerArgs...)...)
+	c.brokerAddr = c.broker.Addr("broker")
+	c.waitRoute("TBW102")
+}
+
+// waitRoute polls every namesrv until it serves a route for topic.
+func (c *cluster) waitRoute(topic string) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, ns := range c.nsAddrs {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			resp, err := c.rpc.Invoke(ctx, ns, remoting.NewRequest(remoting.GetRouteinfoByTopic, "topic", topic))
+			cancel()
+			if err == nil && resp.Code == remoting.Success && strings.Contains(string(resp.Body), c.brokerAddr) {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("namesrv %s has no route for %s with broker %s (err %v)", ns, topic, c.brokerAddr, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// createTopic creates a topic with n queues on the broker and waits for
+// its route.
+func (c *cluster) createTopic(topic string, queues int) {
+	c.t.Helper()
+	req := remoting.NewRequest(remoting.UpdateAndCreateTopic, "topic", topic,
+		"readQueueNums", strconv.Itoa(queues), "writeQueueNums", strconv.Itoa(queues), "perm", "6")
+	resp := c.invoke(req)
+	if resp.Code != remoting.Success {
+		c.t.Fatalf("create topic %s: code %d %s", topic, resp.Code, resp.Remark)
+	}
+	c.waitRoute(topic)
+}
+
+func (c *cluster) invoke(req *remoting.Command) *remoting.Command {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.rpc.Invoke(ctx, c.brokerAddr, req)
+	if err != nil {
+		c.t.Fatalf("invoke code %d: %v", req.Code, err)
+	}
+	return resp
+}
+
+// maxOffset asks the broker for a queue's next offset.
+func (c *cluster) maxOffset(topic string, queue int) int64 {
+	c.t.Helper()
+	resp := c.invoke(remoting.NewRequest(remoting.GetMaxOffset, "topic", topic, "queueId", strconv.Itoa(queue)))
+	n, err := strconv.ParseInt(resp.ExtValue("offset"), 10, 64)
+	if resp.Code != remoting.Success || err != nil {
+		c.t.Fatalf("GET_MAX_OFFSET %s/%d: code %d %q", topic, queue, resp.Code, resp.Remark)
+	}
+	return n
+}
+
+func (c *cluster) producer(opts ...producer.Option) rocketmq.Producer {
+	c.t.Helper()
+	return newProducer(c.t, c.nsAddrs, opts...)
+}
+
+func newProducer(t *testing.T, ns []string, opts ...producer.Option) rocketmq.Producer {
+	t.Helper()
+	base := []producer.Option{
+		producer.WithNsResolver(primitive.NewPassthroughResolver(ns)),
+		producer.WithGroupName("PG_" + sanitize(t.Name())),
+		producer.WithRetry(2),
+		producer.WithSendMsgTimeout(5 * time.Second),
+	}
+	p, err := rocketmq.NewProducer(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown() })
+	return p
+}
+
+// pushConsumer starts a push consumer that hands every message to got.
+func (c *cluster) pushConsumer(group, instance, topic, expr string, got func(*primitive.MessageExt)) rocketmq.PushConsumer {
+	c.t.Helper()
+	pc, err := rocketmq.NewPushConsumer(
+		consumer.WithNsResolver(primitive.NewPassthroughResolver(c.nsAddrs)),
+		consumer.WithGroupName(group),
+		consumer.WithInstance(instance),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+	)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	err = pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: expr},
+		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+			for _, m := range msgs {
+				got(m)
+			}
+			return consumer.ConsumeSuccess, nil
+		})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	var once sync.Once
+	c.t.Cleanup(func() { once.Do(func() { pc.Shutdown() }) })
+	return pc
+}
+
+// pullConsumer starts an official pull consumer subscribed to topic.
+func (c *cluster) pullConsumer(topic string) rocketmq.PullConsumer {
+	c.t.Helper()
+	pc, err := rocketmq.NewPullConsumer(
+		consumer.WithNsResolver(primitive.NewPassthroughResolver(c.nsAddrs)),
+		consumer.WithGroupName(fmt.Sprintf("GID_pull_%s_%d", sanitize(c.t.Name()), pullers.Add(1))),
+	)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := pc.Subscribe(topic, consumer.MessageSelector{}); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { pc.Shutdown() })
+	return pc
+}
+
+var pullers atomic.Int32
+
+// pullAll reads every message of every queue of topic with the official
+// pull consumer, in queue order.
+func (c *cluster) pullAll(topic string, queues int) map[int][]*primitive.MessageExt {
+	c.t.Helper()
+	pc := c.pullConsumer(topic)
+	out := map[int][]*primitive.MessageExt{}
+	for q := 0; q < queues; q++ {
+		maxOff := c.maxOffset(topic, q)
+		mq := &primitive.MessageQueue{Topic: topic, BrokerName: "broker-a", QueueId: q}
+		for off := int64(0); off < maxOff; {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			res, err := pc.PullFrom(ctx, mq, off, 32)
+			cancel()
+			if err != nil {
+				c.t.Fatalf("pull %s/%d at %d: %v", topic, q, off, err)
+			}
+			if res.Status != primitive.PullFound {
+				c.t.Fatalf("pull %s/%d at %d (max %d): status %v", topic, q, off, maxOff, res.Status)
+			}
+			out[q] = append(out[q], res.GetMessageExts()...)
+			off = res.NextBeginOffset
+		}
+	}
+	return out
+}
+
+// eventually polls cond every 20 ms until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// received is a concurrency-safe collection of consumed messages.
+type received struct {
+	mu   sync.Mutex
+	msgs []*primitive.MessageExt
+}
+
+func (r *received) add(m *primitive.MessageExt) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
+
+func (r *received) snapshot() []*primitive.MessageExt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*primitive.MessageExt(nil), r.msgs...)
+}
+
+func (r *received) bodies() map[string]int {
+	out := map[string]int{}
+	for _, m := range r.snapshot() {
+		out[string(m.Body)]++
+	}
+	return out
+}
+
+// freeDeadPort returns a port nothing listens on.
+func freeDeadPort(t *testing.T) int {
+	t.Helper()
+	return proctest.FreePort()
+}

@@ -1,0 +1,216 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Roles and flush types, spelled as in broker.properties.
+const (
+	AsyncMaster = "ASYNC_MASTER"
+	SyncMaster  = "SYNC_MASTER"
+	Slave       = "SLAVE"
+	AsyncFlush  = "ASYNC_FLUSH"
+	SyncFlush   = "SYNC_FLUSH"
+)
+
+// Config is the broker's configuration; each tag is the RocketMQ
+// broker.properties key (see DESIGN.md §3).
+type Config struct {
+	BrokerClusterName string `prop:"brokerClusterName"`
+	BrokerName        string `prop:"brokerName"`
+	BrokerID          int64  `prop:"brokerId"` // 0 is the master
+	BrokerIP1         string `prop:"brokerIP1"`
+	BrokerIP2         string `prop:"brokerIP2"` // advertised for HA; empty = brokerIP1
+	ListenPort        int    `prop:"listenPort"`
+	HAListenPort      int    `prop:"haListenPort"` // -1 = listenPort+1
+	HAMasterAddress   string `prop:"haMasterAddress"`
+	NamesrvAddr       string `prop:"namesrvAddr"`
+	StorePathRootDir  string `prop:"storePathRootDir"`
+	BrokerRole        string `prop:"brokerRole"`    // ASYNC_MASTER | SYNC_MASTER | SLAVE
+	FlushDiskType     string `prop:"flushDiskType"` // ASYNC_FLUSH | SYNC_FLUSH
+
+	AutoCreateTopicEnable      bool  `prop:"autoCreateTopicEnable"`
+	DefaultTopicQueueNums      int32 `prop:"defaultTopicQueueNums"`
+	MappedFileSizeCommitLog    int64 `prop:"mappedFileSizeCommitLog"`
+	MappedFileSizeConsumeQueue int64 `prop:"mappedFileSizeConsumeQueue"` // bytes, a multiple of 20
+	MaxMessageSize             int32 `prop:"maxMessageSize"`
+
+	FlushIntervalCommitLog      time.Duration `prop:"flushIntervalCommitLog"`
+	SyncFlushTimeout            time.Duration `prop:"syncFlushTimeout"`
+	RegisterNameServerPeriod    time.Duration `prop:"registerNameServerPeriod"`
+	FlushConsumerOffsetInterval time.Duration `prop:"flushConsumerOffsetInterval"`
+	ChannelExpiredTimeout       time.Duration `prop:"channelExpiredTimeout"`
+
+	LongPollingEnable                 bool          `prop:"longPollingEnable"`
+	ShortPollingTimeMills             time.Duration `prop:"shortPollingTimeMills"`
+	MaxTransferCountOnMessageInMemory int           `prop:"maxTransferCountOnMessageInMemory"`
+	MaxTransferBytesOnMessageInMemory int           `prop:"maxTransferBytesOnMessageInMemory"`
+	ServerWorkerThreads               int           `prop:"serverWorkerThreads"`
+	MaxFrameSize                      int           `prop:"frameMaxLength"`
+}
+
+// DefaultConfig returns the defaults of DESIGN.md §3 and RocketMQ's own.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "broker"
+	}
+	home, _ := os.UserHomeDir()
+	return Config{
+		BrokerClusterName:                 "DefaultCluster",
+		BrokerName:                        host,
+		BrokerIP1:                         "127.0.0.1",
+		ListenPort:                        10911,
+		HAListenPort:                      -1,
+		StorePathRootDir:                  filepath.Join(home, "store"),
+		BrokerRole:                        AsyncMaster,
+		FlushDiskType:                     AsyncFlush,
+		AutoCreateTopicEnable:             true,
+		DefaultTopicQueueNums:             4,
+		MappedFileSizeCommitLog:           1 << 30,
+		MappedFileSizeConsumeQueue:        300000 * 20,
+		MaxMessageSize:                    4 << 20,
+		FlushIntervalCommitLog:            500 * time.Millisecond,
+		SyncFlushTimeout:                  5 * time.Second,
+		RegisterNameServerPeriod:          30 * time.Second,
+		FlushConsumerOffsetInterval:       5 * time.Second,
+		ChannelExpiredTimeout:             120 * time.Second,
+		LongPollingEnable:                 true,
+		ShortPollingTimeMills:             time.Second,
+		MaxTransferCountOnMessageInMemory: 32,
+		MaxTransferBytesOnMessageInMemory: 256 << 10,
+		ServerWorkerThreads:               64,
+		MaxFrameSize:                      16 << 20,
+	}
+}
+
+// Validate reports every problem of c, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch c.BrokerRole {
+	case AsyncMaster, SyncMaster, Slave:
+	default:
+		bad("brokerRole=%q: want ASYNC_MASTER, SYNC_MASTER or SLAVE", c.BrokerRole)
+	}
+	switch c.FlushDiskType {
+	case AsyncFlush, SyncFlush:
+	default:
+		bad("flushDiskType=%q: want ASYNC_FLUSH or SYNC_FLUSH", c.FlushDiskType)
+	}
+	if c.BrokerID < 0 {
+		bad("brokerId=%d: must be 0 (master) or positive (slave)", c.BrokerID)
+	}
+	if c.BrokerRole == Slave && c.BrokerID == 0 {
+		bad("brokerRole=SLAVE needs brokerId >= 1, got brokerId=0")
+	}
+	if c.BrokerRole != Slave && c.BrokerID != 0 && c.BrokerRole != "" {
+		bad("brokerRole=%s needs brokerId=0, got brokerId=%d", c.BrokerRole, c.BrokerID)
+	}
+	if c.BrokerClusterName == "" || !validName(c.BrokerClusterName) {
+		bad("brokerClusterName=%q: want letters, digits, '-', '_' or '%%'", c.BrokerClusterName)
+	}
+	if c.BrokerName == "" || !validName(c.BrokerName) {
+		bad("brokerName=%q: want letters, digits, '-', '_' or '%%'", c.BrokerName)
+	}
+	if _, err := netip.ParseAddr(c.BrokerIP1); err != nil {
+		bad("brokerIP1=%q: not an IP address", c.BrokerIP1)
+	}
+	if c.BrokerIP2 != "" {
+		if _, err := netip.ParseAddr(c.BrokerIP2); err != nil {
+			bad("brokerIP2=%q: not an IP address", c.BrokerIP2)
+		}
+	}
+	if c.ListenPort < 0 || c.ListenPort > 65535 {
+		bad("listenPort=%d: want 0..65535", c.ListenPort)
+	}
+	if c.HAListenPort < -1 || c.HAListenPort > 65535 {
+		bad("haListenPort=%d: want 0..65535", c.HAListenPort)
+	}
+	for _, a := range c.NamesrvAddrs() {
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			bad("namesrvAddr: %q is not ip:port", a)
+		}
+	}
+	if c.HAMasterAddress != "" {
+		if _, err := netip.ParseAddrPort(c.HAMasterAddress); err != nil {
+			bad("haMasterAddress=%q: not ip:port", c.HAMasterAddress)
+		}
+	}
+	if c.StorePathRootDir == "" {
+		bad("storePathRootDir is empty")
+	}
+	if c.DefaultTopicQueueNums < 1 || c.DefaultTopicQueueNums > 1024 {
+		bad("defaultTopicQueueNums=%d: want 1..1024", c.DefaultTopicQueueNums)
+	}
+	if c.MappedFileSizeCommitLog < 4096 {
+		bad("mappedFileSizeCommitLog=%d: want at least 4096 bytes", c.MappedFileSizeCommitLog)
+	}
+	if c.MappedFileSizeConsumeQueue < 20 || c.MappedFileSizeConsumeQueue%20 != 0 {
+		bad("mappedFileSizeConsumeQueue=%d: want a positive multiple of 20", c.MappedFileSizeConsumeQueue)
+	}
+	if c.MaxMessageSize < 1 {
+		bad("maxMessageSize=%d: must be positive", c.MaxMessageSize)
+	}
+	if int64(c.MaxMessageSize)+64<<10 > c.MappedFileSizeCommitLog {
+		bad("maxMessageSize=%d does not fit in a commit-log segment of mappedFileSizeCommitLog=%d", c.MaxMessageSize, c.MappedFileSizeCommitLog)
+	}
+	if c.FlushIntervalCommitLog <= 0 {
+		bad("flushIntervalCommitLog must be positive")
+	}
+	if c.SyncFlushTimeout <= 0 {
+		bad("syncFlushTimeout must be positive")
+	}
+	if c.RegisterNameServerPeriod < time.Second {
+		bad("registerNameServerPeriod=%v: want at least 1s", c.RegisterNameServerPeriod)
+	}
+	if c.FlushConsumerOffsetInterval <= 0 {
+		bad("flushConsumerOffsetInterval must be positive")
+	}
+	if c.ChannelExpiredTimeout <= 0 {
+		bad("channelExpiredTimeout must be positive")
+	}
+	if c.ShortPollingTimeMills <= 0 {
+		bad("shortPollingTimeMills must be positive")
+	}
+	if c.MaxTransferCountOnMessageInMemory < 1 {
+		bad("maxTransferCountOnMessageInMemory must be at least 1")
+	}
+	if c.MaxTransferBytesOnMessageInMemory < 1 {
+		bad("maxTransferBytesOnMessageInMemory must be at least 1")
+	}
+	if c.ServerWorkerThreads < 1 {
+		bad("serverWorkerThreads must be at least 1")
+	}
+	if c.MaxFrameSize < 1024 {
+		bad("frameMaxLength=%d: want at least 1024", c.MaxFrameSize)
+	}
+	return errors.Join(errs...)
+}
+
+// NamesrvAddrs splits namesrvAddr on ';'.
+func (c *Config) NamesrvAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.NamesrvAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '%' || c == '|') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,18 @@
+// Package broker is a RocketMQ-compatible broker: the request handlers of
+// REMOTING.md §8–§10 in front of a commitlog.Log, with the tables around it
+// (topics, consumer offsets, subscription groups, live consumers, queue
+// locks, delayed messages) and the registration with every namesrv.
+//
+// Handlers run in the remoting server's worker pool and never block on I/O
+// they do not own: a send that must wait (group-commit flush, and later a
+// slave's ack) returns nil and is answered from the completion callback; a
+// pull that finds nothing is parked in polls and answered when the commit
+// log reports an arrival on its queue or its suspend time ends.
+//
+// Pull bodies are slices of the mapped commit log written with
+// Conn.WriteBody: the stored record is the wire layout.
+//
+// Lock order: no handler holds two of the tables' locks at once; polls.mu
+// may be taken from the commit log's arrival listener, so nothing holding
+// polls.mu calls into the commit log's append path.
+package broker

@@ -1,0 +1,190 @@
+package broker
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+type queueKey struct {
+	topic   string
+	queueID int32
+}
+
+type heldPull struct {
+	c        *remoting.Conn
+	req      *remoting.Command
+	p        pullRequest
+	deadline time.Time
+}
+
+// polls parks pulls that found nothing until a message arrives in their
+// queue or their suspend time ends. One goroutine answers them: it is woken
+// by the commit log's arrival listener (not by polling) and sweeps expired
+// requests every pollSweep.
+type polls struct {
+	b *Broker
+
+	count atomic.Int64 // held requests, so arrivals can skip the lock
+
+	mu      sync.Mutex
+	waiting map[queueKey][]*heldPull
+	pending map[queueKey]bool
+	wake    chan struct{}
+}
+
+const pollSweep = 100 * time.Millisecond
+
+func newPolls(b *Broker) *polls {
+	return &polls{
+		b:       b,
+		waiting: map[queueKey][]*heldPull{},
+		pending: map[queueKey]bool{},
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// hold parks a pull. A message that arrived between the caller's check and
+// now wakes it at once.
+func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) {
+	timeout := time.Duration(p.suspendMillis) * time.Millisecond
+	if !ps.b.cfg.LongPollingEnable {
+		timeout = ps.b.cfg.ShortPollingTimeMills
+	}
+	k := queueKey{p.topic, p.queueID}
+	h := &heldPull{c: c, req: req, p: *p, deadline: time.Now().Add(timeout)}
+	ps.mu.Lock()
+	ps.waiting[k] = append(ps.waiting[k], h)
+	ps.count.Add(1)
+	ps.mu.Unlock()
+	if ps.b.store.QueueMaxOffset(p.topic, p.queueID) > p.offset {
+		ps.arrived(p.topic, p.queueID)
+	}
+}
+
+// arrived is the commit log's arrival listener: it must be cheap.
+func (ps *polls) arrived(topic string, queueID int32) {
+	if ps.count.Load() == 0 {
+		return
+	}
+	k := queueKey{topic, queueID}
+	ps.mu.Lock()
+	if len(ps.waiting[k]) == 0 || ps.pending[k] {
+		ps.mu.Unlock()
+		return
+	}
+	ps.pending[k] = true
+	ps.mu.Unlock()
+	select {
+	case ps.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run answers woken and expired pulls until done is closed.
+func (ps *polls) run(done <-chan struct{}) {
+	t := time.NewTicker(pollSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			ps.drain()
+			return
+		case <-ps.wake:
+			ps.serveWoken()
+		case now := <-t.C:
+			ps.serveWoken()
+			ps.expire(now)
+		}
+	}
+}
+
+func (ps *polls) serveWoken() {
+	ps.mu.Lock()
+	keys := make([]queueKey, 0, len(ps.pending))
+	for k := range ps.pending {
+		keys = append(keys, k)
+		delete(ps.pending, k)
+	}
+	ps.mu.Unlock()
+	var ready []*heldPull
+	for _, k := range keys {
+		// Ask the store without holding ps.mu: the arrival listener takes
+		// ps.mu from inside the append path.
+		maxOff := ps.b.store.QueueMaxOffset(k.topic, k.queueID)
+		ps.mu.Lock()
+		hs := ps.waiting[k]
+		keep := hs[:0]
+		for _, h := range hs {
+			if maxOff > h.p.offset {
+				ready = append(ready, h)
+			} else {
+				keep = append(keep, h)
+			}
+		}
+		ps.setLocked(k, keep)
+		ps.mu.Unlock()
+	}
+	for _, h := range ready {
+		ps.answer(h)
+	}
+}
+
+func (ps *polls) expire(now time.Time) {
+	if ps.count.Load() == 0 {
+		return
+	}
+	var due []*heldPull
+	ps.mu.Lock()
+	for k, hs := range ps.waiting {
+		keep := hs[:0]
+		for _, h := range hs {
+			if !now.Before(h.deadline) {
+				due = append(due, h)
+			} else {
+				keep = append(keep, h)
+			}
+		}
+		ps.setLocked(k, keep)
+	}
+	ps.mu.Unlock()
+	for _, h := range due {
+		ps.answer(h)
+	}
+}
+
+// setLocked replaces a key's list, keeping count right. ps.mu must be held.
+func (ps *polls) setLocked(k queueKey, hs []*heldPull) {
+	ps.count.Add(int64(len(hs) - len(ps.waiting[k])))
+	if len(hs) == 0 {
+		delete(ps.waiting, k)
+		return
+	}
+	ps.waiting[k] = hs
+}
+
+// drain answers everything still held (at shutdown).
+func (ps *polls) drain() {
+	ps.mu.Lock()
+	var all []*heldPull
+	for k, hs := range ps.waiting {
+		all = append(all, hs...)
+		ps.setLocked(k, nil)
+	}
+	ps.mu.Unlock()
+	for _, h := range all {
+		ps.answer(h)
+	}
+}
+
+func (ps *polls) answer(h *heldPull) {
+	resp := ps.b.pullOnce(h.c, h.req, &h.p, false)
+	if resp == nil || resp == held {
+		return
+	}
+	if err := h.c.Write(resp); err != nil {
+		ps.b.log.Debug("answer held pull", "addr", h.c.RemoteAddr(), "err", err)
+	}
+}

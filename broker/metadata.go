@@ -1,0 +1,208 @@
+package broker
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rocketgo/rocketgo/commitlog"
+)
+
+// offsetTable holds committed consumer offsets, keyed "topic@group" →
+// queueId → next offset to consume, as config/consumerOffset.json does.
+// It is persisted periodically and at shutdown.
+type offsetTable struct {
+	path string
+
+	mu      sync.Mutex
+	offsets map[string]map[int32]int64
+	dirty   bool
+}
+
+type offsetsFile struct {
+	OffsetTable map[string]map[string]int64 `json:"offsetTable"`
+}
+
+func loadOffsets(path string) (*offsetTable, error) {
+	t := &offsetTable{path: path, offsets: map[string]map[int32]int64{}}
+	var f offsetsFile
+	if _, err := loadJSON(path, &f); err != nil {
+		return nil, err
+	}
+	for key, queues := range f.OffsetTable {
+		m := make(map[int32]int64, len(queues))
+		for q, off := range queues {
+			id, err := strconv.ParseInt(q, 10, 32)
+			if err != nil {
+				continue
+			}
+			m[int32(id)] = off
+		}
+		t.offsets[key] = m
+	}
+	return t, nil
+}
+
+func offsetKey(topic, group string) string { return topic + "@" + group }
+
+func (t *offsetTable) query(group, topic string, queueID int32) (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	off, ok := t.offsets[offsetKey(topic, group)][queueID]
+	return off, ok
+}
+
+func (t *offsetTable) commit(group, topic string, queueID int32, offset int64) {
+	key := offsetKey(topic, group)
+	t.mu.Lock()
+	m := t.offsets[key]
+	if m == nil {
+		m = map[int32]int64{}
+		t.offsets[key] = m
+	}
+	if old, ok := m[queueID]; !ok || old != offset {
+		m[queueID] = offset
+		t.dirty = true
+	}
+	t.mu.Unlock()
+}
+
+// removeTopic drops every group's offsets of topic.
+func (t *offsetTable) removeTopic(topic string) {
+	prefix := topic + "@"
+	t.mu.Lock()
+	for k := range t.offsets {
+		if strings.HasPrefix(k, prefix) {
+			delete(t.offsets, k)
+			t.dirty = true
+		}
+	}
+	t.mu.Unlock()
+}
+
+// persist writes the table if it changed since the last write.
+func (t *offsetTable) persist() error {
+	t.mu.Lock()
+	if !t.dirty {
+		t.mu.Unlock()
+		return nil
+	}
+	f := offsetsFile{OffsetTable: make(map[string]map[string]int64, len(t.offsets))}
+	for k, m := range t.offsets {
+		qs := make(map[string]int64, len(m))
+		for q, off := range m {
+			qs[strconv.Itoa(int(q))] = off
+		}
+		f.OffsetTable[k] = qs
+	}
+	t.dirty = false
+	t.mu.Unlock()
+	data, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if err := commitlog.WriteFileAtomic(t.path, data); err != nil {
+		t.mu.Lock()
+		t.dirty = true
+		t.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// SubscriptionGroupConfig is one entry of subscriptionGroup.json.
+type SubscriptionGroupConfig struct {
+	GroupName                      string `json:"groupName"`
+	ConsumeEnable                  bool   `json:"consumeEnable"`
+	ConsumeFromMinEnable           bool   `json:"consumeFromMinEnable"`
+	ConsumeBroadcastEnable         bool   `json:"consumeBroadcastEnable"`
+	RetryQueueNums                 int32  `json:"retryQueueNums"`
+	RetryMaxTimes                  int32  `json:"retryMaxTimes"`
+	BrokerID                       int64  `json:"brokerId"`
+	WhichBrokerWhenConsumeSlowly   int64  `json:"whichBrokerWhenConsumeSlowly"`
+	NotifyConsumerIdsChangedEnable bool   `json:"notifyConsumerIdsChangedEnable"`
+}
+
+func defaultGroupConfig(name string) SubscriptionGroupConfig {
+	return SubscriptionGroupConfig{
+		GroupName: name, ConsumeEnable: true, ConsumeFromMinEnable: true, ConsumeBroadcastEnable: true,
+		RetryQueueNums: 1, RetryMaxTimes: 16, BrokerID: 0, WhichBrokerWhenConsumeSlowly: 1,
+		NotifyConsumerIdsChangedEnable: true,
+	}
+}
+
+type groupsFile struct {
+	SubscriptionGroupTable map[string]*SubscriptionGroupConfig `json:"subscriptionGroupTable"`
+	DataVersion            DataVersion                         `json:"dataVersion"`
+}
+
+// groupTable holds subscription-group configs (config/subscriptionGroup.json),
+// created on a group's first heartbeat and persisted on change.
+type groupTable struct {
+	path string
+
+	mu      sync.RWMutex
+	groups  map[string]*SubscriptionGroupConfig
+	version DataVersion
+}
+
+func loadGroups(path string) (*groupTable, error) {
+	t := &groupTable{path: path, groups: map[string]*SubscriptionGroupConfig{}}
+	var f groupsFile
+	if _, err := loadJSON(path, &f); err != nil {
+		return nil, err
+	}
+	for name, g := range f.SubscriptionGroupTable {
+		if g != nil {
+			g.GroupName = name
+			t.groups[name] = g
+		}
+	}
+	t.version = f.DataVersion
+	return t, nil
+}
+
+func (t *groupTable) get(name string) (SubscriptionGroupConfig, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	g, ok := t.groups[name]
+	if !ok {
+		return SubscriptionGroupConfig{}, false
+	}
+	return *g, true
+}
+
+// ensure creates the group's config if it is new.
+func (t *groupTable) ensure(name string) error {
+	t.mu.RLock()
+	_, ok := t.groups[name]
+	t.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.groups[name]; ok {
+		return nil
+	}
+	g := defaultGroupConfig(name)
+	t.groups[name] = &g
+	t.version.next()
+	return t.persistLocked()
+}
+
+func (t *groupTable) marshal() ([]byte, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return json.Marshal(groupsFile{SubscriptionGroupTable: t.groups, DataVersion: t.version})
+}
+
+// persistLocked writes subscriptionGroup.json. t.mu must be held.
+func (t *groupTable) persistLocked() error {
+	data, err := json.Marshal(groupsFile{SubscriptionGroupTable: t.groups, DataVersion: t.version})
+	if err != nil {
+		return err
+	}
+	return commitlog.WriteFileAtomic(t.path, data)
+}

@@ -1,0 +1,184 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+// Pull sysFlag bits (REMOTING.md §6.4).
+const (
+	pullCommitOffset = 0x1
+	pullSuspend      = 0x2
+	pullSubscription = 0x4
+)
+
+// pullRequest is PullMessageRequestHeader, parsed.
+type pullRequest struct {
+	group         string
+	topic         string
+	queueID       int32
+	offset        int64
+	maxMsgs       int32
+	sysFlag       int32
+	commitOffset  int64
+	suspendMillis int64
+	sub           *subscription
+}
+
+func parsePullHeader(req *remoting.Command) (pullRequest, error) {
+	var p pullRequest
+	var err error
+	if p.group, err = req.String("consumerGroup"); err != nil {
+		return p, err
+	}
+	if p.topic, err = req.String("topic"); err != nil {
+		return p, err
+	}
+	if p.queueID, err = req.Int32("queueId"); err != nil {
+		return p, err
+	}
+	if p.offset, err = req.Int64("queueOffset"); err != nil {
+		return p, err
+	}
+	if p.maxMsgs, err = req.Int32Or("maxMsgNums", 32); err != nil {
+		return p, err
+	}
+	if p.sysFlag, err = req.Int32Or("sysFlag", 0); err != nil {
+		return p, err
+	}
+	if p.commitOffset, err = req.Int64Or("commitOffset", 0); err != nil {
+		return p, err
+	}
+	if p.suspendMillis, err = req.Int64Or("suspendTimeoutMillis", 20000); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// pullMessage handles PULL_MESSAGE (11).
+func (b *Broker) pullMessage(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	p, err := parsePullHeader(req)
+	if err != nil {
+		return fieldErr(req, err)
+	}
+	tc, ok := b.topics.get(p.topic)
+	if !ok {
+		return remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist on broker %s", p.topic, b.cfg.BrokerName)
+	}
+	if tc.Perm&permRead == 0 {
+		return remoting.Errorf(req, remoting.NoPermission, "the topic %s is not readable (perm=%d)", p.topic, tc.Perm)
+	}
+	if p.queueID < 0 || p.queueID >= max(tc.ReadQueueNums, tc.WriteQueueNums) {
+		return remoting.Errorf(req, remoting.InvalidParameter, "queueId %d is illegal: topic %s has %d read queues", p.queueID, p.topic, tc.ReadQueueNums)
+	}
+	if p.sysFlag&pullSubscription != 0 {
+		p.sub = parseSubscription(p.topic, req.ExtValue("subscription"), req.ExtValue("expressionType"))
+		// The Go pull consumer says TAG even for SQL92; trust the heartbeat's type.
+		if hb := b.consumers.subscription(p.group, p.topic); hb != nil && hb.exprType != "TAG" {
+			p.sub = hb
+		}
+	} else {
+		p.sub = b.consumers.subscription(p.group, p.topic)
+	}
+	if p.sysFlag&pullCommitOffset != 0 && b.cfg.BrokerRole != Slave && p.commitOffset >= 0 {
+		b.offsets.commit(p.group, p.topic, p.queueID, p.commitOffset)
+	}
+	if resp := b.pullOnce(c, req, &p, p.sysFlag&pullSuspend != 0); resp != held {
+		return resp
+	}
+	return nil
+}
+
+// held is the sentinel pullOnce returns when it parked the request.
+var held = &remoting.Command{}
+
+// pullOnce looks for messages. With suspend set and nothing to read it
+// parks the request for long polling and returns held; when it wrote the
+// answer itself (a zero-copy body) it returns nil.
+func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullRequest, suspend bool) *remoting.Command {
+	minOff := b.store.QueueMinOffset(p.topic, p.queueID)
+	maxOff := b.store.QueueMaxOffset(p.topic, p.queueID)
+	answer := func(code int32, next int64, remark string) *remoting.Command {
+		resp := remoting.NewResponse(req, code, remark)
+		setPullExt(resp, next, minOff, maxOff)
+		return resp
+	}
+	switch {
+	case maxOff == 0 && p.offset == 0, p.offset == maxOff:
+		if suspend {
+			b.polls.hold(c, req, p)
+			return held
+		}
+		return answer(remoting.PullNotFound, p.offset, "no new message")
+	case maxOff == 0:
+		return answer(remoting.PullOffsetMoved, 0, "the queue is empty")
+	case p.offset < minOff:
+		return answer(remoting.PullOffsetMoved, minOff, "the offset is below the queue's minimum")
+	case p.offset > maxOff:
+		return answer(remoting.PullOffsetMoved, maxOff, "the offset is past the queue's end")
+	}
+
+	maxMsgs := int(p.maxMsgs)
+	if maxMsgs <= 0 {
+		maxMsgs = 1
+	}
+	maxMsgs = min(maxMsgs, b.cfg.MaxTransferCountOnMessageInMemory)
+	scanLimit := max(800, maxMsgs)
+	entries, err := b.store.QueueEntries(p.topic, p.queueID, p.offset, scanLimit, nil)
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "read consume queue %s/%d: %v", p.topic, p.queueID, err)
+	}
+	var parts [][]byte
+	var found, bytes int
+	next := p.offset
+	for _, e := range entries {
+		if found >= maxMsgs || (found > 0 && bytes+int(e.Size) > b.cfg.MaxTransferBytesOnMessageInMemory) {
+			break
+		}
+		next++
+		if !p.sub.matches(e.TagsCode) {
+			continue
+		}
+		rec, err := b.store.Read(e.PhysOffset, e.Size)
+		if err != nil {
+			// The record is gone (or not readable yet): skip it as Java
+			// skips a removed message.
+			continue
+		}
+		found++
+		bytes += len(rec)
+		// Records that follow each other in the log go out as one part.
+		if n := len(parts); n > 0 && adjacent(parts[n-1], rec) {
+			parts[n-1] = parts[n-1][:len(parts[n-1])+len(rec)]
+		} else {
+			parts = append(parts, rec)
+		}
+	}
+	if found == 0 {
+		if next == p.offset {
+			// Entries are not readable yet: ask again right away.
+			return answer(remoting.PullRetryImmediately, next, "no message readable yet")
+		}
+		return answer(remoting.PullRetryImmediately, next, "no message matched the subscription")
+	}
+	b.stats.pulled.Add(int64(found))
+	resp := remoting.NewResponse(req, remoting.Success, "")
+	setPullExt(resp, next, minOff, maxOff)
+	if err := c.WriteBody(resp, parts, nil); err != nil {
+		b.log.Debug("answer pull", "addr", c.RemoteAddr(), "err", err)
+	}
+	return nil
+}
+
+// adjacent reports whether b starts right where a ends in memory.
+func adjacent(a, b []byte) bool {
+	return cap(a) > len(a) && len(b) > 0 && &a[:len(a)+1][len(a)] == &b[0]
+}
+
+func setPullExt(resp *remoting.Command, next, minOff, maxOff int64) {
+	resp.SetExt("nextBeginOffset", strconv.FormatInt(next, 10))
+	resp.SetExt("minOffset", strconv.FormatInt(minOff, 10))
+	resp.SetExt("maxOffset", strconv.FormatInt(maxOff, 10))
+	resp.SetExt("suggestWhichBrokerId", "0")
+}

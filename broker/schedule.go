@@ -1,0 +1,190 @@
+package broker
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rocketgo/rocketgo/commitlog"
+)
+
+// delayLevels are RocketMQ's default messageDelayLevel: level n (1-based)
+// waits delayLevels[n-1].
+var delayLevels = [...]time.Duration{
+	time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 5 * time.Minute,
+	6 * time.Minute, 7 * time.Minute, 8 * time.Minute, 9 * time.Minute, 10 * time.Minute,
+	20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
+}
+
+const scheduleTick = 100 * time.Millisecond
+
+// delayIfAsked reroutes a message with a DELAY property to the schedule
+// topic (queue = level-1), keeping its real topic and queue in properties,
+// as RocketMQ does. Transactional half and rollback messages are left alone.
+func (b *Broker) delayIfAsked(m *commitlog.Message) {
+	if t := m.SysFlag & 0xC; t != 0 && t != 0x8 {
+		return
+	}
+	v, ok := property(m.Properties, propDelay)
+	if !ok {
+		return
+	}
+	level, err := strconv.Atoi(v)
+	if err != nil || level <= 0 {
+		return
+	}
+	level = min(level, len(delayLevels))
+	props := withProperty(m.Properties, propRealTopic, m.Topic)
+	props = withProperty(props, propRealQueueID, strconv.Itoa(int(m.QueueID)))
+	m.Properties = props
+	m.Topic = scheduleTopic
+	m.QueueID = int32(level - 1)
+}
+
+// scheduler delivers delayed messages when they are due: one consume
+// queue of the schedule topic per level, each read in order, with the
+// next undelivered offset per level kept in config/delayOffset.json.
+type scheduler struct {
+	b    *Broker
+	path string
+
+	mu      sync.Mutex
+	offsets map[int]int64
+	dirty   bool
+}
+
+type delayOffsetsFile struct {
+	OffsetTable map[string]int64 `json:"offsetTable"`
+}
+
+func newScheduler(b *Broker) (*scheduler, error) {
+	s := &scheduler{b: b, path: filepath.Join(configDir(b.cfg.StorePathRootDir), "delayOffset.json"), offsets: map[int]int64{}}
+	var f delayOffsetsFile
+	if _, err := loadJSON(s.path, &f); err != nil {
+		return nil, err
+	}
+	for k, v := range f.OffsetTable {
+		level, err := strconv.Atoi(k)
+		if err != nil || level < 1 || level > len(delayLevels) {
+			continue
+		}
+		s.offsets[level] = v
+	}
+	return s, nil
+}
+
+func (s *scheduler) run(done <-chan struct{}) {
+	t := time.NewTicker(scheduleTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			for level := 1; level <= len(delayLevels); level++ {
+				s.deliver(level, now)
+			}
+		}
+	}
+}
+
+// deliver moves every due message of one level to its real topic.
+func (s *scheduler) deliver(level int, now time.Time) {
+	qid := int32(level - 1)
+	s.mu.Lock()
+	off := s.offsets[level]
+	s.mu.Unlock()
+	store := s.b.store
+	if max := store.QueueMaxOffset(scheduleTopic, qid); off >= max {
+		return
+	} else if min := store.QueueMinOffset(scheduleTopic, qid); off < min {
+		off = min
+	}
+	start := off
+	defer func() {
+		if off != start {
+			s.mu.Lock()
+			s.offsets[level] = off
+			s.dirty = true
+			s.mu.Unlock()
+		}
+	}()
+	var buf []commitlog.Entry
+	for {
+		entries, err := store.QueueEntries(scheduleTopic, qid, off, 64, buf[:0])
+		if err != nil || len(entries) == 0 {
+			return
+		}
+		buf = entries
+		for _, e := range entries {
+			raw, err := store.Read(e.PhysOffset, e.Size)
+			if err != nil {
+				s.b.log.Warn("read delayed message", "offset", e.PhysOffset, "err", err)
+				off++
+				continue
+			}
+			rec, _, err := commitlog.DecodeRecord(raw)
+			if err != nil {
+				s.b.log.Warn("decode delayed message", "offset", e.PhysOffset, "err", err)
+				off++
+				continue
+			}
+			if time.UnixMilli(rec.StoreTimestamp).Add(delayLevels[level-1]).After(now) {
+				return
+			}
+			if err := s.redeliver(&rec); err != nil {
+				s.b.log.Warn("deliver delayed message", "offset", e.PhysOffset, "err", err)
+				return // try again next tick
+			}
+			off++
+		}
+	}
+}
+
+func (s *scheduler) redeliver(rec *commitlog.Record) error {
+	props := string(rec.Properties)
+	topic, _ := property(props, propRealTopic)
+	qs, _ := property(props, propRealQueueID)
+	qid, err := strconv.Atoi(qs)
+	if topic == "" || err != nil {
+		s.b.log.Warn("delayed message lacks its real topic or queue; dropped", "offset", rec.PhysOffset)
+		return nil
+	}
+	tc, ok := s.b.topics.get(topic)
+	if !ok || int32(qid) >= max(tc.WriteQueueNums, tc.ReadQueueNums) {
+		s.b.log.Warn("delayed message's topic or queue is gone; dropped", "topic", topic, "queueId", qid)
+		return nil
+	}
+	for _, p := range []string{propDelay, propRealTopic, propRealQueueID} {
+		props = withoutProperty(props, p)
+	}
+	m := commitlog.Message{
+		Topic: topic, QueueID: int32(qid), Flag: rec.Flag, Body: rec.Body, Properties: props,
+		SysFlag: rec.SysFlag, BornTimestamp: rec.BornTimestamp, BornHost: rec.BornHost, StoreHost: s.b.storeHost,
+		ReconsumeTimes: rec.ReconsumeTimes, PreparedTransactionOffset: rec.PreparedTransactionOffset,
+	}
+	_, err = s.b.store.Append(&m)
+	return err
+}
+
+func (s *scheduler) persist() error {
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	f := delayOffsetsFile{OffsetTable: map[string]int64{}}
+	for k, v := range s.offsets {
+		f.OffsetTable[strconv.Itoa(k)] = v
+	}
+	s.dirty = false
+	s.mu.Unlock()
+	data, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return commitlog.WriteFileAtomic(s.path, data)
+}

@@ -1,0 +1,266 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rocketgo/rocketgo/commitlog"
+)
+
+// Permission bits of a topic (REMOTING.md §6.2).
+const (
+	permPriority = 0x8
+	permRead     = 0x4
+	permWrite    = 0x2
+	permInherit  = 0x1
+)
+
+// Topic names the broker creates itself.
+const (
+	autoCreateTopicKey = "TBW102"
+	selfTestTopic      = "SELF_TEST_TOPIC"
+	offsetMovedTopic   = "OFFSET_MOVED_EVENT"
+	scheduleTopic      = "SCHEDULE_TOPIC_XXXX"
+	retryPrefix        = "%RETRY%"
+	dlqPrefix          = "%DLQ%"
+	maxTopicLen        = 127
+)
+
+// TopicConfig is one entry of topics.json and of the registration body.
+type TopicConfig struct {
+	TopicName       string `json:"topicName"`
+	ReadQueueNums   int32  `json:"readQueueNums"`
+	WriteQueueNums  int32  `json:"writeQueueNums"`
+	Perm            int32  `json:"perm"`
+	TopicFilterType string `json:"topicFilterType"`
+	TopicSysFlag    int32  `json:"topicSysFlag"`
+	Order           bool   `json:"order"`
+}
+
+// DataVersion tells namesrvs and slaves whether a table changed.
+type DataVersion struct {
+	StateVersion int64 `json:"stateVersion"`
+	Timestamp    int64 `json:"timestamp"`
+	Counter      int64 `json:"counter"`
+}
+
+func (v *DataVersion) next() {
+	v.Timestamp = time.Now().UnixMilli()
+	v.Counter++
+}
+
+type topicsFile struct {
+	TopicConfigTable map[string]*TopicConfig `json:"topicConfigTable"`
+	DataVersion      DataVersion             `json:"dataVersion"`
+}
+
+// topicTable holds the topic configs, persisted to config/topics.json on
+// every change.
+type topicTable struct {
+	path string
+
+	mu      sync.RWMutex
+	topics  map[string]*TopicConfig
+	version DataVersion
+}
+
+func loadTopics(path string) (*topicTable, error) {
+	t := &topicTable{path: path, topics: map[string]*TopicConfig{}}
+	var f topicsFile
+	ok, err := loadJSON(path, &f)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		for name, tc := range f.TopicConfigTable {
+			if tc == nil {
+				continue
+			}
+			tc.TopicName = name
+			t.topics[name] = tc
+		}
+		t.version = f.DataVersion
+	}
+	return t, nil
+}
+
+// get returns a copy of the topic's config.
+func (t *topicTable) get(name string) (TopicConfig, bool) {
+	t.mu.RLock()
+	tc, ok := t.topics[name]
+	var c TopicConfig
+	if ok {
+		c = *tc
+	}
+	t.mu.RUnlock()
+	return c, ok
+}
+
+// put creates or replaces a topic and persists the table. It reports
+// whether anything changed.
+func (t *topicTable) put(tc TopicConfig) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.topics[tc.TopicName]; ok && *old == tc {
+		return false, nil
+	}
+	c := tc
+	t.topics[tc.TopicName] = &c
+	t.version.next()
+	return true, t.persistLocked()
+}
+
+// createIfAbsent adds tc unless the topic exists; it returns the topic's
+// config and whether it was created.
+func (t *topicTable) createIfAbsent(tc TopicConfig) (TopicConfig, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.topics[tc.TopicName]; ok {
+		return *old, false, nil
+	}
+	c := tc
+	t.topics[tc.TopicName] = &c
+	t.version.next()
+	return tc, true, t.persistLocked()
+}
+
+func (t *topicTable) remove(name string) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.topics[name]; !ok {
+		return false, nil
+	}
+	delete(t.topics, name)
+	t.version.next()
+	return true, t.persistLocked()
+}
+
+// snapshot returns copies of all configs and the data version.
+func (t *topicTable) snapshot() (map[string]*TopicConfig, DataVersion) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make(map[string]*TopicConfig, len(t.topics))
+	for k, v := range t.topics {
+		c := *v
+		out[k] = &c
+	}
+	return out, t.version
+}
+
+func (t *topicTable) names() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]string, 0, len(t.topics))
+	for k := range t.topics {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// persistLocked writes topics.json. t.mu must be held.
+func (t *topicTable) persistLocked() error {
+	data, err := json.Marshal(topicsFile{TopicConfigTable: t.topics, DataVersion: t.version})
+	if err != nil {
+		return err
+	}
+	return commitlog.WriteFileAtomic(t.path, data)
+}
+
+// validateTopic checks a topic name as RocketMQ does: 1..127 bytes of
+// letters, digits, '%', '|', '-' and '_'.
+func validateTopic(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("the topic name is empty")
+	case len(name) > maxTopicLen:
+		return fmt.Errorf("the topic name is %d bytes long, over the limit of %d", len(name), maxTopicLen)
+	case !validName(name):
+		return fmt.Errorf("the topic name %q contains illegal characters (allowed: letters, digits, %%, |, - and _)", name)
+	}
+	return nil
+}
+
+// loadJSON reads path (or path.bak when path is missing, empty or
+// unreadable) into v, accepting fastjson's unquoted numeric keys. It
+// reports false when neither file exists.
+func loadJSON(path string, v any) (bool, error) {
+	var firstErr error
+	for _, p := range []string{path, path + ".bak"} {
+		data, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err == nil && len(data) > 0 {
+			if err = json.Unmarshal(quoteNumericKeys(data), v); err == nil {
+				return true, nil
+			}
+		}
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("load %s: %w", p, err)
+		}
+	}
+	return false, firstErr
+}
+
+// quoteNumericKeys turns fastjson's {0:12,1:34} into {"0":12,"1":34}
+// outside of strings.
+func quoteNumericKeys(b []byte) []byte {
+	out := make([]byte, 0, len(b)+16)
+	inStr, esc := false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inStr {
+			out = append(out, c)
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		if c == '"' {
+			inStr = true
+			out = append(out, c)
+			continue
+		}
+		out = append(out, c)
+		if c != '{' && c != ',' {
+			continue
+		}
+		j := i + 1
+		for j < len(b) && (b[j] == ' ' || b[j] == '\n' || b[j] == '\t' || b[j] == '\r') {
+			j++
+		}
+		k := j
+		if k < len(b) && b[k] == '-' {
+			k++
+		}
+		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+			k++
+		}
+		if k > j && (k > j+1 || b[j] != '-') {
+			m := k
+			for m < len(b) && (b[m] == ' ' || b[m] == '\t') {
+				m++
+			}
+			if m < len(b) && b[m] == ':' {
+				out = append(out, '"')
+				out = append(out, b[j:k]...)
+				out = append(out, '"')
+				i = k - 1
+			}
+		}
+	}
+	return out
+}
+
+func configDir(root string) string { return filepath.Join(root, "config") }

@@ -1,0 +1,96 @@
+// Command broker runs a rocketgo broker.
+//
+//	broker -c broker.properties [-namesrvAddr 'a:9876;b:9876'] [-KEY=VALUE ...]
+//
+// Settings apply in this order: defaults, the -c file, then flags named
+// after the same keys. A bad value stops the start with a message naming
+// the key.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rocketgo/rocketgo/broker"
+	"github.com/rocketgo/rocketgo/internal/props"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := loadConfig(os.Args[1:], log)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+		os.Exit(2)
+	}
+	b, err := broker.New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "broker: bad configuration:\n%v\n", err)
+		os.Exit(2)
+	}
+	if err := b.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "broker: start: %v\n", err)
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("shutting down", "signal", s.String())
+	if err := b.Close(); err != nil {
+		log.Error("shutdown", "err", err)
+		os.Exit(1)
+	}
+}
+
+// loadConfig applies defaults, then the -c file, then the flags that were
+// set, and reports every key whose value does not parse.
+func loadConfig(args []string, log *slog.Logger) (broker.Config, error) {
+	cfg := broker.DefaultConfig()
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	file := fs.String("c", "", "broker.properties file")
+	for _, key := range props.Keys(&cfg) {
+		fs.String(key, "", "broker.properties key "+key)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q (settings are -KEY=VALUE)", fs.Arg(0))
+	}
+	if *file != "" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		kv, err := props.Parse(f)
+		f.Close()
+		if err != nil {
+			return cfg, fmt.Errorf("parse %s: %w", *file, err)
+		}
+		unknown, err := props.Bind(&cfg, kv)
+		if err != nil {
+			return cfg, fmt.Errorf("%s: %w", *file, err)
+		}
+		for _, k := range unknown {
+			log.Warn("unknown config key ignored", "key", k, "file", *file)
+		}
+	}
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "c" {
+			set[f.Name] = f.Value.String()
+		}
+	})
+	if _, err := props.Bind(&cfg, set); err != nil {
+		return cfg, fmt.Errorf("flags: %w", err)
+	}
+	log.Info("config", "effective", props.Format(&cfg))
+	return cfg, nil
+}

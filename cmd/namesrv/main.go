@@ -1,0 +1,76 @@
+// Command namesrv runs a RocketMQ-compatible name server.
+//
+//	namesrv -listen 127.0.0.1:9876
+//
+// Port 0 picks a free port; the "listening" log line names it.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/rocketgo/rocketgo/namesrv"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
+	listen := fs.String("listen", namesrv.DefaultListen, "`host:port` to listen on; port 0 picks a free port")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // the flag package has printed the problem and the usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "namesrv: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if err := checkListen(*listen); err != nil {
+		fmt.Fprintf(os.Stderr, "namesrv: invalid -listen: %v\n", err)
+		return 2
+	}
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg := namesrv.Config{Listen: *listen, Log: log}
+	log.Info("namesrv config", "listen", cfg.Listen, "brokerExpiry", namesrv.DefaultBrokerExpiry,
+		"scanInterval", namesrv.DefaultScanInterval)
+
+	srv := namesrv.New(cfg)
+	if err := srv.Start(); err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("shutting down", "signal", s.String())
+	if err := srv.Close(); err != nil {
+		log.Error("close", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// checkListen rejects what is not host:port with a port in 0..65535.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q of %q is not a number in 0..65535", port, addr)
+	}
+	return nil
+}

@@ -1,0 +1,253 @@
+package commitlog
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+const (
+	// warmWindow is how far ahead of the append position the allocator
+	// keeps pages faulted in; warmStep is how often the appender tells it
+	// where that is. The window bounds the zero pages the warm-up dirties.
+	warmWindow = 64 << 20
+	warmStep   = 4 << 20
+	warmChunk  = 1 << 20 // one madvise call
+)
+
+// allocator creates the next segment in the background, and keeps the pages
+// ahead of the append position faulted in for writing, so that neither a roll
+// nor a page fault stalls the appender.
+type allocator struct {
+	dir  string
+	size int64
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	want     int64    // start of the segment to prepare; -1 for none
+	busy     int64    // start of the segment being created; -1 for none
+	ready    *segment // prepared and not taken yet
+	cur      []byte   // mapping of the active segment
+	curStart int64
+
+	queues   chan []byte  // consume-queue ranges to fault in
+	head     atomic.Int64 // where the appender is (a hint)
+	warmedTo int64        // pages below it are warm; goroutine only
+
+	kick chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newAllocator(dir string, size int64, log *slog.Logger) *allocator {
+	a := &allocator{
+		dir:    dir,
+		size:   size,
+		log:    log,
+		want:   -1,
+		busy:   -1,
+		kick:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		queues: make(chan []byte, 64),
+	}
+	a.cond.L = &a.mu
+	a.wg.Add(1)
+	go a.run()
+	return a
+}
+
+func (a *allocator) wake() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// request asks for the segment starting at start to be prepared.
+func (a *allocator) request(start int64) {
+	a.mu.Lock()
+	a.want = start
+	a.mu.Unlock()
+	a.wake()
+}
+
+// advance tells where the appender writes now.
+func (a *allocator) advance(off int64) {
+	a.head.Store(off)
+	a.wake()
+}
+
+// warmQueue asks for a consume-queue range to be faulted in (dropped when
+// the allocator is behind).
+func (a *allocator) warmQueue(b []byte) {
+	select {
+	case a.queues <- b:
+		a.wake()
+	default:
+	}
+}
+
+// activate tells which segment the appender writes to.
+func (a *allocator) activate(s *segment) {
+	a.mu.Lock()
+	a.cur, a.curStart = s.data, s.start
+	a.mu.Unlock()
+}
+
+// take returns the segment starting at start: the prepared one when it
+// matches (waiting for it if it is being created), else a new one. It
+// becomes the active segment.
+func (a *allocator) take(start int64) (*segment, error) {
+	a.mu.Lock()
+	for a.busy == start {
+		a.cond.Wait()
+	}
+	s := a.ready
+	a.ready = nil
+	if a.want == start {
+		a.want = -1
+	}
+	a.mu.Unlock()
+	if s != nil && s.start != start {
+		a.discardSegment(s)
+		s = nil
+	}
+	if s == nil {
+		var err error
+		if s, err = createSegment(a.dir, start, a.size); err != nil {
+			return nil, err
+		}
+	}
+	a.activate(s)
+	a.advance(start)
+	return s, nil
+}
+
+// discard drops any prepared segment and pending request, waiting for a
+// creation in progress, and forgets the active segment.
+func (a *allocator) discard() {
+	a.mu.Lock()
+	for a.busy >= 0 {
+		a.cond.Wait()
+	}
+	s := a.ready
+	a.ready, a.want, a.cur = nil, -1, nil
+	a.mu.Unlock()
+	if s != nil {
+		a.discardSegment(s)
+	}
+}
+
+func (a *allocator) discardSegment(s *segment) {
+	if err := s.remove(); err != nil {
+		a.log.Warn("remove unused segment", "path", s.path, "err", err)
+	}
+}
+
+// close stops the goroutine and deletes the prepared, unused segment.
+func (a *allocator) close() {
+	close(a.stop)
+	a.wg.Wait()
+	a.discard()
+}
+
+func (a *allocator) run() {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-a.kick:
+		}
+		for a.step() {
+		}
+	}
+}
+
+// step does one job and reports whether there may be more.
+func (a *allocator) step() bool {
+	select {
+	case <-a.stop:
+		return false
+	default:
+	}
+	a.mu.Lock()
+	var stale *segment
+	if a.ready != nil && a.want >= 0 && a.ready.start != a.want {
+		stale, a.ready = a.ready, nil
+	}
+	start := int64(-1)
+	if a.want >= 0 && a.ready == nil {
+		start, a.want, a.busy = a.want, -1, a.want
+	}
+	cur, curStart := a.cur, a.curStart
+	var next []byte
+	var nextStart int64
+	if a.ready != nil {
+		next, nextStart = a.ready.data, a.ready.start
+	}
+	a.mu.Unlock()
+	if stale != nil {
+		a.discardSegment(stale)
+	}
+	a.warmQueues()
+	if start >= 0 {
+		s, err := createSegment(a.dir, start, a.size)
+		a.mu.Lock()
+		a.busy = -1
+		if err == nil {
+			a.ready = s
+		}
+		a.cond.Broadcast()
+		a.mu.Unlock()
+		if err != nil {
+			// The roll creates it synchronously and reports the error.
+			a.log.Warn("prepare next segment", "offset", start, "err", err)
+		}
+		return err == nil
+	}
+	return a.warm(cur, curStart, next, nextStart) || stale != nil
+}
+
+// warmQueues faults in the consume-queue ranges asked for.
+func (a *allocator) warmQueues() {
+	for n := len(a.queues); n > 0; n-- {
+		b := <-a.queues
+		populate(b, 0, int64(len(b)), a.stop)
+	}
+}
+
+// warm faults in the pages from the append position to warmWindow ahead of
+// it, in the active and the prepared segment, and reports whether it did.
+// The mappings are only passed to madvise: a segment unmapped meanwhile
+// makes the call fail, nothing worse.
+func (a *allocator) warm(cur []byte, curStart int64, next []byte, nextStart int64) bool {
+	h := a.head.Load()
+	if a.warmedTo < h || a.warmedTo > h+warmWindow {
+		a.warmedTo = h
+	}
+	target := h + warmWindow
+	did := false
+	for a.warmedTo < target {
+		var data []byte
+		var base int64
+		switch w := a.warmedTo; {
+		case cur != nil && w >= curStart && w < curStart+int64(len(cur)):
+			data, base = cur, curStart
+		case next != nil && w >= nextStart && w < nextStart+int64(len(next)):
+			data, base = next, nextStart
+		default:
+			return did
+		}
+		a.warmQueues() // small and urgent: between the log's chunks
+		end := min(target, base+int64(len(data)), a.warmedTo+warmChunk)
+		if !populate(data, a.warmedTo-base, end-base, a.stop) {
+			a.warmedTo = target // unsupported or stopped: give up until the next kick
+			return false
+		}
+		a.warmedTo = end
+		did = true
+	}
+	return did
+}

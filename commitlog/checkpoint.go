@@ -1,0 +1,175 @@
+package commitlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	checkpointSize = 4096
+	checkpointUsed = 56 // bytes covered by the CRC at [56,60)
+)
+
+// checkpoint is the 4 KiB checkpoint file (layout in the package doc).
+type checkpoint struct {
+	f *os.File
+
+	mu        sync.Mutex
+	valid     bool // loaded from a file with a good CRC
+	physTS    int64
+	logicsTS  int64
+	flushed   int64
+	queueSafe int64
+	minOffset int64
+}
+
+func openCheckpoint(dir string) (*checkpoint, error) {
+	path := filepath.Join(dir, "checkpoint")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint: %w", err)
+	}
+	c := &checkpoint{f: f}
+	buf := make([]byte, checkpointSize)
+	// A missing, short or damaged checkpoint is no checkpoint: recovery
+	// then scans more of the log.
+	n, _ := f.ReadAt(buf, 0)
+	if n >= checkpointUsed+4 && crc32.ChecksumIEEE(buf[:checkpointUsed]) == binary.BigEndian.Uint32(buf[checkpointUsed:]) {
+		c.valid = true
+		c.physTS = int64(binary.BigEndian.Uint64(buf[0:]))
+		c.logicsTS = int64(binary.BigEndian.Uint64(buf[8:]))
+		c.flushed = int64(binary.BigEndian.Uint64(buf[24:]))
+		c.queueSafe = int64(binary.BigEndian.Uint64(buf[40:]))
+		c.minOffset = int64(binary.BigEndian.Uint64(buf[48:]))
+	}
+	return c, nil
+}
+
+func (c *checkpoint) setPhysTS(ts int64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.physTS = ts
+	c.mu.Unlock()
+}
+
+func (c *checkpoint) setQueues(ts, safe int64) {
+	c.mu.Lock()
+	c.logicsTS, c.queueSafe = ts, safe
+	c.mu.Unlock()
+}
+
+func (c *checkpoint) setOffsets(flushed, minOffset int64) {
+	c.mu.Lock()
+	c.flushed, c.minOffset = flushed, minOffset
+	c.mu.Unlock()
+}
+
+// write stores the fields and fdatasyncs.
+func (c *checkpoint) write() error {
+	var buf [checkpointSize]byte
+	c.mu.Lock()
+	binary.BigEndian.PutUint64(buf[0:], uint64(c.physTS))
+	binary.BigEndian.PutUint64(buf[8:], uint64(c.logicsTS))
+	binary.BigEndian.PutUint64(buf[24:], uint64(c.flushed))
+	binary.BigEndian.PutUint64(buf[40:], uint64(c.queueSafe))
+	binary.BigEndian.PutUint64(buf[48:], uint64(c.minOffset))
+	binary.BigEndian.PutUint32(buf[checkpointUsed:], crc32.ChecksumIEEE(buf[:checkpointUsed]))
+	defer c.mu.Unlock() // one writer at a time
+	if _, err := c.f.WriteAt(buf[:], 0); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if err := unix.Fdatasync(int(c.f.Fd())); err != nil {
+		return fmt.Errorf("sync checkpoint: %w", err)
+	}
+	return nil
+}
+
+func (c *checkpoint) close() error { return c.f.Close() }
+
+// lockDir takes the store's exclusive lock file.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// createAbort marks the store open: a crash leaves the file behind.
+func createAbort(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, "abort"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("create abort file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create abort file: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func removeAbort(dir string) error {
+	if err := os.Remove(filepath.Join(dir, "abort")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove abort file: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func abortExists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "abort"))
+	return err == nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic replaces path with data: it writes path.tmp, fsyncs it,
+// renames it over path and fsyncs the directory, so a crash leaves either the
+// old or the new content.
+func WriteFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}

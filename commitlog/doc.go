@@ -1,0 +1,104 @@
+// Package commitlog stores messages in an append-only log of fixed-size,
+// memory-mapped segment files, each named by its 20-digit start offset, and
+// indexes them per topic queue in consume queues.
+//
+// It does not know about brokers, roles, topics' configuration, retention or
+// the network: the broker decides what to append and where the bytes go; this
+// package keeps them durable, findable and readable without copying.
+//
+// # Files
+//
+// Under Config.Dir:
+//
+//	commitlog/<20-digit start offset>            segments, exactly SegmentSize bytes each
+//	consumequeue/<topic>/<queueId>/<20-digit n>  consume-queue files, QueueFileEntries×20 bytes;
+//	                                             n is the byte offset of the first entry (queue offset×20)
+//	checkpoint                                   4 KiB, see below
+//	abort                                        exists while the store is open; left behind by a crash
+//	lock                                         flock(LOCK_EX) held while open
+//
+// # Record layout
+//
+// Big-endian, byte-compatible with RocketMQ (V1 magic); a pull response body
+// is these records concatenated exactly as stored. Offsets for IPv4 hosts; an
+// IPv6 born or store host takes 20 bytes instead of 8 and shifts what follows.
+//
+//	 0 totalSize 4     whole record, this field included
+//	 4 magic 4         0xDAA320A7
+//	 8 bodyCRC 4       CRC32-IEEE(body) & 0x7FFFFFFF
+//	12 queueId 4
+//	16 flag 4
+//	20 queueOffset 8   0 for PREPARED and ROLLBACK transaction records
+//	28 physOffset 8    offset of this record in the log
+//	36 sysFlag 4       0x10 born host IPv6, 0x20 store host IPv6, &0xC transaction type
+//	40 bornTimestamp 8
+//	48 bornHost 8|20   address 4|16, port int32
+//	56 storeTimestamp 8  set under the append lock: monotone in log order
+//	64 storeHost 8|20
+//	72 reconsumeTimes 4
+//	76 preparedTransactionOffset 8
+//	84 bodyLength 4, body
+//	   topicLength 1, topic (≤ 127 bytes)
+//	   propertiesLength 2, properties (≤ 32767 bytes; name 0x01 value 0x02 …)
+//
+// Fixed overhead: 91 bytes with two IPv4 hosts. A record never spans
+// segments: when len+8 exceeds the space left, an 8-byte blank record
+// (totalSize = bytes left in the segment, magic 0xCBD43194) ends the segment
+// and the record goes to the next one. Zeros after the last record mark the
+// end of the log.
+//
+// # Consume queue entry (20 bytes)
+//
+//	0 physOffset 8 | 8 size 4 | 12 tagsCode 8
+//
+// Entry i of a queue is at byte i×20 of the queue's file sequence. A slot the
+// store never had a record for (the queue started mid-stream on a replica, see
+// AppendAt) holds (0, math.MaxInt32, 0). A zero entry ends the queue.
+//
+// # Checkpoint (big-endian, 4096 bytes, rewritten and fdatasynced by the flusher)
+//
+//	 0 physicMsgTimestamp 8   store time of the last record known flushed
+//	 8 logicsMsgTimestamp 8   store time of the last record indexed in flushed consume queues
+//	16 indexMsgTimestamp 8    always 0 (no index files)
+//	24 flushedOffset 8        log bytes below it were fsynced
+//	32 confirmOffset 8        always 0
+//	40 queueSafeOffset 8      every record below it is in the flushed consume queues
+//	48 minOffset 8            first readable log offset (a replica may start mid-segment)
+//	56 crc 4                  CRC32-IEEE of bytes [0,56)
+//
+// # Recovery
+//
+// Open always scans the log's tail with CRC checks, from the start of the
+// third-to-last segment or earlier (the segment holding the highest offset
+// the consume queues or the checkpoint vouch for), and cuts the log at the
+// first record that is torn, corrupt or zero. Besides the magic, the lengths
+// and the body CRC, a record must have a non-empty topic that does not end in
+// NUL, and properties that do not end in NUL (Append enforces both): a record
+// whose tail was lost to zeros fails one of these checks wherever it tore.
+// Consume-queue entries at or past
+// the cut are removed, records missing from the consume queues are indexed
+// again (idempotently), and each queue's next offset is the number of entries
+// it holds. After a crash (the abort file was left behind) the bytes after
+// the cut are zeroed, so no stale record can reappear later.
+//
+// # Concurrency
+//
+// Append, AppendBatch and AppendAt serialise on one mutex (the appender). The
+// record's CRC and size are computed before it is taken; the record is
+// encoded straight into the mapping and its consume-queue entry written before
+// the call returns. Read, MaxOffset, MinOffset, FlushedOffset and the queue
+// readers (QueueEntries, QueueMaxOffset, QueueMinOffset, SearchOffset,
+// EarliestStoreTime) are safe from any goroutine and never wait for the
+// appender. A slice returned by Read aliases the mapping and stays valid until
+// Close.
+//
+// One flusher goroutine msyncs the log (every FlushInterval, or at once for
+// WaitDurable callers in SyncFlush mode: all waiters covered by one sync are
+// released together) and the consume queues (every second), and rewrites the
+// checkpoint. One allocator goroutine creates, preallocates and pre-faults
+// the next segment so that a roll does not stall the appender.
+//
+// Lock order: Log.mu (appender) → Log.qmu (queue table) → allocator.mu;
+// Log.wmu (waiters) and Log.retireMu are leaves. Callbacks (WaitDurable's
+// done, the arrival listener) run with no lock held.
+package commitlog

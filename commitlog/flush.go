@@ -1,0 +1,260 @@
+package commitlog
+
+import (
+	"errors"
+	"time"
+)
+
+const (
+	// groupCommitInterval bounds how long a SyncFlush flusher sleeps
+	// without a waiter, and how late a timeout is noticed.
+	groupCommitInterval = 10 * time.Millisecond
+	// queueFlushInterval is how often consume queues are msynced and the
+	// checkpoint rewritten (flushIntervalConsumeQueue).
+	queueFlushInterval = time.Second
+	// errorLogInterval rate-limits the flusher's error log.
+	errorLogInterval = 5 * time.Second
+)
+
+// waiter is a WaitDurable caller.
+type waiter struct {
+	end      int64
+	deadline time.Time
+	done     func(error)
+}
+
+// WaitDurable calls done(nil) once the log bytes below end are on disk, or
+// done(ErrFlushTimeout) when that takes longer than SyncFlushTimeout (the
+// bytes stay in the log). In SyncFlush mode concurrent waiters share syncs:
+// each sync of the flusher releases every waiter it covers. done runs on the
+// flusher goroutine and must not block, except when the bytes are already
+// flushed or the mode is AsyncFlush: then it runs at once, on the caller's
+// goroutine. After Close, done gets ErrClosed.
+func (l *Log) WaitDurable(end int64, done func(error)) {
+	if l.cfg.Flush == AsyncFlush || end <= l.flushed.Load() {
+		done(nil)
+		return
+	}
+	w := waiter{end: end, deadline: time.Now().Add(l.cfg.SyncFlushTimeout), done: done}
+	l.wmu.Lock()
+	if l.wclosed {
+		l.wmu.Unlock()
+		done(ErrClosed)
+		return
+	}
+	l.waiters = append(l.waiters, w)
+	l.wmu.Unlock()
+	l.syncWaits.Add(1)
+	l.wakeFlusher()
+}
+
+func (l *Log) wakeFlusher() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// retire hands a cleanup (an unmap) to the flusher, which runs it between
+// rounds, when it holds no mapping.
+func (l *Log) retire(fn func()) {
+	l.retireMu.Lock()
+	l.retired = append(l.retired, fn)
+	l.retireMu.Unlock()
+}
+
+func (l *Log) runRetired() {
+	l.retireMu.Lock()
+	fns := l.retired
+	l.retired = nil
+	l.retireMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// flushLoop is the flusher goroutine: log msync (periodic, or group commit
+// for waiters), consume-queue msync and checkpoint.
+func (l *Log) flushLoop() {
+	defer l.wg.Done()
+	interval := l.cfg.FlushInterval
+	if l.cfg.Flush == SyncFlush {
+		interval = groupCommitInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var (
+		batch     []waiter
+		lastQueue = time.Now()
+		lastErr   time.Time
+	)
+	logErr := func(msg string, err error) {
+		if now := time.Now(); now.Sub(lastErr) >= errorLogInterval {
+			lastErr = now
+			l.log.Error(msg, "err", err)
+		}
+	}
+	for {
+		select {
+		case <-l.stop:
+			l.finalFlush()
+			return
+		case <-l.kick:
+		case <-tick.C:
+		}
+		l.runRetired()
+		l.wmu.Lock()
+		batch, l.waiters = l.waiters, batch[:0]
+		l.wmu.Unlock()
+		if err := l.flushLog(); err != nil {
+			logErr("flush commit log", err)
+		}
+		if batch = l.release(batch, time.Now()); len(batch) > 0 {
+			l.wmu.Lock()
+			l.waiters = append(l.waiters, batch...)
+			l.wmu.Unlock()
+			batch = batch[:0]
+		}
+		if time.Since(lastQueue) >= queueFlushInterval || l.forceCQ.Swap(false) {
+			lastQueue = time.Now()
+			if err := l.flushQueues(); err != nil {
+				logErr("flush consume queues", err)
+			}
+		}
+	}
+}
+
+// release completes the waiters whose bytes are flushed or whose time is up
+// and returns the others.
+func (l *Log) release(ws []waiter, now time.Time) []waiter {
+	flushed := l.flushed.Load()
+	keep := ws[:0]
+	for _, w := range ws {
+		switch {
+		case w.end <= flushed:
+			w.done(nil)
+		case now.After(w.deadline):
+			l.syncTimeouts.Add(1)
+			w.done(ErrFlushTimeout)
+		default:
+			keep = append(keep, w)
+		}
+	}
+	clear(ws[len(keep):])
+	return keep
+}
+
+// finalFlush is the flusher's last round, at Close: no new waiters, a full
+// flush (retried), every waiter answered, queues and checkpoint written.
+func (l *Log) finalFlush() {
+	l.wmu.Lock()
+	l.wclosed = true
+	ws := l.waiters
+	l.waiters = nil
+	l.wmu.Unlock()
+	var err error
+	for range 10 {
+		if err = l.flushLog(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		l.log.Error("flush commit log at close", "err", err)
+	}
+	flushed := l.flushed.Load()
+	for _, w := range ws {
+		if w.end <= flushed {
+			w.done(nil)
+		} else {
+			w.done(ErrClosed)
+		}
+	}
+	if err := l.flushQueues(); err != nil {
+		l.log.Error("flush consume queues at close", "err", err)
+	}
+	l.runRetired()
+}
+
+// flushLog msyncs the log from the flushed offset to the current end.
+func (l *Log) flushLog() error {
+	target := l.maxOffset.Load()
+	from := l.flushed.Load()
+	if target <= from {
+		return nil
+	}
+	for _, s := range *l.segs.Load() {
+		if s.end() <= from || s.start >= target {
+			continue
+		}
+		err := s.sync(max(from, s.start)-s.start, min(target, s.end())-s.start)
+		l.syncs.Add(1)
+		if err != nil {
+			return err
+		}
+	}
+	l.flushed.CompareAndSwap(from, target)
+	return nil
+}
+
+// flushQueues msyncs the consume-queue entries written since the last time
+// and then records in the checkpoint how far the queues are safe.
+func (l *Log) flushQueues() error {
+	l.mu.Lock()
+	safe, ts := l.dispatched, l.lastTS // records below safe are indexed
+	l.mu.Unlock()
+	type dirty struct {
+		q    *cqueue
+		next int64
+	}
+	type span struct {
+		data   []byte
+		lo, hi int64
+	}
+	var qs []dirty
+	var spans []span
+	l.qmu.RLock()
+	for _, t := range l.topics {
+		for _, q := range t.queues {
+			next := q.next.Load()
+			if next <= q.flushedNext || len(q.files) == 0 {
+				continue
+			}
+			qs = append(qs, dirty{q, next})
+			for _, f := range q.files {
+				lo, hi := max(q.flushedNext, f.start), min(next, f.start+q.entries)
+				if lo < hi {
+					spans = append(spans, span{f.data, (lo - f.start) * cqEntrySize, (hi - f.start) * cqEntrySize})
+				}
+			}
+		}
+	}
+	l.qmu.RUnlock()
+	var errs []error
+	for _, s := range spans {
+		lo := s.lo &^ (pageSize - 1)
+		l.queueSyncs.Add(1)
+		if err := msync(s.data[lo:s.hi]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, d := range qs {
+		d.q.flushedNext = d.next
+	}
+	l.ckpt.setQueues(ts, safe)
+	if l.flushed.Load() >= safe {
+		l.ckpt.setPhysTS(ts)
+	}
+	return l.writeCheckpoint()
+}
+
+// writeCheckpoint stores the current offsets in the checkpoint file.
+func (l *Log) writeCheckpoint() error {
+	if l.ckpt == nil {
+		return nil
+	}
+	l.ckpt.setOffsets(l.flushed.Load(), l.minOffset.Load())
+	return l.ckpt.write()
+}

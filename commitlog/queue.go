@@ -1,0 +1,485 @@
+package commitlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	cqEntrySize = 20
+	blankSize   = math.MaxInt32 // size of a placeholder entry, with phys 0
+
+	// The appender has the allocator fault in consume-queue pages one
+	// chunk (13107 entries) ahead of the one it writes.
+	cqWarmShift = 18
+	cqWarmChunk = 1 << cqWarmShift
+)
+
+// Entry is one consume-queue entry: where a record is in the log. A
+// placeholder for a record this store never had reads (0, math.MaxInt32, 0).
+type Entry struct {
+	PhysOffset int64
+	Size       int32
+	TagsCode   int64
+}
+
+func (e Entry) blank() bool { return e.PhysOffset == 0 && e.Size == blankSize }
+
+// topicQueues holds a topic's queues by queue id.
+type topicQueues struct {
+	name   string
+	queues map[int32]*cqueue
+}
+
+// cqueue is one consume queue: a sequence of files of entries slots each.
+type cqueue struct {
+	topic   string
+	id      int32
+	dir     string
+	entries int64
+
+	files []*cqFile // contiguous; written with Log.mu and Log.qmu held
+
+	next atomic.Int64 // next queue offset to write: readers load it before reading entries
+	min  atomic.Int64 // first queue offset with a record
+
+	maxPhys     int64 // end of the last indexed record in the log; Log.mu
+	flushedNext int64 // entries below it are msynced; flusher only
+}
+
+// cqFile is one mapped consume-queue file holding slots [start, start+entries).
+type cqFile struct {
+	start int64
+	path  string
+	f     *os.File
+	data  []byte
+}
+
+func (f *cqFile) close() error {
+	var errs []error
+	if f.data != nil {
+		if err := unix.Munmap(f.data); err != nil {
+			errs = append(errs, fmt.Errorf("munmap %s: %w", f.path, err))
+		}
+		f.data = nil
+	}
+	if err := f.f.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func createQueueFile(dir string, start, entries int64) (*cqFile, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create consume queue: %w", err)
+	}
+	path := filepath.Join(dir, fileName(start*cqEntrySize))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create consume queue file: %w", err)
+	}
+	size := entries * cqEntrySize
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("size consume queue file %s: %w", path, err)
+	}
+	cf, err := mapQueueFile(f, path, start, size)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return cf, nil
+}
+
+func mapQueueFile(f *os.File, path string, start, size int64) (*cqFile, error) {
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %s: %w", path, err)
+	}
+	return &cqFile{start: start, path: path, f: f, data: data}, nil
+}
+
+// slot returns the 20 bytes of queue offset i, or nil when no file holds it.
+func (q *cqueue) slot(i int64) []byte {
+	if len(q.files) == 0 || i < q.files[0].start {
+		return nil
+	}
+	k := (i - q.files[0].start) / q.entries
+	if k >= int64(len(q.files)) {
+		return nil
+	}
+	f := q.files[k]
+	p := (i - f.start) * cqEntrySize
+	return f.data[p : p+cqEntrySize : p+cqEntrySize]
+}
+
+func readEntry(b []byte) Entry {
+	return Entry{
+		PhysOffset: int64(binary.BigEndian.Uint64(b)),
+		Size:       int32(binary.BigEndian.Uint32(b[8:])),
+		TagsCode:   int64(binary.BigEndian.Uint64(b[12:])),
+	}
+}
+
+func writeEntry(b []byte, phys int64, size int32, tags int64) {
+	_ = b[19]
+	binary.BigEndian.PutUint64(b, uint64(phys))
+	binary.BigEndian.PutUint32(b[8:], uint32(size))
+	binary.BigEndian.PutUint64(b[12:], uint64(tags))
+}
+
+// queueLocked returns the queue, creating it (without files) if needed.
+// l.mu must be held.
+func (l *Log) queueLocked(topic string, id int32) (*cqueue, error) {
+	t := l.topics[topic]
+	if t != nil {
+		if q := t.queues[id]; q != nil {
+			return q, nil
+		}
+	}
+	if err := validTopic(topic); err != nil {
+		return nil, err
+	}
+	if id < 0 {
+		return nil, fmt.Errorf("%w: queue id %d", ErrInvalidMessage, id)
+	}
+	if t == nil {
+		t = &topicQueues{name: strings.Clone(topic), queues: make(map[int32]*cqueue)}
+	}
+	q := &cqueue{
+		topic:   t.name,
+		id:      id,
+		dir:     filepath.Join(l.cqDir, t.name, strconv.Itoa(int(id))),
+		entries: int64(l.cfg.QueueFileEntries),
+	}
+	l.qmu.Lock()
+	l.topics[t.name] = t
+	t.queues[id] = q
+	l.qmu.Unlock()
+	return q, nil
+}
+
+// reserveLocked makes sure files hold every slot up to upTo; a queue without
+// files gets its first file at the one holding the next offset.
+// l.mu must be held.
+func (q *cqueue) reserveLocked(l *Log, upTo int64) error {
+	return q.reserveFromLocked(l, q.next.Load(), upTo)
+}
+
+// reserveFromLocked is reserveLocked with the first file, if it must be
+// created, holding slot from. l.mu must be held.
+func (q *cqueue) reserveFromLocked(l *Log, from, upTo int64) error {
+	if n := len(q.files); n > 0 && upTo < q.files[n-1].start+q.entries {
+		return nil
+	}
+	var start int64
+	if n := len(q.files); n > 0 {
+		start = q.files[n-1].start + q.entries
+	} else {
+		start = from - from%q.entries
+	}
+	for ; start <= upTo; start += q.entries {
+		f, err := createQueueFile(q.dir, start, q.entries)
+		if err != nil {
+			return fmt.Errorf("consume queue %s/%d at %d: %w", q.topic, q.id, start, err)
+		}
+		l.qmu.Lock()
+		q.files = append(q.files, f)
+		l.qmu.Unlock()
+	}
+	return nil
+}
+
+// putLocked writes the entry of queue offset qoff, whose slot is reserved,
+// and makes it visible. Entering a cqWarmChunk of its file, it has the
+// allocator fault in the next one. l.mu must be held.
+func (q *cqueue) putLocked(l *Log, qoff, phys int64, size int32, tags int64) {
+	f := q.files[(qoff-q.files[0].start)/q.entries]
+	p := (qoff - f.start) * cqEntrySize
+	writeEntry(f.data[p:p+cqEntrySize:p+cqEntrySize], phys, size, tags)
+	q.maxPhys = phys + int64(size)
+	q.next.Store(qoff + 1)
+	if end := p + cqEntrySize - 1; p&(cqWarmChunk-1) == 0 || p>>cqWarmShift != end>>cqWarmShift {
+		if lo := (end>>cqWarmShift + 1) << cqWarmShift; lo < int64(len(f.data)) && l.alloc != nil {
+			l.alloc.warmQueue(f.data[lo:min(lo+cqWarmChunk, int64(len(f.data)))])
+		}
+	}
+}
+
+// putAtLocked indexes a record found in the log (replication, recovery)
+// under the queue offset the record carries. Records already indexed are
+// skipped; a queue that has no records yet starts at qoff, with placeholder
+// slots before it in its first file; a gap is filled with placeholders.
+// It reports whether an entry was written. l.mu must be held.
+func (q *cqueue) putAtLocked(l *Log, qoff, phys int64, size int32, tags int64) (bool, error) {
+	if phys+int64(size) <= q.maxPhys {
+		return false, nil
+	}
+	next := q.next.Load()
+	if qoff < next {
+		l.log.Warn("record's queue offset already taken; not indexed", "topic", q.topic, "queueId", q.id, "queueOffset", qoff, "next", next, "offset", phys)
+		return false, nil
+	}
+	if err := q.reserveFromLocked(l, qoff, qoff); err != nil {
+		return false, err
+	}
+	if qoff > next {
+		from := max(next, q.files[0].start)
+		if next == q.min.Load() {
+			q.min.Store(qoff) // the queue starts here
+		} else {
+			l.log.Warn("gap in consume queue filled with placeholders", "topic", q.topic, "queueId", q.id, "from", next, "queueOffset", qoff)
+		}
+		for i := from; i < qoff; i++ {
+			writeEntry(q.slot(i), 0, blankSize, 0)
+		}
+	}
+	q.putLocked(l, qoff, phys, size, tags)
+	return true, nil
+}
+
+// truncateLocked removes the entries of records that end past cut and the
+// files left without entries (the first file stays). l.mu must be held.
+func (l *Log) truncateQueueLocked(q *cqueue, cut int64) error {
+	next, lo := q.next.Load(), q.min.Load()
+	i := next - 1
+	q.maxPhys = 0
+	for ; i >= lo; i-- {
+		b := q.slot(i)
+		if b == nil {
+			continue
+		}
+		e := readEntry(b)
+		if e.blank() {
+			continue
+		}
+		if e.PhysOffset+int64(e.Size) <= cut {
+			q.maxPhys = e.PhysOffset + int64(e.Size)
+			break
+		}
+	}
+	newNext := max(i+1, lo)
+	if newNext == next {
+		return nil
+	}
+	l.log.Info("truncating consume queue", "topic", q.topic, "queueId", q.id, "from", newNext, "to", next)
+	for j := newNext; j < next; j++ {
+		if b := q.slot(j); b != nil {
+			clear(b)
+		}
+	}
+	q.next.Store(newNext)
+	if newNext < lo {
+		q.min.Store(newNext)
+	}
+	var errs []error
+	keep := len(q.files)
+	for keep > 1 && q.files[keep-1].start >= newNext {
+		keep--
+	}
+	dead := q.files[keep:]
+	l.qmu.Lock()
+	q.files = q.files[:keep:keep]
+	l.qmu.Unlock()
+	for _, f := range dead {
+		if err := f.close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := os.Remove(f.path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (q *cqueue) close() error {
+	var errs []error
+	for _, f := range q.files {
+		if err := f.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	q.files = nil
+	return errors.Join(errs...)
+}
+
+// lookup returns a queue or nil. l.qmu (or l.mu) must be held.
+func (l *Log) lookup(topic string, id int32) *cqueue {
+	if t := l.topics[topic]; t != nil {
+		return t.queues[id]
+	}
+	return nil
+}
+
+// QueueEntries appends to dst[:0] the entries of queue offsets from,
+// from+1, … while they exist, at most max of them: the i-th entry returned is
+// that of offset from+i. Nothing is returned when from is below
+// QueueMinOffset or not below QueueMaxOffset. A placeholder entry reads
+// (0, math.MaxInt32, 0): skip it. ErrNoQueue if the queue does not exist.
+func (l *Log) QueueEntries(topic string, queueID int32, from int64, max int, dst []Entry) ([]Entry, error) {
+	dst = dst[:0]
+	l.qmu.RLock()
+	defer l.qmu.RUnlock()
+	if l.closing.Load() {
+		return dst, ErrClosed
+	}
+	q := l.lookup(topic, queueID)
+	if q == nil {
+		return dst, fmt.Errorf("%w: %s/%d", ErrNoQueue, topic, queueID)
+	}
+	next := q.next.Load()
+	if from < q.min.Load() || from >= next || max <= 0 {
+		return dst, nil
+	}
+	end := min(next, from+int64(max))
+	for i := from; i < end; {
+		k := (i - q.files[0].start) / q.entries
+		f := q.files[k]
+		stop := min(end, f.start+q.entries)
+		for p := (i - f.start) * cqEntrySize; i < stop; i, p = i+1, p+cqEntrySize {
+			dst = append(dst, readEntry(f.data[p:p+cqEntrySize]))
+		}
+	}
+	return dst, nil
+}
+
+// QueueMaxOffset is the next queue offset to be written; 0 for a queue that
+// does not exist.
+func (l *Log) QueueMaxOffset(topic string, queueID int32) int64 {
+	l.qmu.RLock()
+	defer l.qmu.RUnlock()
+	if q := l.lookup(topic, queueID); q != nil {
+		return q.next.Load()
+	}
+	return 0
+}
+
+// QueueMinOffset is the first queue offset with a record; 0 for a queue
+// that does not exist.
+func (l *Log) QueueMinOffset(topic string, queueID int32) int64 {
+	l.qmu.RLock()
+	defer l.qmu.RUnlock()
+	if q := l.lookup(topic, queueID); q != nil {
+		return q.min.Load()
+	}
+	return 0
+}
+
+// storeTime reads the STORETIMESTAMP of the record at phys.
+func (l *Log) storeTime(phys int64) (int64, bool) {
+	b, err := l.Read(phys, posBornHost+20+8)
+	if err != nil {
+		// The shortest record (91 bytes) always covers the v6 position;
+		// retry for a v4 record near the end of the readable range.
+		if b, err = l.Read(phys, posBornHost+8+8); err != nil {
+			return 0, false
+		}
+	}
+	p := posBornHost + hostLen(int32(binary.BigEndian.Uint32(b[posSysFlag:]))&sysFlagBornHostV6 != 0)
+	if p+8 > len(b) {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b[p:])), true
+}
+
+// SearchOffset returns the smallest queue offset whose record was stored at
+// or after timestamp (ms), by binary search over the queue; QueueMaxOffset
+// when there is none, and 0 for a queue that does not exist.
+func (l *Log) SearchOffset(topic string, queueID int32, timestamp int64) int64 {
+	l.qmu.RLock()
+	defer l.qmu.RUnlock()
+	if l.closing.Load() {
+		return 0
+	}
+	q := l.lookup(topic, queueID)
+	if q == nil {
+		return 0
+	}
+	lo, hi := q.min.Load(), q.next.Load()
+	n := sort.Search(int(hi-lo), func(i int) bool {
+		e := readEntry(q.slot(lo + int64(i)))
+		if e.blank() {
+			return false
+		}
+		ts, ok := l.storeTime(e.PhysOffset)
+		return ok && ts >= timestamp
+	})
+	return lo + int64(n)
+}
+
+// EarliestStoreTime returns the store time of the record at the queue's
+// min offset, or -1 when the queue is empty; ErrNoQueue if it does not exist.
+func (l *Log) EarliestStoreTime(topic string, queueID int32) (int64, error) {
+	l.qmu.RLock()
+	defer l.qmu.RUnlock()
+	if l.closing.Load() {
+		return 0, ErrClosed
+	}
+	q := l.lookup(topic, queueID)
+	if q == nil {
+		return 0, fmt.Errorf("%w: %s/%d", ErrNoQueue, topic, queueID)
+	}
+	for i, next := q.min.Load(), q.next.Load(); i < next; i++ {
+		e := readEntry(q.slot(i))
+		if e.blank() {
+			continue
+		}
+		ts, ok := l.storeTime(e.PhysOffset)
+		if !ok {
+			return 0, fmt.Errorf("%w: record at %d of %s/%d", ErrOutOfRange, e.PhysOffset, topic, queueID)
+		}
+		return ts, nil
+	}
+	return -1, nil
+}
+
+// DeleteTopic drops the topic's consume queues (files included) and their
+// offsets; its records stay in the log. A topic appended to again starts
+// from queue offset 0.
+func (l *Log) DeleteTopic(topic string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if validTopic(topic) != nil {
+		return nil // no such directory can exist
+	}
+	l.qmu.Lock()
+	t := l.topics[topic]
+	delete(l.topics, topic)
+	l.qmu.Unlock()
+	if t != nil {
+		for _, q := range t.queues {
+			files := q.files
+			q.files = nil
+			// The flusher may be syncing these mappings: it unmaps them
+			// between rounds.
+			l.retire(func() {
+				for _, f := range files {
+					if err := f.close(); err != nil {
+						l.log.Warn("close deleted consume queue", "topic", topic, "err", err)
+					}
+				}
+			})
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(l.cqDir, topic)); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	l.forceCQ.Store(true) // checkpoint soon, so a crash does not bring it back
+	l.wakeFlusher()
+	return nil
+}

@@ -1,0 +1,53 @@
+// Package namesrv is the name server: brokers register their topics with it,
+// producers and consumers ask it where a topic's queues live.
+//
+// The route table is in memory only and rebuilt from broker registrations;
+// name servers never talk to each other. It holds four maps:
+//
+//	topics    topic → brokerName → queue data (read/write queue numbers, perm, topicSysFlag)
+//	brokers   brokerName → group (cluster, brokerId → address; id 0 is the master)
+//	clusters  cluster → set of brokerName
+//	live      brokerAddr → liveness (data version, HA address, last registration, connection)
+//
+// Requests served (RocketMQ codes): REGISTER_BROKER 103, UNREGISTER_BROKER
+// 104, GET_ROUTEINFO_BY_TOPIC 105, GET_BROKER_CLUSTER_INFO 106,
+// GET_ALL_TOPIC_LIST_FROM_NAMESERVER 206, DELETE_TOPIC_IN_NAMESRV 216,
+// QUERY_DATA_VERSION 322, and GET_KV_CONFIG 101, which always answers
+// QUERY_NOT_FOUND: there is no KV store, no order-topic config and no filter
+// servers.
+//
+// Only a master (brokerId 0) contributes queue data. A master registration
+// whose data version changed, or the first one from an address, replaces
+// the group's queue data: topics it no longer lists lose the group. A broker
+// is forgotten 120 s after its last registration (or its own
+// heartbeatTimeoutMillis), when it unregisters, or at once when the
+// connection it registered through closes. A group that lost only its
+// master keeps its queue data, so consumers can still read from the slaves;
+// a group left empty loses its queue data in every topic.
+//
+// Route bodies are standard, compact JSON with keys in fastjson's
+// alphabetical order, for example
+//
+//	{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.5:10911","1":"10.0.0.6:10911"},
+//	"brokerName":"broker-a","cluster":"DefaultCluster"}],"queueDatas":[{"brokerName":"broker-a",
+//	"perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}
+//
+// brokerAddrs must stay free of whitespace: the Go client splits its raw
+// text on ',' and the first ':'. Incoming JSON may use fastjson's unquoted
+// integer keys ({0:"a"}); they are quoted before decoding.
+//
+// A compressed REGISTER_BROKER body (ext compressed=true) is a zlib stream
+// of big-endian length-prefixed parts:
+//
+//	| len 4 | DataVersion JSON | topicCount 4 |
+//	| len 4 | "name readQ writeQ perm filterType[ attributesJSON]" | … (topicCount times)
+//	| len 4 | filter-server list JSON | (Java 5: count 4, then len 4 | queue-mapping JSON …)
+//
+// Concurrency: handlers run concurrently, on the remoting server's workers
+// and on connection-close callbacks; the expiry scan is one goroutine that
+// Start starts and Close stops. One sync.RWMutex (routeTable.mu) guards the
+// whole table; it is the only lock besides Server.mu, which guards start and
+// close and is never held while taking routeTable.mu. Nothing blocks or
+// calls out while holding routeTable.mu: connections of expired brokers
+// are closed after it is released.
+package namesrv

@@ -1,0 +1,216 @@
+package namesrv
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultListen       = "127.0.0.1:9876"
+	DefaultBrokerExpiry = 120 * time.Second
+	DefaultScanInterval = 10 * time.Second
+)
+
+var (
+	// ErrCRCMismatch: a REGISTER_BROKER body does not match its bodyCrc32.
+	ErrCRCMismatch = errors.New("namesrv: crc32 not match")
+	// ErrMalformedBody: a request body could not be decoded.
+	ErrMalformedBody = errors.New("namesrv: malformed body")
+	// ErrClosed: Start was called after Close.
+	ErrClosed = errors.New("namesrv: server closed")
+)
+
+// Config configures a Server.
+type Config struct {
+	Listen       string        // host:port; port 0 picks a free port. Default DefaultListen.
+	Log          *slog.Logger  // nil discards
+	BrokerExpiry time.Duration // forget a broker this long after its last registration; default 120 s
+	ScanInterval time.Duration // how often to look for expired brokers; default 10 s
+}
+
+// Server is a name server: it keeps the route table that brokers register
+// into and clients query.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	rs       *remoting.Server
+	table    *routeTable
+	handlers map[int32]handler
+	now      func() time.Time
+
+	mu      sync.Mutex // guards started, closed
+	started bool
+	closed  bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// peer is the connection a request arrived on, as the route table sees it.
+// *remoting.Conn implements it.
+type peer interface {
+	ID() uint64
+	Close()
+}
+
+// handler serves one request code; a non-nil error becomes an error
+// response through errorResponse.
+type handler func(p peer, req *remoting.Command) (*remoting.Command, error)
+
+// New returns a Server for cfg. It does not listen until Start.
+func New(cfg Config) *Server {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BrokerExpiry <= 0 {
+		cfg.BrokerExpiry = DefaultBrokerExpiry
+	}
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = DefaultScanInterval
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Log,
+		table: newRouteTable(),
+		now:   time.Now,
+		stop:  make(chan struct{}),
+	}
+	s.handlers = map[int32]handler{
+		remoting.GetKVConfig:                   s.kvConfig,
+		remoting.RegisterBroker:                s.registerBroker,
+		remoting.UnregisterBroker:              s.unregisterBroker,
+		remoting.GetRouteinfoByTopic:           s.routeByTopic,
+		remoting.GetBrokerClusterInfo:          s.clusterInfo,
+		remoting.GetAllTopicListFromNameserver: s.allTopics,
+		remoting.DeleteTopicInNamesrv:          s.deleteTopic,
+		remoting.QueryDataVersion:              s.queryDataVersion,
+	}
+	s.rs = remoting.NewServer(remoting.ServerConfig{Addr: cfg.Listen, Name: "namesrv", Log: cfg.Log})
+	for code, h := range s.handlers {
+		s.rs.Handle(code, func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+			return s.call(h, c, req)
+		})
+	}
+	s.rs.OnClose(func(c *remoting.Conn) { s.connClosed(c.ID()) })
+	return s
+}
+
+// Start listens (logging "listening" with service=namesrv and the address)
+// and starts the expiry scan.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.started {
+		return nil
+	}
+	if err := s.rs.Start(); err != nil {
+		return fmt.Errorf("namesrv: listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.started = true
+	s.wg.Add(1)
+	go s.scanLoop()
+	return nil
+}
+
+// Addr returns the address the server listens on once started.
+func (s *Server) Addr() string { return s.rs.Addr() }
+
+// Close stops the expiry scan and the listener and closes every connection.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	started := s.started
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	if !started {
+		return nil
+	}
+	return s.rs.Close()
+}
+
+// call runs h and turns its error into a response.
+func (s *Server) call(h handler, p peer, req *remoting.Command) *remoting.Command {
+	resp, err := h(p, req)
+	if err != nil {
+		s.log.Warn("request failed", "code", req.Code, "err", err)
+		return errorResponse(req, err)
+	}
+	return resp
+}
+
+// dispatch serves req as if it arrived on p; tests use it to bypass the
+// network.
+func (s *Server) dispatch(p peer, req *remoting.Command) *remoting.Command {
+	h, ok := s.handlers[req.Code]
+	if !ok {
+		return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
+	}
+	return s.call(h, p, req)
+}
+
+// errorResponse maps a handler error to its RocketMQ response.
+func errorResponse(req *remoting.Command, err error) *remoting.Command {
+	var fe *remoting.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return remoting.NewResponse(req, remoting.InvalidParameter, fe.Error())
+	case errors.Is(err, ErrCRCMismatch):
+		return remoting.NewResponse(req, remoting.SystemError, "crc32 not match")
+	default:
+		return remoting.NewResponse(req, remoting.SystemError, err.Error())
+	}
+}
+
+// connClosed forgets the brokers that registered through connection id.
+func (s *Server) connClosed(id uint64) {
+	for _, rb := range s.table.removeConn(id) {
+		s.logRemoved(rb, "connection closed")
+	}
+}
+
+func (s *Server) scanLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.cfg.ScanInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+			s.expire()
+		}
+	}
+}
+
+// expire forgets brokers that have not registered within their timeout and
+// closes connections left without a live broker.
+func (s *Server) expire() {
+	removed, idle := s.table.expire(s.now(), s.cfg.BrokerExpiry)
+	for _, rb := range removed {
+		s.logRemoved(rb, "expired")
+	}
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+func (s *Server) logRemoved(rb removedBroker, reason string) {
+	s.log.Info("broker removed", "reason", reason, "cluster", rb.cluster, "brokerName", rb.name,
+		"brokerId", rb.id, "addr", rb.addr, "groupGone", rb.groupGone)
+}

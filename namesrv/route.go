@@ -1,0 +1,453 @@
+package namesrv
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// masterID is the brokerId of a group's master.
+const masterID = 0
+
+// dataVersion is a broker's topic-table version; a change makes the namesrv
+// rebuild the broker's queue data.
+type dataVersion struct {
+	StateVersion int64 `json:"stateVersion"`
+	Timestamp    int64 `json:"timestamp"`
+	Counter      int64 `json:"counter"`
+}
+
+// queueData is one broker group's share of a topic. The JSON field order is
+// the one Java's fastjson writes (alphabetical).
+type queueData struct {
+	BrokerName     string `json:"brokerName"`
+	Perm           int32  `json:"perm"`
+	ReadQueueNums  int32  `json:"readQueueNums"`
+	TopicSysFlag   int32  `json:"topicSysFlag"`
+	WriteQueueNums int32  `json:"writeQueueNums"`
+}
+
+// brokerData is a broker group: its cluster and the address of each member.
+type brokerData struct {
+	cluster string
+	name    string
+	addrs   map[int64]string // brokerId → "host:port"; 0 is the master
+}
+
+// liveBroker is what the namesrv knows about one registered broker address.
+type liveBroker struct {
+	cluster, name string
+	id            int64
+	version       dataVersion
+	haServerAddr  string
+	lastUpdate    time.Time
+	timeout       time.Duration // expire after lastUpdate+timeout
+	conn          peer          // the connection that registered it last
+}
+
+// routeTable holds the route data, all in memory and rebuilt from broker
+// registrations. One RWMutex guards every map; no method calls out while
+// holding it.
+type routeTable struct {
+	mu       sync.RWMutex
+	topics   map[string]map[string]queueData // topic → brokerName → queue data
+	brokers  map[string]*brokerData          // brokerName → group
+	clusters map[string]map[string]struct{}  // cluster → brokerNames
+	live     map[string]*liveBroker          // brokerAddr → liveness
+}
+
+func newRouteTable() *routeTable {
+	return &routeTable{
+		topics:   make(map[string]map[string]queueData),
+		brokers:  make(map[string]*brokerData),
+		clusters: make(map[string]map[string]struct{}),
+		live:     make(map[string]*liveBroker),
+	}
+}
+
+// registration is a decoded REGISTER_BROKER request.
+type registration struct {
+	cluster, name, addr, haServerAddr string
+	id                                int64
+	timeout                           time.Duration
+	version                           dataVersion
+	topics                            map[string]queueData // topic → queue data of this broker
+	conn                              peer
+}
+
+// registerResult tells the handler what a registration changed.
+type registerResult struct {
+	newAddr        bool // the address was not registered under this id before
+	topicsReplaced bool // the master's queue data was rebuilt from this registration
+	masterAddr     string
+	masterHAAddr   string // set with masterAddr when a slave's master is live
+}
+
+// register records a broker registration made at now (REGISTER_BROKER).
+func (t *routeTable) register(r *registration, now time.Time) registerResult {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var res registerResult
+
+	// The address may have belonged to another group before (a re-purposed
+	// port): take it out of that group first.
+	if prev := t.live[r.addr]; prev != nil && prev.name != r.name {
+		t.removeAddrLocked(r.addr)
+	}
+
+	bd := t.brokers[r.name]
+	if bd == nil {
+		bd = &brokerData{cluster: r.cluster, name: r.name, addrs: make(map[int64]string)}
+		t.brokers[r.name] = bd
+		res.newAddr = true
+	}
+	if bd.cluster != r.cluster { // the group moved to another cluster
+		t.removeFromClusterLocked(bd.cluster, r.name)
+		bd.cluster = r.cluster
+	}
+	names := t.clusters[r.cluster]
+	if names == nil {
+		names = make(map[string]struct{})
+		t.clusters[r.cluster] = names
+	}
+	names[r.name] = struct{}{}
+
+	// Same address under another id: the broker switched roles.
+	for id, addr := range bd.addrs {
+		if addr == r.addr && id != r.id {
+			delete(bd.addrs, id)
+		}
+	}
+	if old, ok := bd.addrs[r.id]; !ok || old != r.addr {
+		res.newAddr = true
+	}
+	bd.addrs[r.id] = r.addr
+
+	if r.id == masterID {
+		prev := t.live[r.addr]
+		if res.newAddr || prev == nil || prev.version != r.version {
+			t.replaceTopicsLocked(r.name, r.topics)
+			res.topicsReplaced = true
+		}
+	}
+	t.live[r.addr] = &liveBroker{
+		cluster:      r.cluster,
+		name:         r.name,
+		id:           r.id,
+		version:      r.version,
+		haServerAddr: r.haServerAddr,
+		lastUpdate:   now,
+		timeout:      r.timeout,
+		conn:         r.conn,
+	}
+
+	if r.id != masterID {
+		if master, ok := bd.addrs[masterID]; ok {
+			if ml := t.live[master]; ml != nil {
+				res.masterAddr, res.masterHAAddr = master, ml.haServerAddr
+			}
+		}
+	}
+	return res
+}
+
+// replaceTopicsLocked makes topics the complete queue data of group name:
+// entries are created or overwritten, and the group is taken out of topics it
+// no longer lists. t.mu must be held.
+func (t *routeTable) replaceTopicsLocked(name string, topics map[string]queueData) {
+	for topic, byBroker := range t.topics {
+		if _, ok := topics[topic]; ok {
+			continue
+		}
+		if _, ok := byBroker[name]; ok {
+			delete(byBroker, name)
+			if len(byBroker) == 0 {
+				delete(t.topics, topic)
+			}
+		}
+	}
+	for topic, qd := range topics {
+		byBroker := t.topics[topic]
+		if byBroker == nil {
+			byBroker = make(map[string]queueData)
+			t.topics[topic] = byBroker
+		}
+		qd.BrokerName = name
+		byBroker[name] = qd
+	}
+}
+
+// unregister removes the broker at addr with the given identity
+// (UNREGISTER_BROKER). It reports whether anything was removed.
+func (t *routeTable) unregister(name, addr string, id int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	removed := false
+	if lb := t.live[addr]; lb != nil && lb.name == name && lb.id == id {
+		delete(t.live, addr)
+		removed = true
+	}
+	bd := t.brokers[name]
+	if bd == nil {
+		return removed
+	}
+	if bd.addrs[id] == addr {
+		delete(bd.addrs, id)
+		removed = true
+	}
+	if len(bd.addrs) == 0 {
+		t.removeGroupLocked(bd)
+	}
+	return removed
+}
+
+// removedBroker describes a broker address taken out of the table.
+type removedBroker struct {
+	addr, cluster, name string
+	id                  int64
+	groupGone           bool // it was the last member of its group
+	conn                peer
+}
+
+// removeAddrLocked forgets the broker at addr: its liveness, its place in
+// its group, and, when the group is left empty, the group and its queue data
+// in every topic. A group that only lost its master keeps its queue data.
+// t.mu must be held.
+func (t *routeTable) removeAddrLocked(addr string) removedBroker {
+	rb := removedBroker{addr: addr}
+	lb := t.live[addr]
+	delete(t.live, addr)
+	if lb != nil {
+		rb.cluster, rb.name, rb.id, rb.conn = lb.cluster, lb.name, lb.id, lb.conn
+	}
+	for _, bd := range t.brokers {
+		if lb != nil && bd.name != lb.name {
+			continue
+		}
+		for id, a := range bd.addrs {
+			if a == addr {
+				delete(bd.addrs, id)
+			}
+		}
+		if len(bd.addrs) == 0 {
+			t.removeGroupLocked(bd)
+			rb.groupGone = true
+		}
+	}
+	return rb
+}
+
+// removeGroupLocked drops an empty group, its cluster membership and its
+// queue data. t.mu must be held.
+func (t *routeTable) removeGroupLocked(bd *brokerData) {
+	delete(t.brokers, bd.name)
+	t.removeFromClusterLocked(bd.cluster, bd.name)
+	for topic, byBroker := range t.topics {
+		delete(byBroker, bd.name)
+		if len(byBroker) == 0 {
+			delete(t.topics, topic)
+		}
+	}
+}
+
+// removeFromClusterLocked drops name from cluster's set, and the cluster
+// when it becomes empty. t.mu must be held.
+func (t *routeTable) removeFromClusterLocked(cluster, name string) {
+	if names := t.clusters[cluster]; names != nil {
+		delete(names, name)
+		if len(names) == 0 {
+			delete(t.clusters, cluster)
+		}
+	}
+}
+
+// removeConn forgets every broker registered through the connection id (the
+// connection closed).
+func (t *routeTable) removeConn(id uint64) []removedBroker {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var removed []removedBroker
+	for addr, lb := range t.live {
+		if lb.conn != nil && lb.conn.ID() == id {
+			removed = append(removed, t.removeAddrLocked(addr))
+		}
+	}
+	return removed
+}
+
+// expire forgets every broker whose last registration is older than its
+// timeout (def when it gave none). It returns the removed brokers and the
+// connections they registered through that no live broker uses any more;
+// the caller closes those.
+func (t *routeTable) expire(now time.Time, def time.Duration) (removed []removedBroker, idle []peer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for addr, lb := range t.live {
+		timeout := lb.timeout
+		if timeout <= 0 {
+			timeout = def
+		}
+		if now.Sub(lb.lastUpdate) > timeout {
+			removed = append(removed, t.removeAddrLocked(addr))
+		}
+	}
+	usedBy := func(id uint64) bool {
+		for _, lb := range t.live {
+			if lb.conn != nil && lb.conn.ID() == id {
+				return true
+			}
+		}
+		return slices.ContainsFunc(idle, func(p peer) bool { return p.ID() == id })
+	}
+	for _, rb := range removed {
+		if rb.conn != nil && !usedBy(rb.conn.ID()) {
+			idle = append(idle, rb.conn)
+		}
+	}
+	return removed, idle
+}
+
+// queryDataVersion reports whether v differs from the version the broker at
+// addr last registered, refreshing its liveness when it does not
+// (QUERY_DATA_VERSION). stored is the registered version, nil if the broker
+// is not live.
+func (t *routeTable) queryDataVersion(addr string, v dataVersion, now time.Time) (changed bool, stored *dataVersion) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lb := t.live[addr]
+	if lb == nil {
+		return true, nil
+	}
+	if lb.version == v {
+		lb.lastUpdate = now
+		return false, &v
+	}
+	sv := lb.version
+	return true, &sv
+}
+
+// deleteTopic removes a topic, or with cluster != "" only its queue data on
+// that cluster's groups (DELETE_TOPIC_IN_NAMESRV).
+func (t *routeTable) deleteTopic(topic, cluster string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cluster == "" {
+		delete(t.topics, topic)
+		return
+	}
+	byBroker := t.topics[topic]
+	for name := range t.clusters[cluster] {
+		delete(byBroker, name)
+	}
+	if len(byBroker) == 0 {
+		delete(t.topics, topic)
+	}
+}
+
+// brokerAddrs encodes as a JSON object from brokerId to address, ids in
+// numeric order, compact: the Go client splits its raw text on ',' and ':'.
+type brokerAddrs map[int64]string
+
+func (a brokerAddrs) MarshalJSON() ([]byte, error) {
+	ids := slices.Sorted(maps.Keys(a))
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(strconv.FormatInt(id, 10))
+		b.WriteString(`":`)
+		v, err := json.Marshal(a[id])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// brokerDataJSON is the wire form of a broker group.
+type brokerDataJSON struct {
+	BrokerAddrs brokerAddrs `json:"brokerAddrs"`
+	BrokerName  string      `json:"brokerName"`
+	Cluster     string      `json:"cluster"`
+}
+
+func (bd *brokerData) wire() brokerDataJSON {
+	return brokerDataJSON{BrokerAddrs: brokerAddrs(maps.Clone(bd.addrs)), BrokerName: bd.name, Cluster: bd.cluster}
+}
+
+// topicRoute is the body of a GET_ROUTEINFO_BY_TOPIC response: standard JSON,
+// both arrays sorted by broker name and always present.
+type topicRoute struct {
+	BrokerDatas []brokerDataJSON `json:"brokerDatas"`
+	QueueDatas  []queueData      `json:"queueDatas"`
+}
+
+// route returns the route of topic, or false when no live group serves it.
+func (t *routeTable) route(topic string) (topicRoute, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	byBroker := t.topics[topic]
+	if len(byBroker) == 0 {
+		return topicRoute{}, false
+	}
+	r := topicRoute{
+		BrokerDatas: make([]brokerDataJSON, 0, len(byBroker)),
+		QueueDatas:  make([]queueData, 0, len(byBroker)),
+	}
+	for _, name := range slices.Sorted(maps.Keys(byBroker)) {
+		r.QueueDatas = append(r.QueueDatas, byBroker[name])
+		if bd := t.brokers[name]; bd != nil {
+			r.BrokerDatas = append(r.BrokerDatas, bd.wire())
+		}
+	}
+	if len(r.BrokerDatas) == 0 {
+		return topicRoute{}, false
+	}
+	return r, true
+}
+
+// clusterInfo is the body of a GET_BROKER_CLUSTER_INFO response.
+type clusterInfo struct {
+	BrokerAddrTable  map[string]brokerDataJSON `json:"brokerAddrTable"`
+	ClusterAddrTable map[string][]string       `json:"clusterAddrTable"`
+}
+
+func (t *routeTable) clusterInfo() clusterInfo {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	ci := clusterInfo{
+		BrokerAddrTable:  make(map[string]brokerDataJSON, len(t.brokers)),
+		ClusterAddrTable: make(map[string][]string, len(t.clusters)),
+	}
+	for name, bd := range t.brokers {
+		ci.BrokerAddrTable[name] = bd.wire()
+	}
+	for cluster, names := range t.clusters {
+		ci.ClusterAddrTable[cluster] = slices.Sorted(maps.Keys(names))
+	}
+	return ci
+}
+
+// topicList is the body of a GET_ALL_TOPIC_LIST_FROM_NAMESERVER response.
+type topicList struct {
+	TopicList []string `json:"topicList"`
+}
+
+func (t *routeTable) topicList() topicList {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	topics := slices.Sorted(maps.Keys(t.topics))
+	if topics == nil {
+		topics = []string{} // encode as [], not null
+	}
+	return topicList{TopicList: topics}
+}

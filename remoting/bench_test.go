@@ -1,0 +1,80 @@
+package remoting
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// BenchmarkLoopbackSend sends SEND_MESSAGE_V2-shaped requests with a 1 KiB
+// body through a Client to a Server on 127.0.0.1 whose handler answers at
+// once, keeping 1 or 64 requests in flight.
+func BenchmarkLoopbackSend(b *testing.B) {
+	for _, inflight := range []int{1, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			s := startServer(b, ServerConfig{Workers: benchWorkers, EventLoops: benchLoops}, func(s *Server) {
+				s.Handle(SendMessageV2, func(_ *Conn, req *Command) *Command {
+					resp := NewResponse(req, Success, "")
+					resp.SetExt("msgId", "7F000001000051AF00000000000003E8")
+					resp.SetExt("queueId", req.ExtValue("e"))
+					resp.SetExt("queueOffset", "1000")
+					return resp
+				})
+			})
+			c := newClient(b)
+			addr := s.Addr()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := c.Invoke(ctx, addr, sendV2Request()); err != nil { // dial outside the timing
+				b.Fatal(err)
+			}
+			slots := make(chan *Command, inflight)
+			for range inflight {
+				slots <- sendV2Request()
+			}
+			lat := make([]time.Duration, b.N)
+			b.SetBytes(1024)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			if inflight == 1 {
+				req := <-slots
+				for i := range b.N {
+					t0 := time.Now()
+					resp, err := c.Invoke(ctx, addr, req)
+					lat[i] = time.Since(t0)
+					if err != nil || resp.Code != Success {
+						b.Fatal(err, resp)
+					}
+				}
+				slots <- req
+			} else {
+				for i := range b.N {
+					req := <-slots
+					t0 := time.Now()
+					err := c.InvokeAsync(ctx, addr, req, func(resp *Command, err error) {
+						lat[i] = time.Since(t0)
+						if err != nil || resp.Code != Success {
+							b.Error(err, resp)
+						}
+						slots <- req
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for range inflight { // wait for the last answers
+				<-slots
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+		})
+	}
+}

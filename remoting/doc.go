@@ -1,0 +1,52 @@
+// Package remoting speaks Apache RocketMQ's remoting protocol: the frame
+// codec (JSON and ROCKETMQ binary headers), request and response codes, a
+// server on gnet event loops and a client with opaque-matched futures.
+//
+// It moves Commands; what a code means is the business of namesrv and
+// broker. It does not do TLS or ACL signing.
+//
+// Frame layout (big-endian):
+//
+//	| length 4 | T 1 | hdrLen 3 | header (hdrLen bytes) | body |
+//
+// length counts the bytes after itself: 4 + hdrLen + len(body). T is the
+// header serialization: 0 JSON, 1 ROCKETMQ. A JSON header is one object:
+//
+//	{"code":105,"language":"GO","version":317,"opaque":3,"flag":0,"remark":"","extFields":{"topic":"TopicTest"}}
+//
+// A ROCKETMQ header is
+//
+//	| code 2 | language 1 | version 2 | opaque 4 | flag 4 |
+//	| remarkLen 4 | remark | extLen 4 | { keyLen 2 | key | valueLen 4 | value }* |
+//
+// with language bytes JAVA=0 … OTHER=7, HTTP=8, GO=9 … NODE_JS=13. Flag
+// bit 0 marks a response, bit 1 a oneway request; responses carry their
+// request's opaque.
+//
+// Memory: DecodeCommand copies a frame's header and body into one new
+// buffer; the Command's strings and Body alias it, so it outlives the
+// connection's input buffer, and holding any of its strings keeps the
+// whole frame alive.
+//
+// Concurrency. Command is not safe for concurrent mutation; a decoded one
+// may be read from many goroutines.
+//
+// Server: event loops (gnet) decode frames and never block: requests go to
+// a bounded queue served by a pool of worker goroutines, so requests of one
+// connection run concurrently and are answered in any order; a full queue
+// is answered with SYSTEM_BUSY by the loop. Conn methods are safe from any
+// goroutine. Writes are batched per connection: writers append encoded
+// frames under Conn.mu and wake the loop, which takes the batch and writes
+// it with one writev. Conn.mu is a leaf lock; OnClose takes it on the loop,
+// which is why wake-ups are triggered while it is held (the loop cannot
+// have exited while a Conn is open).
+//
+// Client: one TCP connection per address. Callers encode requests into the
+// connection's write buffer under clientConn.mu; one writer goroutine per
+// connection swaps the buffer out and writes it, so concurrent requests
+// coalesce into few syscalls. One reader goroutine per connection decodes
+// frames and completes futures; InvokeAsync callbacks run on it. Lock
+// order: Client.mu before clientConn.mu is never needed; neither is held
+// while calling the other's locked methods except Client.forget, which
+// takes only Client.mu.
+package remoting

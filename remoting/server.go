@@ -1,0 +1,362 @@
+package remoting
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// HandlerFunc serves one request. It runs on a worker goroutine. A non-nil
+// result is written back as the response; nil means the handler answers
+// later with c.Write, or never.
+type HandlerFunc func(c *Conn, req *Command) *Command
+
+// ServerConfig configures a Server. Zero fields take the defaults noted.
+type ServerConfig struct {
+	Addr         string       // "127.0.0.1:0" picks a free port
+	Name         string       // for the log line: "namesrv", "broker"
+	Log          *slog.Logger // nil discards
+	MaxFrameSize int          // largest frame accepted, length prefix included; default 16 MiB
+	Workers      int          // handler pool goroutines, default 64
+	QueueSize    int          // queued requests before answering SYSTEM_BUSY, default 16384
+	EventLoops   int          // default runtime.NumCPU()
+}
+
+// DefaultMaxFrameSize is Java's frameMaxLength.
+const DefaultMaxFrameSize = 16 << 20
+
+// Server serves remoting requests on a gnet engine. Event loops decode
+// frames and hand requests to a bounded pool of worker goroutines.
+type Server struct {
+	cfg      ServerConfig
+	log      *slog.Logger
+	handlers atomic.Pointer[map[int32]HandlerFunc]
+	hmu      sync.Mutex // serializes Handle
+	onClose  atomic.Pointer[func(*Conn)]
+
+	queue  chan task
+	wg     sync.WaitGroup // workers and OnClose callbacks
+	nextID atomic.Uint64
+	opaque atomic.Int32
+
+	mu      sync.Mutex // guards the lifecycle below
+	started bool
+	closed  atomic.Bool
+	engine  gnet.Engine
+	addr    string
+	runDone chan error // receives gnet.Run's result, then is closed
+}
+
+type task struct {
+	c   *Conn
+	req *Command
+}
+
+// NewServer returns a server that is not yet listening.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 16384
+	}
+	if cfg.EventLoops <= 0 {
+		cfg.EventLoops = runtime.NumCPU()
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log}
+	s.handlers.Store(&map[int32]HandlerFunc{})
+	return s
+}
+
+// Handle registers h for request code. Registering while serving is safe;
+// the usual place is before Start.
+func (s *Server) Handle(code int32, h HandlerFunc) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	old := *s.handlers.Load()
+	m := make(map[int32]HandlerFunc, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[code] = h
+	s.handlers.Store(&m)
+}
+
+// OnClose sets fn to be called on its own goroutine after a connection
+// closes.
+func (s *Server) OnClose(fn func(c *Conn)) { s.onClose.Store(&fn) }
+
+// Start binds the address and returns once the server is listening.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("start %s server: already started", s.cfg.Name)
+	}
+	s.started = true
+	s.queue = make(chan task, s.cfg.QueueSize)
+	booted := make(chan struct{})
+	s.runDone = make(chan error, 1)
+	h := &eventHandler{s: s, booted: booted}
+	go func() {
+		err := gnet.Run(h, "tcp://"+s.cfg.Addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(s.cfg.EventLoops),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReuseAddr(true), // rebind at once after a restart
+			gnet.WithTCPKeepAlive(time.Minute),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+		s.runDone <- err
+		close(s.runDone)
+	}()
+	select {
+	case <-booted:
+	case err := <-s.runDone:
+		s.started = false
+		if err == nil {
+			err = errors.New("engine stopped during boot")
+		}
+		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+	}
+	if h.bootErr != nil {
+		_ = s.stopEngineLocked()
+		s.started = false
+		return fmt.Errorf("listen %s: %w", s.cfg.Addr, h.bootErr)
+	}
+	for range s.cfg.Workers {
+		s.wg.Add(1)
+		go s.work()
+	}
+	s.log.Info("listening", "service", s.cfg.Name, "addr", s.addr)
+	return nil
+}
+
+// Addr returns the address the server listens on, with a port 0 resolved.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Close closes every connection, stops the event loops and waits for the
+// workers. Requests still queued are dropped.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.closed.Swap(true) {
+		return nil
+	}
+	err := s.stopEngineLocked()
+	close(s.queue)
+	s.wg.Wait()
+	return err
+}
+
+// stopEngineLocked shuts the engine down and waits for gnet.Run to return.
+// Engine.Stop polls for completion every 500 ms; with an already cancelled
+// context it only signals, and the Run goroutine tells us when it is done.
+func (s *Server) stopEngineLocked() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.engine.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("stop %s server: %w", s.cfg.Name, err)
+	}
+	if err := <-s.runDone; err != nil {
+		return fmt.Errorf("stop %s server: %w", s.cfg.Name, err)
+	}
+	return nil
+}
+
+func (s *Server) work() {
+	defer s.wg.Done()
+	for t := range s.queue {
+		if s.closed.Load() {
+			continue // the connections are gone; nobody can read an answer
+		}
+		s.serve(t.c, t.req)
+	}
+}
+
+func (s *Server) serve(c *Conn, req *Command) {
+	h := (*s.handlers.Load())[req.Code]
+	if h == nil { // unregistered after dispatch; answer like dispatch would
+		c.reply(req, unsupported(req))
+		return
+	}
+	resp := s.call(h, c, req)
+	if resp != nil {
+		c.reply(req, resp)
+	}
+}
+
+func (s *Server) call(h HandlerFunc, c *Conn, req *Command) (resp *Command) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panic", "code", req.Code, "addr", c.remote, "panic", r, "stack", string(debug.Stack()))
+			resp = Errorf(req, SystemError, "request code %d: internal error: %v", req.Code, r)
+		}
+	}()
+	return h(c, req)
+}
+
+func unsupported(req *Command) *Command {
+	return Errorf(req, RequestCodeNotSupported, "request code %d is not supported", req.Code)
+}
+
+// dispatch routes one decoded frame. It runs on the event loop.
+func (s *Server) dispatch(c *Conn, cmd *Command) {
+	if cmd.IsResponse() {
+		c.complete(cmd)
+		return
+	}
+	if (*s.handlers.Load())[cmd.Code] == nil {
+		c.replyFromLoop(cmd, unsupported(cmd))
+		return
+	}
+	select {
+	case s.queue <- task{c, cmd}:
+	default:
+		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy, "server busy: %d requests are already queued, try again later", cap(s.queue)))
+	}
+}
+
+// eventHandler adapts gnet's callbacks; Server keeps them off its API.
+type eventHandler struct {
+	gnet.BuiltinEventEngine
+	s       *Server
+	booted  chan struct{}
+	bootErr error
+}
+
+func (h *eventHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	defer close(h.booted)
+	h.s.engine = eng
+	fd, err := eng.Dup()
+	if err != nil {
+		h.bootErr = fmt.Errorf("dup listener: %w", err)
+		return gnet.None
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		h.bootErr = fmt.Errorf("getsockname: %w", err)
+		return gnet.None
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		h.s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrInet6:
+		h.s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	default:
+		h.bootErr = fmt.Errorf("listener has unexpected address type %T", sa)
+	}
+	return gnet.None
+}
+
+func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	c := &Conn{s: h.s, gc: gc, id: h.s.nextID.Add(1)}
+	if ra := gc.RemoteAddr(); ra != nil {
+		c.remote = ra.String()
+	}
+	gc.SetContext(c)
+	return nil, gnet.None
+}
+
+func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok {
+		return gnet.None
+	}
+	c.shutdown()
+	if err != nil {
+		h.s.log.Debug("connection closed", "addr", c.remote, "err", err)
+	}
+	if fn := h.s.onClose.Load(); fn != nil {
+		h.s.wg.Add(1)
+		go func() {
+			defer h.s.wg.Done()
+			(*fn)(c)
+		}()
+	}
+	return gnet.None
+}
+
+// OnTraffic decodes every complete frame in the inbound buffer, then
+// flushes the responses queued for the connection.
+func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok {
+		return gnet.Close
+	}
+	s := h.s
+	for gc.InboundBuffered() >= frameHeadLen {
+		head, err := gc.Peek(frameHeadLen)
+		if err != nil {
+			break
+		}
+		length := binary.BigEndian.Uint32(head)
+		typ, hdrLen := splitTypeWord(binary.BigEndian.Uint32(head[4:]))
+		n := 4 + int(length)
+		if uint64(length)+4 > uint64(s.cfg.MaxFrameSize) {
+			s.log.Warn("bad frame", "addr", c.remote, "err",
+				badFrame("frame of %d bytes exceeds the %d-byte limit", uint64(length)+4, s.cfg.MaxFrameSize))
+			return gnet.Close
+		}
+		if err := checkFrame(int(length), typ, hdrLen); err != nil {
+			s.log.Warn("bad frame", "addr", c.remote, "err", err)
+			return gnet.Close
+		}
+		if gc.InboundBuffered() < n {
+			break // wait for the rest of the frame
+		}
+		frame, err := gc.Peek(n)
+		if err != nil {
+			break
+		}
+		cmd, err := DecodeCommand(frame) // copies what it keeps: frame dies at Discard
+		_, _ = gc.Discard(n)
+		if err != nil {
+			s.log.Warn("bad frame", "addr", c.remote, "err", err)
+			return gnet.Close
+		}
+		s.dispatch(c, cmd)
+	}
+	c.flush()
+	return gnet.None
+}
+
+// gnetLogger sends gnet's own log lines to slog.
+type gnetLogger struct{ log *slog.Logger }
+
+func (l gnetLogger) logf(level slog.Level, format string, args []any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(format, args...)), "component", "gnet")
+	}
+}
+
+func (l gnetLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args) }
+func (l gnetLogger) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args) }
+func (l gnetLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args) }
+func (l gnetLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args) }
+func (l gnetLogger) Fatalf(format string, args ...any) { l.logf(slog.LevelError, format, args) }
