@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestConfigValidateNamesEveryBadKey(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.BrokerRole = "LEADER"
+	cfg.FlushDiskType = "SOMETIMES"
+	cfg.BrokerIP1 = "localhost"
+	cfg.NamesrvAddr = "127.0.0.1:9876;nohost"
+	cfg.DefaultTopicQueueNums = 0
+	cfg.MappedFileSizeConsumeQueue = 21
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, key := range []string{"brokerRole", "flushDiskType", "brokerIP1", "namesrvAddr", "defaultTopicQueueNums", "mappedFileSizeConsumeQueue"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+	good := DefaultConfig()
+	if err := good.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	slave := DefaultConfig()
+	slave.BrokerRole = Slave
+	if err := slave.Validate(); err == nil || !strings.Contains(err.Error(), "brokerId") {
+		t.Fatalf("SLAVE with brokerId 0: %v", err)
+	}
+}
+
+func TestProperties(t *testing.T) {
+	props := "TAGS\x01TagA\x02KEYS\x01k1 k2\x02UNIQ_KEY\x01ABC\x02"
+	check := func(name, want string, wantOK bool) {
+		t.Helper()
+		got, ok := property(props, name)
+		if got != want || ok != wantOK {
+			t.Errorf("property(%s) = %q, %v; want %q, %v", name, got, ok, want, wantOK)
+		}
+	}
+	check("TAGS", "TagA", true)
+	check("KEYS", "k1 k2", true)
+	check("UNIQ_KEY", "ABC", true)
+	check("TAG", "", false)
+
+	props = withProperty(props, "TAGS", "TagB")
+	check("TAGS", "TagB", true)
+	check("KEYS", "k1 k2", true)
+	props = withoutProperty(props, "KEYS")
+	check("KEYS", "", false)
+	if !strings.HasSuffix(props, "\x02") {
+		t.Errorf("properties %q lack the trailing separator", props)
+	}
+	if got := withProperty("", "A", "1"); got != "A\x011\x02" {
+		t.Errorf("withProperty on empty = %q", got)
+	}
+	if got := withProperty("A\x011", "B", "2"); got != "A\x011\x02B\x012\x02" {
+		t.Errorf("withProperty without trailing separator = %q", got)
+	}
+}
+
+func TestOffsetMsgID(t *testing.T) {
+	id := offsetMsgID(netip.MustParseAddrPort("127.0.0.1:20911"), 1000)
+	if id != "7F000001000051AF00000000000003E8" {
+		t.Fatalf("offsetMsgID = %s", id)
+	}
+	if id := offsetMsgID(netip.MustParseAddrPort("[::1]:1"), 1); len(id) != 56 {
+		t.Fatalf("IPv6 msg id %s has %d chars", id, len(id))
+	}
+}
+
+func batchEntryBytes(flag int32, body []byte, props string) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(22+len(body)+len(props)))
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(flag))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+	b = append(b, body...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(props)))
+	return append(b, props...)
+}
+
+func TestDecodeBatch(t *testing.T) {
+	body := append(batchEntryBytes(7, []byte("one"), "TAGS\x01A\x02"), batchEntryBytes(0, []byte("two!"), "")...)
+	entries, err := decodeBatch(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || string(entries[0].body) != "one" || entries[0].flag != 7 || entries[0].properties != "TAGS\x01A\x02" || string(entries[1].body) != "two!" {
+		t.Fatalf("decoded %+v", entries)
+	}
+	for _, bad := range [][]byte{
+		nil,
+		body[:len(body)-1],
+		append(append([]byte(nil), body...), 0, 0, 0),
+		func() []byte { b := append([]byte(nil), body...); b[3] = 99; return b }(),    // total size mismatch
+		func() []byte { b := append([]byte(nil), body...); b[16] = 0x7f; return b }(), // body length past end
+	} {
+		if _, err := decodeBatch(bad); err == nil {
+			t.Errorf("decodeBatch(%x) accepted a malformed batch", bad)
+		}
+	}
+}
+
+func TestSubscriptionMatches(t *testing.T) {
+	s := parseSubscription("T", "TagA || TagB ||  ", "TAG")
+	if s.all || len(s.tags) != 2 {
+		t.Fatalf("parsed %+v", s)
+	}
+	if !s.matches(s.codes[0]) || !s.matches(s.codes[1]) || s.matches(s.codes[0]+100) {
+		t.Fatal("tag codes do not match as expected")
+	}
+	for _, expr := range []string{"*", "", " * "} {
+		if !parseSubscription("T", expr, "TAG").all {
+			t.Errorf("%q should match everything", expr)
+		}
+	}
+	if !parseSubscription("T", "a > 1", "SQL92").all {
+		t.Error("SQL92 is not filtered by the broker")
+	}
+	var none *subscription
+	if !none.matches(5) {
+		t.Error("no subscription must match everything")
+	}
+}
+
+func TestQuoteNumericKeys(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"offsetTable":{"T@G":{0:12,1:34}}}`: `{"offsetTable":{"T@G":{"0":12,"1":34}}}`,
+		`{ 0 : "a:1", -1:2}`:                  `{"0" : "a:1","-1":2}`,
+		`{"k":"{0:1}"}`:                       `{"k":"{0:1}"}`,
+		`[1,2,{3:4}]`:                         `[1,2,{"3":4}]`,
+	} {
+		if got := string(quoteNumericKeys([]byte(in))); got != want {
+			t.Errorf("quoteNumericKeys(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestValidateTopic(t *testing.T) {
+	for _, ok := range []string{"T", "%RETRY%g", "a-b_c|d", strings.Repeat("x", 127)} {
+		if err := validateTopic(ok); err != nil {
+			t.Errorf("validateTopic(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a/b", strings.Repeat("x", 128), "tópico"} {
+		if err := validateTopic(bad); err == nil {
+			t.Errorf("validateTopic(%q) accepted", bad)
+		}
+	}
+}
