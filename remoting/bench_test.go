@@ -14,7 +14,7 @@ import (
 func BenchmarkLoopbackSend(b *testing.B) {
 	for _, inflight := range []int{1, 64} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
-			s := startServer(b, ServerConfig{Workers: benchWorkers, EventLoops: benchLoops}, func(s *Server) {
+			s := startServer(b, ServerConfig{}, func(s *Server) {
 				s.Handle(SendMessageV2, func(_ *Conn, req *Command) *Command {
 					resp := NewResponse(req, Success, "")
 					resp.SetExt("msgId", "7F000001000051AF00000000000003E8")

@@ -253,6 +253,9 @@ func TestDecodeJSONLeniency(t *testing.T) {
 	// Numbers and booleans as ext values keep their text; null values are dropped.
 	check(`{"extFields":{"queueId":1,"neg":-2.5e1,"batch":true,"unit":false,"gone":null,"s":""}}`,
 		withExt(&Command{}, "queueId", "1", "neg", "-2.5e1", "batch", "true", "unit", "false", "s", ""))
+	// White space everywhere inside extFields, escapes in keys.
+	check("{\"extFields\":{ \"a\" : \"x\" ,\n\"b\"\t:\t1 , \"k\\u0065y\":\"v\\\"\" , \"e\": \"\" }}",
+		withExt(&Command{}, "a", "x", "b", "1", "key", "v\"", "e", ""))
 	// Lone surrogates become U+FFFD.
 	check(`{"remark":"\ud800x\udc00"}`, &Command{Remark: "\uFFFDx\uFFFD"})
 	// Duplicate keys: last wins in Ext.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -24,7 +25,9 @@ type Conn struct {
 	remote string
 	val    atomic.Pointer[any]
 
-	closedFlag atomic.Bool // mirrors closed for lock-free checks on the loop
+	closedFlag atomic.Bool  // mirrors closed for lock-free checks on the loop
+	closeReq   atomic.Bool  // Close was called; the loop closes after flushing
+	closeAt    atomic.Int64 // when, in unix ns
 
 	mu      sync.Mutex
 	closed  bool
@@ -72,15 +75,35 @@ func (c *Conn) Value() any {
 // Write encodes cmd and queues it for writing. It returns ErrClosed if the
 // connection is closed.
 func (c *Conn) Write(cmd *Command) error {
+	var frame []byte
+	if len(cmd.Body) > bigBody { // copy it without holding c.mu, which the event loop takes
+		frame = cmd.Encode(nil)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return fmt.Errorf("write to %s: %w", c.remote, ErrClosed)
 	}
 	b := c.batchLocked()
-	b.buf = cmd.Encode(b.buf)
+	if frame != nil {
+		b.cutLocked()
+		b.segs = append(b.segs, frame)
+	} else {
+		b.buf = cmd.Encode(b.buf)
+	}
 	c.wakeLocked()
 	return nil
+}
+
+// bigBody is the body size above which Write encodes outside the lock.
+const bigBody = 64 << 10
+
+// cutLocked ends the current run of buf as a segment. c.mu must be held.
+func (b *outBatch) cutLocked() {
+	if b.cut < len(b.buf) {
+		b.segs = append(b.segs, b.buf[b.cut:len(b.buf):len(b.buf)])
+		b.cut = len(b.buf)
+	}
 }
 
 // WriteBody writes cmd's header followed by a body made of parts (cmd.Body
@@ -104,8 +127,7 @@ func (c *Conn) WriteBody(cmd *Command, parts [][]byte, done func()) error {
 	}
 	b := c.batchLocked()
 	b.buf = cmd.EncodeHeader(b.buf, total)
-	b.segs = append(b.segs, b.buf[b.cut:len(b.buf):len(b.buf)])
-	b.cut = len(b.buf)
+	b.cutLocked()
 	for _, p := range parts {
 		if len(p) > 0 {
 			b.segs = append(b.segs, p)
@@ -163,14 +185,38 @@ func (c *Conn) Oneway(req *Command) error {
 	return c.Write(req)
 }
 
-// Close closes the connection. Queued frames are written first as far as
-// the socket takes them.
+// Close closes the connection after the frames already written to it have
+// been handed to the socket.
 func (c *Conn) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.closed {
-		_ = c.gc.Close() // under c.mu: the event loop is still alive
+	if !c.closed && !c.closeReq.Swap(true) {
+		c.closeAt.Store(time.Now().UnixNano())
+		c.woken = false // force a wake-up: OnTraffic flushes, then closes
+		c.wakeLocked()
 	}
+}
+
+// closeLinger bounds how long a closing connection waits for its peer to
+// take the bytes still buffered.
+const closeLinger = 3 * time.Second
+
+// readyToClose reports, on the event loop, whether a Close can be carried
+// out: gnet drops what it could not write when it closes, so we wait for
+// its outbound buffer to drain, polling every millisecond.
+func (c *Conn) readyToClose() bool {
+	if c.gc.OutboundBuffered() == 0 || time.Since(time.Unix(0, c.closeAt.Load())) > closeLinger {
+		return true
+	}
+	time.AfterFunc(time.Millisecond, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.closed {
+			c.woken = false
+			c.wakeLocked()
+		}
+	})
+	return false
 }
 
 // reply writes resp as the answer to req, from a worker.

@@ -39,14 +39,18 @@
 // frames under Conn.mu and wake the loop, which takes the batch and writes
 // it with one writev. Conn.mu is a leaf lock; OnClose takes it on the loop,
 // which is why wake-ups are triggered while it is held (the loop cannot
-// have exited while a Conn is open).
+// have exited while a Conn is open). Close waits for running handlers.
 //
-// Client: one TCP connection per address. Callers encode requests into the
-// connection's write buffer under clientConn.mu; one writer goroutine per
-// connection swaps the buffer out and writes it, so concurrent requests
-// coalesce into few syscalls. One reader goroutine per connection decodes
-// frames and completes futures; InvokeAsync callbacks run on it. Lock
-// order: Client.mu before clientConn.mu is never needed; neither is held
-// while calling the other's locked methods except Client.forget, which
-// takes only Client.mu.
+// Client: one TCP connection per address. Senders encode requests into the
+// connection's write buffer under clientConn.mu; a sender that finds no
+// write in progress writes the buffer itself, and requests queued meanwhile
+// go out together in the next write (after two rounds the connection's
+// writer goroutine takes over), so requests in flight coalesce into few
+// syscalls. One reader goroutine per connection decodes frames and
+// completes futures; InvokeAsync callbacks run on it and must not block.
+// Server requests arriving on client connections run on goroutines of
+// their own.
+//
+// Locks: Client.mu and clientConn.mu are never held together, and no lock
+// of the package is held while user code (handlers, callbacks) runs.
 package remoting

@@ -343,6 +343,9 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		s.dispatch(c, cmd)
 	}
 	c.flush()
+	if c.closeReq.Load() && c.readyToClose() {
+		return gnet.Close
+	}
 	return gnet.None
 }
 

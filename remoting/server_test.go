@@ -480,3 +480,29 @@ func TestServerManyInFlight(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestConnCloseFlushesFirst: a response written just before Close still
+// reaches the client.
+func TestConnCloseFlushesFirst(t *testing.T) {
+	s := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(UnregisterClient, func(c *Conn, req *Command) *Command {
+			resp := NewResponse(req, Success, "bye")
+			resp.Body = make([]byte, 200<<10)
+			fixResponse(req, resp)
+			if err := c.Write(resp); err != nil {
+				t.Error(err)
+			}
+			c.Close()
+			c.Close()
+			return nil
+		})
+	})
+	c := newClient(t)
+	for range 20 {
+		resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), s.Addr(), NewRequest(UnregisterClient))
+		if err != nil || resp.Remark != "bye" || len(resp.Body) != 200<<10 {
+			t.Fatalf("response before close: %v %+v", err, resp)
+		}
+		c.CloseAddr(s.Addr()) // do not race the server's close with the next request
+	}
+}
