@@ -83,7 +83,7 @@ func fieldErr(req *remoting.Command, err error) *remoting.Command {
 // storeErr maps a commitlog error to a response.
 func storeErr(req *remoting.Command, err error) *remoting.Command {
 	switch {
-	case errors.Is(err, commitlog.ErrMessageTooLarge):
+	case errors.Is(err, commitlog.ErrMessageTooLarge), errors.Is(err, commitlog.ErrInvalidMessage):
 		return remoting.NewResponse(req, remoting.MessageIllegal, err.Error())
 	case errors.Is(err, commitlog.ErrClosed):
 		return remoting.NewResponse(req, remoting.ServiceNotAvailable, "the store is shutting down")

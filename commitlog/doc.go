@@ -84,19 +84,24 @@
 // # Concurrency
 //
 // Append, AppendBatch and AppendAt serialise on one mutex (the appender). The
-// record's CRC and size are computed before it is taken; the record is
-// encoded straight into the mapping and its consume-queue entry written before
-// the call returns. Read, MaxOffset, MinOffset, FlushedOffset and the queue
-// readers (QueueEntries, QueueMaxOffset, QueueMinOffset, SearchOffset,
-// EarliestStoreTime) are safe from any goroutine and never wait for the
-// appender. A slice returned by Read aliases the mapping and stays valid until
-// Close.
+// record's CRC, size and tags code are computed before it is taken; the
+// record is encoded straight into the mapping and its consume-queue entry
+// written before the call returns. Read, MaxOffset, MinOffset, FlushedOffset
+// and the queue readers (QueueEntries, QueueMaxOffset, QueueMinOffset,
+// SearchOffset, EarliestStoreTime) are safe from any goroutine; they never
+// take the appender's mutex, and wait for it only while it adds a queue or a
+// queue file. A slice returned by Read aliases the mapping and stays valid
+// until Close.
 //
-// One flusher goroutine msyncs the log (every FlushInterval, or at once for
-// WaitDurable callers in SyncFlush mode: all waiters covered by one sync are
-// released together) and the consume queues (every second), and rewrites the
-// checkpoint. One allocator goroutine creates, preallocates and pre-faults
-// the next segment so that a roll does not stall the appender.
+// One flusher goroutine msyncs the log (every FlushInterval; in SyncFlush
+// mode as soon as WaitDurable callers wait, releasing every waiter one sync
+// covers) and the consume queues (every second), then rewrites the
+// checkpoint. Before it writes back whole pages it unmaps them (they map
+// again on the next access): writing back a page mapped writable costs a
+// TLB shootdown per page, which would interrupt the appender. One allocator
+// goroutine creates and sizes the next segment before the roll needs it, and
+// keeps the 64 MiB ahead of the append position (and the next consume-queue
+// pages) faulted in, so that the appender takes no page faults.
 //
 // Lock order: Log.mu (appender) → Log.qmu (queue table) → allocator.mu;
 // Log.wmu (waiters) and Log.retireMu are leaves. Callbacks (WaitDurable's

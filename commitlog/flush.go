@@ -2,6 +2,10 @@ package commitlog
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -146,6 +150,7 @@ func (l *Log) release(ws []waiter, now time.Time) []waiter {
 
 // finalFlush is the flusher's last round, at Close: no new waiters, a full
 // flush (retried), every waiter answered, queues and checkpoint written.
+// Close reports what failed (l.closeErr).
 func (l *Log) finalFlush() {
 	l.wmu.Lock()
 	l.wclosed = true
@@ -158,9 +163,6 @@ func (l *Log) finalFlush() {
 			break
 		}
 	}
-	if err != nil {
-		l.log.Error("flush commit log at close", "err", err)
-	}
 	flushed := l.flushed.Load()
 	for _, w := range ws {
 		if w.end <= flushed {
@@ -169,10 +171,11 @@ func (l *Log) finalFlush() {
 			w.done(ErrClosed)
 		}
 	}
-	if err := l.flushQueues(); err != nil {
-		l.log.Error("flush consume queues at close", "err", err)
+	if qerr := l.flushQueues(); qerr != nil {
+		err = errors.Join(err, fmt.Errorf("flush consume queues: %w", qerr))
 	}
 	l.runRetired()
+	l.closeErr = err
 }
 
 // flushLog msyncs the log from the flushed offset to the current end.
@@ -212,9 +215,19 @@ func (l *Log) flushQueues() error {
 	}
 	var qs []dirty
 	var spans []span
+	var dirs []string
+	type created struct {
+		q *cqueue
+		n int64
+	}
+	var news []created
 	l.qmu.RLock()
 	for _, t := range l.topics {
 		for _, q := range t.queues {
+			if n := q.newFiles.Load(); n > 0 {
+				news = append(news, created{q, n})
+				dirs = append(dirs, q.dir, filepath.Dir(q.dir))
+			}
 			next := q.next.Load()
 			if next <= q.flushedNext || len(q.files) == 0 {
 				continue
@@ -237,8 +250,22 @@ func (l *Log) flushQueues() error {
 			errs = append(errs, err)
 		}
 	}
+	if len(dirs) > 0 {
+		// New files must be findable before the checkpoint vouches for
+		// their entries.
+		dirs = append(dirs, l.cqDir)
+		slices.Sort(dirs)
+		for _, d := range slices.Compact(dirs) {
+			if err := syncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	for _, c := range news {
+		c.q.newFiles.CompareAndSwap(c.n, 0) // files created meanwhile: next time
 	}
 	for _, d := range qs {
 		d.q.flushedNext = d.next

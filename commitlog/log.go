@@ -159,7 +159,8 @@ type Log struct {
 	dispatched  int64      // records below it are indexed; above it, a partial AppendAt record
 	dispatchErr error      // sticky: the replicated stream is corrupt
 	topics      map[string]*topicQueues
-	stats       Stats // the counters updated under mu
+	stats       Stats     // the counters updated under mu
+	lastQueue   *cqueue   // the queue of the last append
 	lastTS      int64     // store time of the last appended record
 	clockBase   time.Time // a wall-clock reading with its monotonic part
 	clockMilli  int64     // clockBase in Unix ms
@@ -189,6 +190,8 @@ type Log struct {
 	forceCQ  atomic.Bool
 	retireMu sync.Mutex
 	retired  []func()
+
+	closeErr error // from the flusher's last round, for Close
 
 	syncs, queueSyncs, syncWaits, syncTimeouts atomic.Int64
 }
@@ -259,10 +262,9 @@ func (l *Log) Close() error {
 	l.wg.Wait() // the flusher's last round flushes the log and the queues
 
 	var errs []error
-	if l.flushed.Load() < l.maxOffset.Load() {
-		errs = append(errs, fmt.Errorf("close: log flushed to %d of %d", l.flushed.Load(), l.maxOffset.Load()))
-	}
-	if err := l.writeCheckpoint(); err != nil {
+	if l.closeErr != nil {
+		errs = append(errs, fmt.Errorf("close: %w", l.closeErr))
+	} else if err := l.writeCheckpoint(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {

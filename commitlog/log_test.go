@@ -205,8 +205,10 @@ func TestConsumeQueueDispatch(t *testing.T) {
 			t.Errorf("%s has %d bytes", n.Name(), fi.Size())
 		}
 	}
-	if want := []string{fileName(0), fileName(1280)}; strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("queue files %v, want %v", got, want)
+	// 67 entries: two files, and maybe the next one, created ahead of need
+	if want := []string{fileName(0), fileName(1280)}; len(got) < 2 || strings.Join(got[:2], ",") != strings.Join(want, ",") ||
+		len(got) > 3 || len(got) == 3 && got[2] != fileName(2560) {
+		t.Errorf("queue files %v, want %v (and perhaps %s)", got, want, fileName(2560))
 	}
 }
 

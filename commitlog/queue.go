@@ -19,10 +19,11 @@ const (
 	cqEntrySize = 20
 	blankSize   = math.MaxInt32 // size of a placeholder entry, with phys 0
 
-	// The appender has the allocator fault in consume-queue pages one
-	// chunk (13107 entries) ahead of the one it writes.
+	// The appender has the allocator fault in consume-queue pages
+	// cqWarmAhead chunks (of 13107 entries) ahead of the one it writes.
 	cqWarmShift = 18
 	cqWarmChunk = 1 << cqWarmShift
+	cqWarmAhead = 6
 )
 
 // Entry is one consume-queue entry: where a record is in the log. A
@@ -53,8 +54,9 @@ type cqueue struct {
 	next atomic.Int64 // next queue offset to write: readers load it before reading entries
 	min  atomic.Int64 // first queue offset with a record
 
-	maxPhys     int64 // end of the last indexed record in the log; Log.mu
-	flushedNext int64 // entries below it are msynced; flusher only
+	maxPhys     int64        // end of the last indexed record in the log; Log.mu
+	flushedNext int64        // entries below it are msynced; flusher only
+	newFiles    atomic.Int64 // files created since the flusher last synced the directories
 }
 
 // cqFile is one mapped consume-queue file holding slots [start, start+entries).
@@ -143,6 +145,17 @@ func writeEntry(b []byte, phys int64, size int32, tags int64) {
 // queueLocked returns the queue, creating it (without files) if needed.
 // l.mu must be held.
 func (l *Log) queueLocked(topic string, id int32) (*cqueue, error) {
+	if q := l.lastQueue; q != nil && q.id == id && q.topic == topic {
+		return q, nil
+	}
+	q, err := l.lookupLocked(topic, id)
+	if q != nil {
+		l.lastQueue = q
+	}
+	return q, err
+}
+
+func (l *Log) lookupLocked(topic string, id int32) (*cqueue, error) {
 	t := l.topics[topic]
 	if t != nil {
 		if q := t.queues[id]; q != nil {
@@ -198,6 +211,7 @@ func (q *cqueue) reserveFromLocked(l *Log, from, upTo int64) error {
 		l.qmu.Lock()
 		q.files = append(q.files, f)
 		l.qmu.Unlock()
+		q.newFiles.Add(1)
 	}
 	return nil
 }
@@ -212,10 +226,36 @@ func (q *cqueue) putLocked(l *Log, qoff, phys int64, size int32, tags int64) {
 	q.maxPhys = phys + int64(size)
 	q.next.Store(qoff + 1)
 	if end := p + cqEntrySize - 1; p&(cqWarmChunk-1) == 0 || p>>cqWarmShift != end>>cqWarmShift {
-		if lo := (end>>cqWarmShift + 1) << cqWarmShift; lo < int64(len(f.data)) && l.alloc != nil {
-			l.alloc.warmQueue(f.data[lo:min(lo+cqWarmChunk, int64(len(f.data)))])
-		}
+		q.enteredChunkLocked(l, f, end>>cqWarmShift)
 	}
+}
+
+// enteredChunkLocked runs when the appender starts writing chunk k of f: it
+// has the allocator fault in chunk k+cqWarmAhead (chunks 1..cqWarmAhead at
+// k = 0) and, near the end of the last file, creates the next file early and
+// has its first chunks faulted in: the appender then never faults. l.mu must
+// be held.
+func (q *cqueue) enteredChunkLocked(l *Log, f *cqFile, k int64) {
+	if l.alloc == nil { // recovering
+		return
+	}
+	size := int64(len(f.data))
+	lo, hi := (k+cqWarmAhead)<<cqWarmShift, (k+cqWarmAhead+1)<<cqWarmShift
+	if k == 0 {
+		lo = cqWarmChunk
+	}
+	if lo < size {
+		l.alloc.warmQueue(f.data[lo:min(hi, size)])
+	}
+	if hi < size || f != q.files[len(q.files)-1] {
+		return
+	}
+	if err := q.reserveLocked(l, f.start+q.entries); err != nil {
+		l.log.Warn("create next consume queue file early", "topic", q.topic, "queueId", q.id, "err", err)
+		return
+	}
+	n := q.files[len(q.files)-1]
+	l.alloc.warmQueue(n.data[:min(cqWarmAhead*cqWarmChunk, int64(len(n.data)))])
 }
 
 // putAtLocked indexes a record found in the log (replication, recovery)
@@ -461,6 +501,7 @@ func (l *Log) DeleteTopic(topic string) error {
 	t := l.topics[topic]
 	delete(l.topics, topic)
 	l.qmu.Unlock()
+	l.lastQueue = nil
 	if t != nil {
 		for _, q := range t.queues {
 			files := q.files

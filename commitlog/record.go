@@ -358,7 +358,7 @@ type prepared struct {
 // prepare validates m and computes everything that does not depend on the
 // record's position: size, sysFlag host bits, body CRC and tags code.
 func prepare(m *Message, segmentSize int64) (prepared, error) {
-	if err := validTopic(m.Topic); err != nil {
+	if err := storableTopic(m.Topic); err != nil {
 		return prepared{}, err
 	}
 	if m.QueueID < 0 {
@@ -393,6 +393,18 @@ func (p *prepared) encode(b []byte, queueOffset, physOffset, storeTS int64) {
 	binary.BigEndian.PutUint64(b[q:], uint64(storeTS))
 	q = putHost(b, q+8, m.StoreHost, p.storeV6)
 	putTail(b, q, m.ReconsumeTimes, m.PreparedTransactionOffset, m.Body, m.Topic, m.Properties)
+}
+
+// storableTopic accepts what fits a record: 1..127 bytes, the last not NUL
+// (see parse). A consume queue's topic must also pass validTopic.
+func storableTopic(t string) error {
+	switch {
+	case t == "" || t[len(t)-1] == 0:
+		return fmt.Errorf("%w: topic %q", ErrInvalidMessage, t)
+	case len(t) > maxTopicLen:
+		return fmt.Errorf("%w: topic of %d bytes (max %d)", ErrMessageTooLarge, len(t), maxTopicLen)
+	}
+	return nil
 }
 
 // validTopic accepts what fits the record (1..127 bytes) and can name a

@@ -369,8 +369,12 @@ func (l *Log) loadQueue(topic string, id int32) error {
 	if len(q.files) == 0 {
 		return nil
 	}
-	// The queue ends at the first empty slot of the last file.
+	// The queue ends at the first empty slot of the last file that has
+	// entries; files after it were created ahead of need.
 	last := q.files[len(q.files)-1]
+	for i := len(q.files) - 1; i > 0 && readEntry(q.files[i].data).Size == 0; i-- {
+		last = q.files[i-1]
+	}
 	n := int64(0)
 	for ; n < per; n++ {
 		e := readEntry(last.data[n*cqEntrySize:])
@@ -418,6 +422,7 @@ func (l *Log) dropQueuesLocked() error {
 	topics := l.topics
 	l.topics = make(map[string]*topicQueues)
 	l.qmu.Unlock()
+	l.lastQueue = nil
 	var errs []error
 	for name, t := range topics {
 		for _, q := range t.queues {

@@ -55,20 +55,21 @@ func (l *Log) AppendAt(phyOffset int64, data []byte) error {
 	if l.wrote >= l.warmAt {
 		l.advanceLocked()
 	}
-	var notes []note
-	if l.arrival.Load() != nil {
-		notes = l.notes[:0]
+	fn := l.arrival.Load()
+	var buf *[]note // arrivals to announce, collected only for a listener
+	if fn != nil {
+		b := l.notes[:0]
+		buf = &b
 	}
-	err := l.dispatchLocked(&notes)
-	if notes != nil {
-		l.notes = notes[:0]
-		notes = append([]note(nil), notes...) // l.notes is reused by the next caller
+	err := l.dispatchLocked(buf)
+	var notes []note
+	if buf != nil && len(*buf) > 0 {
+		notes = append([]note(nil), *buf...) // l.notes is reused by the next caller
+		l.notes = (*buf)[:0]
 	}
 	l.mu.Unlock()
-	if fn := l.arrival.Load(); fn != nil {
-		for _, n := range notes {
-			(*fn)(n.topic, n.queueID, n.next, n.tagsCode)
-		}
+	for _, n := range notes {
+		(*fn)(n.topic, n.queueID, n.next, n.tagsCode)
 	}
 	return err
 }
@@ -146,8 +147,7 @@ func (l *Log) dispatchLocked(notes *[]note) error {
 			}
 			err = fmt.Errorf("%w: record of %d bytes, %d to the segment end", ErrCorrupt, be32(b), left)
 		}
-		l.dispatchErr = fmt.Errorf("replicated record at %d: %w", off, err)
-		l.log.Error("replicated log is corrupt; appends stopped", "offset", off, "err", err)
+		l.dispatchErr = fmt.Errorf("replicated record at %d (appends stopped): %w", off, err)
 		return l.dispatchErr
 	}
 	return nil

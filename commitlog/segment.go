@@ -41,7 +41,8 @@ func parseFileName(name string) (int64, bool) {
 }
 
 // createSegment creates the file of the segment starting at start,
-// reserves its blocks and maps it. It fails if the file exists.
+// reserves its blocks, makes its name durable and maps it. It fails if the
+// file exists.
 func createSegment(dir string, start, size int64) (*segment, error) {
 	path := filepath.Join(dir, fileName(start))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -52,6 +53,11 @@ func createSegment(dir string, start, size int64) (*segment, error) {
 		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("preallocate segment %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
 	}
 	s, err := mapSegment(f, path, start, size)
 	if err != nil {

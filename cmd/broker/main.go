@@ -35,12 +35,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "broker: bad configuration:\n%v\n", err)
 		os.Exit(2)
 	}
+	// Catch signals before listening: a supervisor may signal as soon as
+	// it sees the listening line.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	if err := b.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "broker: start: %v\n", err)
 		os.Exit(1)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	log.Info("shutting down", "signal", s.String())
 	if err := b.Close(); err != nil {

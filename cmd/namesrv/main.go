@@ -47,13 +47,13 @@ func run(args []string) int {
 	log.Info("namesrv config", "listen", cfg.Listen, "brokerExpiry", namesrv.DefaultBrokerExpiry,
 		"scanInterval", namesrv.DefaultScanInterval)
 
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM) // before the listening line
 	srv := namesrv.New(cfg)
 	if err := srv.Start(); err != nil {
 		log.Error("start", "err", err)
 		return 1
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	log.Info("shutting down", "signal", s.String())
 	if err := srv.Close(); err != nil {
