@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/rocketgo/rocketgo/broker/ha"
 	"github.com/rocketgo/rocketgo/commitlog"
 	"github.com/rocketgo/rocketgo/remoting"
 )
@@ -33,10 +36,13 @@ type Broker struct {
 	polls     *polls
 	locks     locks
 	delays    *scheduler
+	master    *ha.Master // nil on a slave
+	slave     *ha.Slave  // nil on a master
 
 	// sendStages are what a send waits for before it is answered.
 	sendStages []sendStage
 
+	memTotal  int64          // bytes of RAM, for the slave-read rule
 	addr      string         // advertised ip:port for clients
 	haAddr    string         // advertised ip:port for slaves
 	storeHost netip.AddrPort // addr, as stored in every record
@@ -69,6 +75,10 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		done:        make(chan struct{}),
 	}
 	b.polls = newPolls(b)
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err == nil {
+		b.memTotal = int64(si.Totalram) * int64(si.Unit)
+	}
 	return b, nil
 }
 
@@ -107,6 +117,9 @@ func (b *Broker) Start() error {
 	}
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
 		b.polls.arrived(topic, queueID)
+		if b.master != nil {
+			b.master.Notify()
+		}
 	})
 	b.createSystemTopics()
 	if b.delays, err = newScheduler(b); err != nil {
@@ -135,20 +148,20 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("parse listen address %s: %w", b.addr, err)
 	}
 	b.storeHost = netip.AddrPortFrom(b.storeHost.Addr().Unmap(), b.storeHost.Port())
-	haPort := b.cfg.HAListenPort
-	if haPort < 0 {
-		haPort = int(b.storeHost.Port()) + 1
+	if err := b.startHA(); err != nil {
+		b.server.Close()
+		b.store.Close()
+		return err
 	}
-	haIP := b.cfg.BrokerIP2
-	if haIP == "" {
-		haIP = b.cfg.BrokerIP1
-	}
-	b.haAddr = net.JoinHostPort(haIP, strconv.Itoa(haPort))
 	b.client = remoting.NewClient(remoting.ClientConfig{Log: b.log})
 
 	b.log.Info("broker started", "cluster", b.cfg.BrokerClusterName, "name", b.cfg.BrokerName, "id", b.cfg.BrokerID,
 		"role", b.cfg.BrokerRole, "flush", b.cfg.FlushDiskType, "addr", b.addr, "store", root)
 	b.registerAll()
+	if b.slave != nil {
+		b.slave.Start()
+		b.goLoop(b.syncFromMaster)
+	}
 	b.goLoop(b.registerLoop)
 	b.goLoop(b.housekeepingLoop)
 	b.goLoop(b.polls.run)
@@ -182,6 +195,8 @@ func (b *Broker) routes() {
 	s.Handle(remoting.LockBatchMQ, b.lockBatchMQ)
 	s.Handle(remoting.UnlockBatchMQ, b.unlockBatchMQ)
 	s.Handle(remoting.EndTransaction, b.endTransaction)
+	s.Handle(remoting.GetAllConsumerOffset, b.getAllConsumerOffset)
+	s.Handle(remoting.GetBrokerRuntimeInfo, b.getBrokerRuntimeInfo)
 }
 
 func (b *Broker) goLoop(fn func(done <-chan struct{})) {
@@ -242,6 +257,14 @@ func (b *Broker) Close() error {
 	var errs []error
 	if err := b.server.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close server: %w", err))
+	}
+	if b.slave != nil {
+		b.slave.Close()
+	}
+	if b.master != nil {
+		if err := b.master.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close HA: %w", err))
+		}
 	}
 	close(b.done)
 	b.wg.Wait()

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -48,7 +49,15 @@ type cluster struct {
 	brokerArgs []string
 	broker     *proctest.Proc
 	brokerAddr string
+	haPort     int
 	rpc        *remoting.Client
+
+	// The slave of broker-a, once startSlave ran.
+	slaveStore string
+	slavePort  int
+	slaveArgs  []string
+	slave      *proctest.Proc
+	slaveAddr  string
 }
 
 func startCluster(t *testing.T, namesrvs int, brokerArgs ...string) *cluster {
@@ -56,7 +65,7 @@ func startCluster(t *testing.T, namesrvs int, brokerArgs ...string) *cluster {
 	if testing.Short() {
 		t.Skip("integration test: starts real processes")
 	}
-	c := &cluster{t: t, storeDir: t.TempDir(), port: proctest.FreePort(), brokerArgs: brokerArgs}
+	c := &cluster{t: t, storeDir: t.TempDir(), port: proctest.FreePort(), haPort: proctest.FreePort(), brokerArgs: brokerArgs}
 	for i := 0; i < namesrvs; i++ {
 		ns := proctest.Start(t, filepath.Join(binDir, "namesrv"), "-listen", "127.0.0.1:0")
 		c.nsAddrs = append(c.nsAddrs, ns.Addr("namesrv"))
@@ -74,12 +83,68 @@ func (c *cluster) startBroker() {
 		"-namesrvAddr", strings.Join(c.nsAddrs, ";"),
 		"-brokerName", "broker-a",
 		"-listenPort", strconv.Itoa(c.port),
+		"-haListenPort", strconv.Itoa(c.haPort),
 		"-storePathRootDir", c.storeDir,
 		"-mappedFileSizeCommitLog", strconv.Itoa(64 << 20),
 	}
 	c.broker = proctest.Start(c.t, filepath.Join(binDir, "broker"), append(args, c.brokerArgs...)...)
 	c.brokerAddr = c.broker.Addr("broker")
 	c.waitRoute("TBW102")
+}
+
+// startSlave starts (or restarts) broker-a's slave, brokerId 1, on its
+// own port and store.
+func (c *cluster) startSlave(extra ...string) {
+	c.t.Helper()
+	if c.slaveStore == "" {
+		c.slaveStore, c.slavePort, c.slaveArgs = c.t.TempDir(), proctest.FreePort(), extra
+	}
+	args := []string{
+		"-namesrvAddr", strings.Join(c.nsAddrs, ";"),
+		"-brokerName", "broker-a",
+		"-brokerId", "1",
+		"-brokerRole", "SLAVE",
+		"-listenPort", strconv.Itoa(c.slavePort),
+		"-storePathRootDir", c.slaveStore,
+		"-mappedFileSizeCommitLog", strconv.Itoa(64 << 20),
+		"-haSendHeartbeatInterval", "1000",
+		"-haHousekeepingInterval", "5000",
+	}
+	c.slave = proctest.Start(c.t, filepath.Join(binDir, "broker"), append(args, c.slaveArgs...)...)
+	c.slaveAddr = c.slave.Addr("broker")
+}
+
+// runtime returns a broker's GET_BROKER_RUNTIME_INFO table.
+func (c *cluster) runtime(addr string) map[string]string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.rpc.Invoke(ctx, addr, remoting.NewRequest(remoting.GetBrokerRuntimeInfo))
+	if err != nil || resp.Code != remoting.Success {
+		c.t.Fatalf("runtime info of %s: %v", addr, err)
+	}
+	var kv struct{ Table map[string]string }
+	if err := json.Unmarshal(resp.Body, &kv); err != nil {
+		c.t.Fatal(err)
+	}
+	return kv.Table
+}
+
+// waitSlaveConnected polls the master until n slaves are connected.
+func (c *cluster) waitSlaveConnected(n int) {
+	c.t.Helper()
+	eventually(c.t, 20*time.Second, fmt.Sprintf("%d slaves connected", n), func() bool {
+		return c.runtime(c.brokerAddr)["haConnections"] == strconv.Itoa(n)
+	})
+}
+
+// waitReplicated polls until the slave's log ends where the master's does.
+func (c *cluster) waitReplicated() {
+	c.t.Helper()
+	eventually(c.t, 30*time.Second, "the slave to catch up", func() bool {
+		m := c.runtime(c.brokerAddr)["commitLogMaxOffset"]
+		return m == c.runtime(c.slaveAddr)["commitLogMaxOffset"]
+	})
 }
 
 // waitRoute polls every namesrv until it serves a route for topic.
@@ -129,7 +194,18 @@ func (c *cluster) invoke(req *remoting.Command) *remoting.Command {
 // maxOffset asks the broker for a queue's next offset.
 func (c *cluster) maxOffset(topic string, queue int) int64 {
 	c.t.Helper()
-	resp := c.invoke(remoting.NewRequest(remoting.GetMaxOffset, "topic", topic, "queueId", strconv.Itoa(queue)))
+	return c.maxOffsetAt(c.brokerAddr, topic, queue)
+}
+
+// maxOffsetAt asks the broker at addr for a queue's next offset.
+func (c *cluster) maxOffsetAt(addr, topic string, queue int) int64 {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.rpc.Invoke(ctx, addr, remoting.NewRequest(remoting.GetMaxOffset, "topic", topic, "queueId", strconv.Itoa(queue)))
+	if err != nil {
+		c.t.Fatalf("GET_MAX_OFFSET %s/%d at %s: %v", topic, queue, addr, err)
+	}
 	n, err := strconv.ParseInt(resp.ExtValue("offset"), 10, 64)
 	if resp.Code != remoting.Success || err != nil {
 		c.t.Fatalf("GET_MAX_OFFSET %s/%d: code %d %q", topic, queue, resp.Code, resp.Remark)
@@ -217,10 +293,17 @@ var pullers atomic.Int32
 // pull consumer, in queue order.
 func (c *cluster) pullAll(topic string, queues int) map[int][]*primitive.MessageExt {
 	c.t.Helper()
+	return c.pullAllAt(c.brokerAddr, topic, queues)
+}
+
+// pullAllAt is pullAll with queue ends taken from the broker at addr
+// (the pulls go where the route says).
+func (c *cluster) pullAllAt(addr, topic string, queues int) map[int][]*primitive.MessageExt {
+	c.t.Helper()
 	pc := c.pullConsumer(topic)
 	out := map[int][]*primitive.MessageExt{}
 	for q := 0; q < queues; q++ {
-		maxOff := c.maxOffset(topic, q)
+		maxOff := c.maxOffsetAt(addr, topic, q)
 		mq := &primitive.MessageQueue{Topic: topic, BrokerName: "broker-a", QueueId: q}
 		for off := int64(0); off < maxOff; {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -53,6 +53,14 @@ type Config struct {
 	MaxTransferBytesOnMessageInMemory int           `prop:"maxTransferBytesOnMessageInMemory"`
 	ServerWorkerThreads               int           `prop:"serverWorkerThreads"`
 	MaxFrameSize                      int           `prop:"frameMaxLength"`
+
+	HATransferBatchSize           int           `prop:"haTransferBatchSize"`
+	HASlaveFallbehindMax          int64         `prop:"haSlaveFallbehindMax"`
+	HASendHeartbeatInterval       time.Duration `prop:"haSendHeartbeatInterval"`
+	HAHousekeepingInterval        time.Duration `prop:"haHousekeepingInterval"`
+	SlaveReadEnable               bool          `prop:"slaveReadEnable"`
+	EnableSlaveActingMaster       bool          `prop:"enableSlaveActingMaster"`       // a slave stands in (read-only) for a dead master in routes
+	AccessMessageInMemoryMaxRatio int           `prop:"accessMessageInMemoryMaxRatio"` // % of RAM
 }
 
 // DefaultConfig returns the defaults of DESIGN.md §3 and RocketMQ's own.
@@ -87,6 +95,13 @@ func DefaultConfig() Config {
 		MaxTransferBytesOnMessageInMemory: 256 << 10,
 		ServerWorkerThreads:               64,
 		MaxFrameSize:                      16 << 20,
+		HATransferBatchSize:               32 << 10,
+		HASlaveFallbehindMax:              256 << 20,
+		HASendHeartbeatInterval:           5 * time.Second,
+		HAHousekeepingInterval:            20 * time.Second,
+		SlaveReadEnable:                   true,
+		EnableSlaveActingMaster:           true,
+		AccessMessageInMemoryMaxRatio:     40,
 	}
 }
 
@@ -190,6 +205,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFrameSize < 1024 {
 		bad("frameMaxLength=%d: want at least 1024", c.MaxFrameSize)
+	}
+	if c.HATransferBatchSize < 1024 || c.HATransferBatchSize > 16<<20 {
+		bad("haTransferBatchSize=%d: want 1024..16777216", c.HATransferBatchSize)
+	}
+	if c.HASlaveFallbehindMax < 1 {
+		bad("haSlaveFallbehindMax must be positive")
+	}
+	if c.HASendHeartbeatInterval <= 0 || c.HAHousekeepingInterval <= c.HASendHeartbeatInterval {
+		bad("haHousekeepingInterval=%v must exceed haSendHeartbeatInterval=%v (both positive)", c.HAHousekeepingInterval, c.HASendHeartbeatInterval)
+	}
+	if c.AccessMessageInMemoryMaxRatio < 0 || c.AccessMessageInMemoryMaxRatio > 100 {
+		bad("accessMessageInMemoryMaxRatio=%d: want 0..100", c.AccessMessageInMemoryMaxRatio)
 	}
 	return errors.Join(errs...)
 }

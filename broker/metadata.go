@@ -81,13 +81,8 @@ func (t *offsetTable) removeTopic(topic string) {
 	t.mu.Unlock()
 }
 
-// persist writes the table if it changed since the last write.
-func (t *offsetTable) persist() error {
-	t.mu.Lock()
-	if !t.dirty {
-		t.mu.Unlock()
-		return nil
-	}
+// fileLocked returns the table in its file form. t.mu must be held.
+func (t *offsetTable) fileLocked() offsetsFile {
 	f := offsetsFile{OffsetTable: make(map[string]map[string]int64, len(t.offsets))}
 	for k, m := range t.offsets {
 		qs := make(map[string]int64, len(m))
@@ -96,6 +91,49 @@ func (t *offsetTable) persist() error {
 		}
 		f.OffsetTable[k] = qs
 	}
+	return f
+}
+
+// marshal returns the table as consumerOffset.json holds it.
+func (t *offsetTable) marshal() ([]byte, error) {
+	t.mu.Lock()
+	f := t.fileLocked()
+	t.mu.Unlock()
+	return json.Marshal(f)
+}
+
+// merge overwrites the given offsets and keeps the others (a slave taking
+// its master's offsets, as RocketMQ's putAll does).
+func (t *offsetTable) merge(table map[string]map[string]int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key, queues := range table {
+		m := t.offsets[key]
+		if m == nil {
+			m = map[int32]int64{}
+			t.offsets[key] = m
+		}
+		for q, off := range queues {
+			id, err := strconv.ParseInt(q, 10, 32)
+			if err != nil {
+				continue
+			}
+			if old, ok := m[int32(id)]; !ok || old != off {
+				m[int32(id)] = off
+				t.dirty = true
+			}
+		}
+	}
+}
+
+// persist writes the table if it changed since the last write.
+func (t *offsetTable) persist() error {
+	t.mu.Lock()
+	if !t.dirty {
+		t.mu.Unlock()
+		return nil
+	}
+	f := t.fileLocked()
 	t.dirty = false
 	t.mu.Unlock()
 	data, err := json.Marshal(f)
@@ -188,6 +226,29 @@ func (t *groupTable) ensure(name string) error {
 	}
 	g := defaultGroupConfig(name)
 	t.groups[name] = &g
+	t.version.next()
+	return t.persistLocked()
+}
+
+// merge adds or replaces the given groups.
+func (t *groupTable) merge(groups map[string]*SubscriptionGroupConfig) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	changed := false
+	for name, g := range groups {
+		if g == nil {
+			continue
+		}
+		g.GroupName = name
+		if old, ok := t.groups[name]; !ok || *old != *g {
+			c := *g
+			t.groups[name] = &c
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
 	t.version.next()
 	return t.persistLocked()
 }

@@ -101,11 +101,14 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	maxOff := b.store.QueueMaxOffset(p.topic, p.queueID)
 	answer := func(code int32, next int64, remark string) *remoting.Command {
 		resp := remoting.NewResponse(req, code, remark)
-		setPullExt(resp, next, minOff, maxOff)
+		setPullExt(resp, next, minOff, maxOff, 0)
 		return resp
 	}
+	// A slave that is behind its master has not seen the consumer's
+	// offset yet: wait for replication rather than correct the offset.
+	slaveBehind := b.cfg.BrokerRole == Slave && p.offset > maxOff
 	switch {
-	case maxOff == 0 && p.offset == 0, p.offset == maxOff:
+	case maxOff == 0 && p.offset == 0, p.offset == maxOff, slaveBehind:
 		if suspend {
 			b.polls.hold(c, req, p)
 			return held
@@ -132,11 +135,13 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	var parts [][]byte
 	var found, bytes int
 	next := p.offset
+	var lastPhys int64
 	for _, e := range entries {
 		if found >= maxMsgs || (found > 0 && bytes+int(e.Size) > b.cfg.MaxTransferBytesOnMessageInMemory) {
 			break
 		}
 		next++
+		lastPhys = e.PhysOffset
 		if !p.sub.matches(e.TagsCode) {
 			continue
 		}
@@ -164,7 +169,7 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	}
 	b.stats.pulled.Add(int64(found))
 	resp := remoting.NewResponse(req, remoting.Success, "")
-	setPullExt(resp, next, minOff, maxOff)
+	setPullExt(resp, next, minOff, maxOff, b.suggestBroker(p.group, lastPhys))
 	if err := c.WriteBody(resp, parts, nil); err != nil {
 		b.log.Debug("answer pull", "addr", c.RemoteAddr(), "err", err)
 	}
@@ -176,9 +181,28 @@ func adjacent(a, b []byte) bool {
 	return cap(a) > len(a) && len(b) > 0 && &a[:len(a)+1][len(a)] == &b[0]
 }
 
-func setPullExt(resp *remoting.Command, next, minOff, maxOff int64) {
+func setPullExt(resp *remoting.Command, next, minOff, maxOff, suggest int64) {
 	resp.SetExt("nextBeginOffset", strconv.FormatInt(next, 10))
 	resp.SetExt("minOffset", strconv.FormatInt(minOff, 10))
 	resp.SetExt("maxOffset", strconv.FormatInt(maxOff, 10))
-	resp.SetExt("suggestWhichBrokerId", "0")
+	resp.SetExt("suggestWhichBrokerId", strconv.FormatInt(suggest, 10))
+}
+
+// suggestBroker tells a consumer where to pull next (BROKER-INTERNALS §12.9):
+// a master whose consumer reads further back than accessMessageInMemoryMaxRatio
+// percent of RAM sends it to a connected slave (the group's
+// whichBrokerWhenConsumeSlowly), sparing its own page cache; everyone else
+// pulls from the master.
+func (b *Broker) suggestBroker(group string, lastPhys int64) int64 {
+	if b.master == nil || !b.cfg.SlaveReadEnable || b.master.Stats().Slaves == 0 {
+		return 0
+	}
+	behind := b.store.MaxOffset() - lastPhys
+	if behind <= int64(float64(b.memTotal)*float64(b.cfg.AccessMessageInMemoryMaxRatio)/100) {
+		return 0
+	}
+	if g, ok := b.groups.get(group); ok {
+		return g.WhichBrokerWhenConsumeSlowly
+	}
+	return 1
 }

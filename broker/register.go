@@ -50,6 +50,7 @@ func (b *Broker) registerAll() {
 				"compressed", "false",
 				"bodyCrc32", strconv.FormatInt(crc, 10),
 				"heartbeatTimeoutMillis", "120000",
+				"enableActingMaster", strconv.FormatBool(b.cfg.EnableSlaveActingMaster),
 			)
 			req.Body = body
 			resp, err := b.client.Invoke(ctx, addr, req)

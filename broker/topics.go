@@ -129,6 +129,32 @@ func (t *topicTable) createIfAbsent(tc TopicConfig) (TopicConfig, bool, error) {
 	return tc, true, t.persistLocked()
 }
 
+// replace makes the table equal to topics (a slave taking its master's
+// table) and reports whether anything changed.
+func (t *topicTable) replace(topics map[string]*TopicConfig, version DataVersion) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	changed := len(topics) != len(t.topics)
+	next := make(map[string]*TopicConfig, len(topics))
+	for name, tc := range topics {
+		if tc == nil {
+			continue
+		}
+		c := *tc
+		c.TopicName = name
+		if old, ok := t.topics[name]; !ok || *old != c {
+			changed = true
+		}
+		next[name] = &c
+	}
+	if !changed {
+		return false, nil
+	}
+	t.topics = next
+	t.version = version
+	return true, t.persistLocked()
+}
+
 func (t *topicTable) remove(name string) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -609,3 +609,24 @@ func (l *Log) Stats() Stats {
 	s.SyncTimeouts = l.syncTimeouts.Load()
 	return s
 }
+
+// Chunk locates the readable log bytes starting at phyOffset for a
+// zero-copy transfer: the segment file that holds them, their position in
+// it, and their length, at most max and never past the segment's end or
+// MaxOffset. The file stays open until Close; read it with pread or
+// sendfile at the position, never through its shared offset.
+func (l *Log) Chunk(phyOffset int64, max int) (*os.File, int64, int, error) {
+	if l.closing.Load() {
+		return nil, 0, 0, ErrClosed
+	}
+	hi := l.maxOffset.Load()
+	if phyOffset < l.minOffset.Load() || phyOffset >= hi || max <= 0 {
+		return nil, 0, 0, fmt.Errorf("%w: chunk at %d of [%d,%d)", ErrOutOfRange, phyOffset, l.minOffset.Load(), hi)
+	}
+	s := findSegment(*l.segs.Load(), phyOffset, l.cfg.SegmentSize)
+	if s == nil {
+		return nil, 0, 0, fmt.Errorf("%w: no segment holds offset %d", ErrOutOfRange, phyOffset)
+	}
+	n := min(int64(max), s.end()-phyOffset, hi-phyOffset)
+	return s.f, phyOffset - s.start, int(n), nil
+}

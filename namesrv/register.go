@@ -52,6 +52,7 @@ func (s *Server) registerBroker(p peer, req *remoting.Command) (*remoting.Comman
 		version:      version,
 		topics:       topics,
 		conn:         p,
+		actingMaster: req.Bool("enableActingMaster"),
 	}, s.now())
 
 	level := slog.LevelDebug

@@ -13,6 +13,9 @@ import (
 // masterID is the brokerId of a group's master.
 const masterID = 0
 
+// permWrite is the WRITE bit of a queue's perm (REMOTING.md §6.2).
+const permWrite = 0x2
+
 // dataVersion is a broker's topic-table version; a change makes the namesrv
 // rebuild the broker's queue data.
 type dataVersion struct {
@@ -36,6 +39,10 @@ type brokerData struct {
 	cluster string
 	name    string
 	addrs   map[int64]string // brokerId → "host:port"; 0 is the master
+	// actingMaster: while the group has no master, routes present its
+	// lowest-id slave as id 0, read-only (RocketMQ 5's enableActingMaster),
+	// so clients that only talk to id 0 for offsets keep consuming.
+	actingMaster bool
 }
 
 // liveBroker is what the namesrv knows about one registered broker address.
@@ -77,6 +84,7 @@ type registration struct {
 	version                           dataVersion
 	topics                            map[string]queueData // topic → queue data of this broker
 	conn                              peer
+	actingMaster                      bool // enableActingMaster ext field
 }
 
 // registerResult tells the handler what a registration changed.
@@ -126,6 +134,7 @@ func (t *routeTable) register(r *registration, now time.Time) registerResult {
 		res.newAddr = true
 	}
 	bd.addrs[r.id] = r.addr
+	bd.actingMaster = r.actingMaster
 
 	if r.id == masterID {
 		prev := t.live[r.addr]
@@ -384,6 +393,16 @@ func (bd *brokerData) wire() brokerDataJSON {
 	return brokerDataJSON{BrokerAddrs: brokerAddrs(maps.Clone(bd.addrs)), BrokerName: bd.name, Cluster: bd.cluster}
 }
 
+// actingSlave returns the address of the slave that stands in for a
+// missing master in routes, or "" when the group has a master or does not
+// allow it.
+func (bd *brokerData) actingSlave() string {
+	if _, ok := bd.addrs[masterID]; ok || !bd.actingMaster || len(bd.addrs) == 0 {
+		return ""
+	}
+	return bd.addrs[slices.Min(slices.Collect(maps.Keys(bd.addrs)))]
+}
+
 // topicRoute is the body of a GET_ROUTEINFO_BY_TOPIC response: standard JSON,
 // both arrays sorted by broker name and always present.
 type topicRoute struct {
@@ -404,10 +423,16 @@ func (t *routeTable) route(topic string) (topicRoute, bool) {
 		QueueDatas:  make([]queueData, 0, len(byBroker)),
 	}
 	for _, name := range slices.Sorted(maps.Keys(byBroker)) {
-		r.QueueDatas = append(r.QueueDatas, byBroker[name])
+		qd := byBroker[name]
 		if bd := t.brokers[name]; bd != nil {
-			r.BrokerDatas = append(r.BrokerDatas, bd.wire())
+			w := bd.wire()
+			if acting := bd.actingSlave(); acting != "" {
+				w.BrokerAddrs[masterID] = acting
+				qd.Perm &^= permWrite
+			}
+			r.BrokerDatas = append(r.BrokerDatas, w)
 		}
+		r.QueueDatas = append(r.QueueDatas, qd)
 	}
 	if len(r.BrokerDatas) == 0 {
 		return topicRoute{}, false

@@ -1,0 +1,422 @@
+package ha
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Source is what the master needs from its commit log.
+type Source interface {
+	MinOffset() int64
+	MaxOffset() int64
+	// Chunk returns the segment file holding offset from, and the
+	// position and length (≤ max, > 0) of the readable bytes starting
+	// there, never crossing the segment's end.
+	Chunk(from int64, max int) (f *os.File, pos int64, n int, err error)
+}
+
+// Outcomes of a replication wait, mapped by the broker to RocketMQ's
+// SLAVE_NOT_AVAILABLE and FLUSH_SLAVE_TIMEOUT.
+var (
+	ErrNoSlave     = errors.New("ha: no slave is connected")
+	ErrSlaveBehind = errors.New("ha: every slave is too far behind")
+	ErrAckTimeout  = errors.New("ha: no slave acknowledged in time")
+	ErrClosed      = errors.New("ha: closed")
+)
+
+// MasterConfig configures the master side.
+type MasterConfig struct {
+	Listen            string // ip:port; port 0 picks a free one
+	Source            Source
+	Log               *slog.Logger
+	BatchSize         int           // haTransferBatchSize, default 32 KiB
+	HeartbeatInterval time.Duration // default 5 s
+	IdleTimeout       time.Duration // close a slave silent this long, default 20 s
+	FallbehindMax     int64         // haSlaveFallbehindMax, default 256 MiB
+}
+
+// MasterStats counts replication work.
+type MasterStats struct {
+	Slaves         int
+	AckedOffset    int64
+	BytesSendfile  int64 // body bytes sent with sendfile, never copied through user space
+	Frames         int64
+	WaitersPending int
+}
+
+// Master serves the commit log to slaves.
+type Master struct {
+	cfg MasterConfig
+	log *slog.Logger
+	ln  net.Listener
+
+	waiters waiters
+
+	mu     sync.Mutex
+	conns  map[*slaveConn]struct{}
+	closed bool
+
+	sendfileBytes atomic.Int64
+	frames        atomic.Int64
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewMaster returns a master; Start listens.
+func NewMaster(cfg MasterConfig) *Master {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 32 << 10
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 20 * time.Second
+	}
+	if cfg.FallbehindMax <= 0 {
+		cfg.FallbehindMax = 256 << 20
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Master{cfg: cfg, log: cfg.Log, conns: map[*slaveConn]struct{}{}, done: make(chan struct{})}
+}
+
+// Start listens on cfg.Listen and logs the address.
+func (m *Master) Start() error {
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("ha: listen on %s: %w", m.cfg.Listen, err)
+	}
+	m.ln = ln
+	m.log.Info("listening", "service", "ha", "addr", ln.Addr().String())
+	m.wg.Add(2)
+	go m.accept()
+	go m.sweep()
+	return nil
+}
+
+// Addr returns the listening address.
+func (m *Master) Addr() string { return m.ln.Addr().String() }
+
+func (m *Master) accept() {
+	defer m.wg.Done()
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			m.log.Warn("ha accept", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		tc := c.(*net.TCPConn)
+		tc.SetNoDelay(true)
+		sc := &slaveConn{m: m, c: tc, wake: make(chan struct{}, 1), start: make(chan int64, 1)}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			c.Close()
+			return
+		}
+		m.conns[sc] = struct{}{}
+		m.mu.Unlock()
+		m.log.Info("slave connected", "addr", c.RemoteAddr().String())
+		m.wg.Add(2)
+		go sc.readLoop()
+		go sc.sendLoop()
+	}
+}
+
+// sweep fails replication waits that ran out of time.
+func (m *Master) sweep() {
+	defer m.wg.Done()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.done:
+			return
+		case now := <-t.C:
+			m.waiters.expire(now)
+		}
+	}
+}
+
+// Notify wakes the senders: the log grew. It is cheap enough to call on
+// every append.
+func (m *Master) Notify() {
+	m.mu.Lock()
+	for sc := range m.conns {
+		select {
+		case sc.wake <- struct{}{}:
+		default:
+		}
+	}
+	m.mu.Unlock()
+}
+
+// Wait calls done once a slave acknowledged end (nil), or with ErrNoSlave
+// or ErrSlaveBehind at once, or ErrAckTimeout after timeout. done runs on
+// another goroutine or inline and must not block.
+func (m *Master) Wait(end int64, timeout time.Duration, done func(error)) {
+	m.mu.Lock()
+	n := len(m.conns)
+	closed := m.closed
+	m.mu.Unlock()
+	switch {
+	case closed:
+		done(ErrClosed)
+		return
+	case n == 0:
+		done(ErrNoSlave)
+		return
+	case end-m.waiters.ackedOffset() >= m.cfg.FallbehindMax:
+		done(ErrSlaveBehind)
+		return
+	}
+	m.waiters.add(end, time.Now().Add(timeout), func(ok bool) {
+		if ok {
+			done(nil)
+		} else {
+			done(ErrAckTimeout)
+		}
+	})
+	m.Notify()
+}
+
+// Stats returns counters.
+func (m *Master) Stats() MasterStats {
+	m.mu.Lock()
+	n := len(m.conns)
+	m.mu.Unlock()
+	return MasterStats{
+		Slaves:         n,
+		AckedOffset:    m.waiters.ackedOffset(),
+		BytesSendfile:  m.sendfileBytes.Load(),
+		Frames:         m.frames.Load(),
+		WaitersPending: m.waiters.len(),
+	}
+}
+
+// Close stops listening, drops the slaves and fails pending waits.
+func (m *Master) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	conns := make([]*slaveConn, 0, len(m.conns))
+	for sc := range m.conns {
+		conns = append(conns, sc)
+	}
+	m.mu.Unlock()
+	close(m.done)
+	err := m.ln.Close()
+	for _, sc := range conns {
+		sc.close()
+	}
+	m.wg.Wait()
+	m.waiters.failAll()
+	return err
+}
+
+func (m *Master) remove(sc *slaveConn) {
+	m.mu.Lock()
+	delete(m.conns, sc)
+	m.mu.Unlock()
+}
+
+// slaveConn is one slave's connection.
+type slaveConn struct {
+	m     *Master
+	c     *net.TCPConn
+	wake  chan struct{}
+	start chan int64 // the first report
+	once  sync.Once
+	acked atomic.Int64
+}
+
+func (sc *slaveConn) close() {
+	sc.once.Do(func() {
+		sc.c.Close()
+		sc.m.remove(sc)
+		sc.m.log.Info("slave disconnected", "addr", sc.c.RemoteAddr().String(), "acked", sc.acked.Load())
+	})
+}
+
+// readLoop takes the slave's offset reports; only the last complete one
+// of a burst counts.
+func (sc *slaveConn) readLoop() {
+	defer sc.m.wg.Done()
+	defer sc.close()
+	buf := make([]byte, 4096)
+	have := 0
+	first := true
+	for {
+		sc.c.SetReadDeadline(time.Now().Add(sc.m.cfg.IdleTimeout))
+		n, err := sc.c.Read(buf[have:])
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				sc.m.log.Warn("ha read from slave", "addr", sc.c.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		have += n
+		if have < 8 {
+			continue
+		}
+		last := (have/8)*8 - 8
+		off := int64(binary.BigEndian.Uint64(buf[last:]))
+		have = copy(buf, buf[last+8:have])
+		if off < 0 {
+			sc.m.log.Warn("slave reported a negative offset", "addr", sc.c.RemoteAddr().String(), "offset", off)
+			return
+		}
+		if first {
+			first = false
+			sc.start <- off
+		} else if max := sc.m.cfg.Source.MaxOffset(); off > max {
+			sc.m.log.Warn("slave is ahead of the master; closing", "addr", sc.c.RemoteAddr().String(), "slave", off, "master", max)
+			return
+		}
+		sc.acked.Store(off)
+		sc.m.waiters.ack(off)
+	}
+}
+
+// sendLoop streams the log from the slave's first report on.
+func (sc *slaveConn) sendLoop() {
+	defer sc.m.wg.Done()
+	defer sc.close()
+	m := sc.m
+	var next int64
+	select {
+	case next = <-sc.start:
+	case <-m.done:
+		return
+	}
+	if min := m.cfg.Source.MinOffset(); next < min {
+		if next != 0 {
+			m.log.Warn("slave asks for an offset the master no longer holds; starting from the master's oldest byte",
+				"addr", sc.c.RemoteAddr().String(), "slave", next, "min", min)
+		}
+		next = min
+	}
+	raw, err := sc.c.SyscallConn()
+	if err != nil {
+		m.log.Warn("ha raw conn", "err", err)
+		return
+	}
+	hb := time.NewTimer(m.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	var hdr [12]byte
+	for {
+		if next < m.cfg.Source.MaxOffset() {
+			f, pos, n, err := m.cfg.Source.Chunk(next, m.cfg.BatchSize)
+			if err != nil {
+				m.log.Warn("ha read log", "offset", next, "err", err)
+				return
+			}
+			binary.BigEndian.PutUint64(hdr[:], uint64(next))
+			binary.BigEndian.PutUint32(hdr[8:], uint32(n))
+			if err := sendFrame(raw, hdr[:], f, pos, n); err != nil {
+				m.log.Info("ha send to slave", "addr", sc.c.RemoteAddr().String(), "err", err)
+				return
+			}
+			m.sendfileBytes.Add(int64(n))
+			m.frames.Add(1)
+			next += int64(n)
+			resetTimer(hb, m.cfg.HeartbeatInterval)
+			continue
+		}
+		select {
+		case <-m.done:
+			return
+		case <-sc.wake:
+		case <-hb.C:
+			binary.BigEndian.PutUint64(hdr[:], uint64(next))
+			binary.BigEndian.PutUint32(hdr[8:], 0)
+			if err := sendFrame(raw, hdr[:], nil, 0, 0); err != nil {
+				return
+			}
+			hb.Reset(m.cfg.HeartbeatInterval)
+		}
+	}
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	t.Reset(d)
+}
+
+// sendFrame writes hdr, then n bytes of f at pos with sendfile(2), on the
+// connection's non-blocking socket; MSG_MORE lets the header and body
+// share a segment.
+func sendFrame(raw syscall.RawConn, hdr []byte, f *os.File, pos int64, n int) error {
+	var werr error
+	sent := 0
+	off := pos
+	left := n
+	var fd int
+	if f != nil {
+		fd = int(f.Fd())
+	}
+	err := raw.Write(func(s uintptr) bool {
+		for sent < len(hdr) {
+			flags := 0
+			if left > 0 {
+				flags = unix.MSG_MORE
+			}
+			k, err := unix.SendmsgN(int(s), hdr[sent:], nil, nil, flags)
+			if err == unix.EAGAIN {
+				return false
+			}
+			if err != nil {
+				werr = err
+				return true
+			}
+			sent += k
+		}
+		for left > 0 {
+			k, err := unix.Sendfile(int(s), fd, &off, left)
+			if err == unix.EAGAIN {
+				return false
+			}
+			if err != nil {
+				werr = err
+				return true
+			}
+			if k == 0 {
+				werr = io.ErrUnexpectedEOF
+				return true
+			}
+			left -= k
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}

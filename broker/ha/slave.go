@@ -1,0 +1,303 @@
+package ha
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sink is what the slave needs from its commit log.
+type Sink interface {
+	MaxOffset() int64
+	// AppendAt appends bytes that must start exactly at MaxOffset (or
+	// anywhere while the log is empty).
+	AppendAt(off int64, data []byte) error
+}
+
+// SlaveConfig configures the slave side.
+type SlaveConfig struct {
+	// MasterAddr returns the master's HA address, "" while unknown; it
+	// is asked before every connection attempt.
+	MasterAddr        func() string
+	Sink              Sink
+	Log               *slog.Logger
+	HeartbeatInterval time.Duration // report at least this often, default 5 s
+	IdleTimeout       time.Duration // reconnect after this long without a frame, default 20 s
+	MaxBackoff        time.Duration // between failed connection attempts, default 5 s
+}
+
+// SlaveStats counts replication work on a slave.
+type SlaveStats struct {
+	Connected  bool
+	Master     string
+	Frames     int64
+	Bytes      int64
+	Reconnects int64
+	Rejected   int64 // frames the log refused (wrong offset, corrupt)
+}
+
+// Slave pulls the master's commit log.
+type Slave struct {
+	cfg SlaveConfig
+	log *slog.Logger
+
+	frames, bytes, reconnects, mismatches atomic.Int64
+	connected                             atomic.Bool
+	master                                atomic.Pointer[string]
+
+	mu   sync.Mutex
+	conn net.Conn
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewSlave returns a slave; Start runs it.
+func NewSlave(cfg SlaveConfig) *Slave {
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 20 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Slave{cfg: cfg, log: cfg.Log, done: make(chan struct{})}
+}
+
+// Start begins replicating in the background.
+func (s *Slave) Start() {
+	s.wg.Add(1)
+	go s.run()
+}
+
+// Close stops replicating.
+func (s *Slave) Close() error {
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
+	close(s.done)
+	s.mu.Lock()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Stats returns counters.
+func (s *Slave) Stats() SlaveStats {
+	st := SlaveStats{
+		Connected: s.connected.Load(), Frames: s.frames.Load(), Bytes: s.bytes.Load(),
+		Reconnects: s.reconnects.Load(), Rejected: s.mismatches.Load(),
+	}
+	if p := s.master.Load(); p != nil {
+		st.Master = *p
+	}
+	return st
+}
+
+func (s *Slave) run() {
+	defer s.wg.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		addr := s.cfg.MasterAddr()
+		if addr == "" {
+			if !s.sleep(time.Second) {
+				return
+			}
+			continue
+		}
+		start := time.Now()
+		err := s.session(addr)
+		s.connected.Store(false)
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		s.reconnects.Add(1)
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		s.log.Info("replication from master interrupted", "master", addr, "err", err, "retry", backoff)
+		if !s.sleep(backoff) {
+			return
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+func (s *Slave) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// session replicates over one connection until it fails.
+func (s *Slave) session(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.conn = c
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+		c.Close()
+	}()
+	select {
+	case <-s.done:
+		return ErrClosed
+	default:
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	s.master.Store(&addr)
+	s.connected.Store(true)
+
+	var wmu sync.Mutex
+	var reported atomic.Int64
+	report := func(off int64) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(off))
+		c.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		_, err := c.Write(b[:])
+		if err == nil {
+			reported.Store(off)
+		}
+		return err
+	}
+	if err := report(s.cfg.Sink.MaxOffset()); err != nil {
+		return fmt.Errorf("report offset: %w", err)
+	}
+	s.log.Info("replicating from master", "master", addr, "offset", s.cfg.Sink.MaxOffset())
+
+	// Report at least every HeartbeatInterval, so the master knows this
+	// slave is alive even while nothing is replicated.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(s.cfg.HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if report(s.cfg.Sink.MaxOffset()) != nil {
+					c.Close()
+					return
+				}
+			}
+		}
+	}()
+
+	r := &frameReader{c: c, buf: make([]byte, 256<<10)}
+	for {
+		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		off, body, err := r.next()
+		if err != nil {
+			return err
+		}
+		if len(body) > 0 {
+			if err := s.cfg.Sink.AppendAt(off, body); err != nil {
+				s.mismatches.Add(1)
+				return fmt.Errorf("append at %d: %w", off, err)
+			}
+			s.frames.Add(1)
+			s.bytes.Add(int64(len(body)))
+		}
+		// Ack once the frames already here are appended: one report per
+		// burst, not per frame.
+		if !r.buffered() {
+			if max := s.cfg.Sink.MaxOffset(); max != reported.Load() {
+				if err := report(max); err != nil {
+					return fmt.Errorf("report offset: %w", err)
+				}
+			}
+		}
+	}
+}
+
+// frameReader parses master frames from a connection into a reused buffer.
+type frameReader struct {
+	c          net.Conn
+	buf        []byte
+	start, end int
+}
+
+func (r *frameReader) buffered() bool { return r.end-r.start >= 12 }
+
+// next returns the next frame; body aliases the buffer until the next call.
+func (r *frameReader) next() (int64, []byte, error) {
+	if err := r.fill(12); err != nil {
+		return 0, nil, err
+	}
+	off := int64(binary.BigEndian.Uint64(r.buf[r.start:]))
+	n := int(int32(binary.BigEndian.Uint32(r.buf[r.start+8:])))
+	if n < 0 || n > 64<<20 {
+		return 0, nil, fmt.Errorf("master frame size %d is out of range", n)
+	}
+	if err := r.fill(12 + n); err != nil {
+		return 0, nil, err
+	}
+	body := r.buf[r.start+12 : r.start+12+n]
+	r.start += 12 + n
+	return off, body, nil
+}
+
+// fill makes at least n bytes available from r.start.
+func (r *frameReader) fill(n int) error {
+	if r.end-r.start >= n {
+		return nil
+	}
+	if n > len(r.buf) {
+		nb := make([]byte, n)
+		r.end = copy(nb, r.buf[r.start:r.end])
+		r.buf, r.start = nb, 0
+	} else if r.start+n > len(r.buf) {
+		r.end = copy(r.buf, r.buf[r.start:r.end])
+		r.start = 0
+	}
+	for r.end-r.start < n {
+		k, err := r.c.Read(r.buf[r.end:])
+		r.end += k
+		if err != nil {
+			if errors.Is(err, io.EOF) && r.end-r.start >= n {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}

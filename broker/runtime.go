@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+// runtimeInfo returns the broker's state as RocketMQ's GET_BROKER_RUNTIME_INFO
+// key/value table: the commit log's range, counters and replication state.
+func (b *Broker) runtimeInfo() map[string]string {
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	st := b.store.Stats()
+	t := map[string]string{
+		"brokerRole":             b.cfg.BrokerRole,
+		"brokerId":               i64(b.cfg.BrokerID),
+		"flushDiskType":          b.cfg.FlushDiskType,
+		"commitLogMinOffset":     i64(b.store.MinOffset()),
+		"commitLogMaxOffset":     i64(b.store.MaxOffset()),
+		"commitLogFlushedOffset": i64(b.store.FlushedOffset()),
+		"msgPutTotal":            i64(b.stats.sent.Load()),
+		"msgGetTotal":            i64(b.stats.pulled.Load()),
+		"storeSyncs":             i64(st.Syncs),
+	}
+	if b.master != nil {
+		ms := b.master.Stats()
+		t["haConnections"] = strconv.Itoa(ms.Slaves)
+		t["haAckedOffset"] = i64(ms.AckedOffset)
+		t["haSendfileBytes"] = i64(ms.BytesSendfile)
+		t["haFrames"] = i64(ms.Frames)
+		t["haWaiters"] = strconv.Itoa(ms.WaitersPending)
+	}
+	if b.slave != nil {
+		ss := b.slave.Stats()
+		t["haMasterAddr"] = ss.Master
+		t["haConnected"] = strconv.FormatBool(ss.Connected)
+		t["haReplicatedBytes"] = i64(ss.Bytes)
+		t["haFrames"] = i64(ss.Frames)
+		t["haReconnects"] = i64(ss.Reconnects)
+		t["haRejectedFrames"] = i64(ss.Rejected)
+	}
+	return t
+}
+
+// getBrokerRuntimeInfo handles GET_BROKER_RUNTIME_INFO (28).
+func (b *Broker) getBrokerRuntimeInfo(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	body, err := json.Marshal(struct {
+		Table map[string]string `json:"table"`
+	}{b.runtimeInfo()})
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "encode runtime info: %v", err)
+	}
+	resp := remoting.NewResponse(req, remoting.Success, "")
+	resp.Body = body
+	return resp
+}
