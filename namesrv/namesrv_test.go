@@ -582,3 +582,38 @@ func TestBrokerAddrsOrder(t *testing.T) {
 		t.Fatalf("empty broker data = %s, %v", b, err)
 	}
 }
+
+func TestActingMaster(t *testing.T) {
+	s, _ := newTestServer(t)
+	ca, cs := newConn(), newConn()
+	acting := func(r brokerReg) brokerReg {
+		r.extra = append(r.extra, "enableActingMaster", "true")
+		return r
+	}
+	register(t, s, ca, acting(masterA))
+	register(t, s, cs, acting(slaveA))
+	_, r := routeOf(t, s, "TopicTest")
+	if r.Brokers["broker-a"].Addrs[0] != masterA.addr {
+		t.Fatalf("with the master alive: %+v", r.Brokers["broker-a"])
+	}
+	s.connClosed(ca.ID())
+	_, r = routeOf(t, s, "TopicTest")
+	addrs := r.Brokers["broker-a"].Addrs
+	if addrs[0] != slaveA.addr || addrs[1] != slaveA.addr {
+		t.Fatalf("the slave does not stand in for the dead master: %+v", addrs)
+	}
+	for _, q := range r.Queues {
+		if q.BrokerName == "broker-a" && q.Perm&permWrite != 0 {
+			t.Fatalf("an acting slave's queues must be read-only, got perm %d", q.Perm)
+		}
+	}
+	// Without the flag the route keeps RocketMQ 4's shape: no id 0.
+	s2, _ := newTestServer(t)
+	c2, c3 := newConn(), newConn()
+	register(t, s2, c2, masterA)
+	register(t, s2, c3, slaveA)
+	s2.connClosed(c2.ID())
+	if _, r = routeOf(t, s2, "TopicTest"); !reflect.DeepEqual(r.Brokers["broker-a"].Addrs, map[int64]string{1: slaveA.addr}) {
+		t.Fatalf("without enableActingMaster: %+v", r.Brokers["broker-a"].Addrs)
+	}
+}
