@@ -50,6 +50,53 @@ func (l *Log) AppendAt(phyOffset int64, data []byte) error {
 		data = data[k:]
 		l.wrote += int64(k)
 	}
+	return l.finishAppendLocked(n)
+}
+
+// AppendWindow returns the end of the log and the mapped bytes from there
+// to the end of its segment (starting a new segment when the current one is
+// full), so that a replica can receive straight into the log without a
+// copy. Bytes written there are not part of the log until CommitWindow
+// takes them. Only one goroutine may use windows, and not together with
+// AppendAt on the same bytes.
+func (l *Log) AppendWindow() (int64, []byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, nil, ErrClosed
+	}
+	if l.dispatchErr != nil {
+		return 0, nil, l.dispatchErr
+	}
+	if l.active == nil || l.wrote == l.active.end() {
+		if err := l.rollLocked(); err != nil {
+			return 0, nil, err
+		}
+	}
+	return l.wrote, l.active.data[l.wrote-l.active.start:], nil
+}
+
+// CommitWindow appends the first n bytes of the window AppendWindow
+// returned at off, exactly as AppendAt would append them.
+func (l *Log) CommitWindow(off int64, n int) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if off != l.wrote || l.active == nil || n < 0 || off+int64(n) > l.active.end() {
+		end := l.wrote
+		l.mu.Unlock()
+		return fmt.Errorf("%w: commit %d bytes at %d, log ends at %d", ErrOffsetMismatch, n, off, end)
+	}
+	l.wrote += int64(n)
+	return l.finishAppendLocked(int64(n))
+}
+
+// finishAppendLocked publishes n replicated bytes just added at the end of
+// the log, indexes the records they complete, unlocks l.mu and announces
+// the arrivals. l.mu must be held; it is released.
+func (l *Log) finishAppendLocked(n int64) error {
 	l.stats.BytesWritten += n
 	l.publishLocked()
 	if l.wrote >= l.warmAt {

@@ -20,6 +20,14 @@ type Sink interface {
 	AppendAt(off int64, data []byte) error
 }
 
+// WindowSink is a Sink that lets the slave receive straight into the end of
+// its log: AppendWindow returns the log's end offset and writable mapped
+// bytes from there; CommitWindow appends the first n of them.
+type WindowSink interface {
+	AppendWindow() (int64, []byte, error)
+	CommitWindow(off int64, n int) error
+}
+
 // SlaveConfig configures the slave side.
 type SlaveConfig struct {
 	// MasterAddr returns the master's HA address, "" while unknown; it
@@ -222,20 +230,21 @@ func (s *Slave) session(addr string) error {
 		}
 	}()
 
-	r := &frameReader{c: c, buf: make([]byte, 256<<10)}
+	win, _ := s.cfg.Sink.(WindowSink)
+	r := &frameReader{c: c, buf: make([]byte, 64<<10)}
+	var spare []byte
 	for {
 		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		off, body, err := r.next()
+		off, n, err := r.header()
 		if err != nil {
 			return err
 		}
-		if len(body) > 0 {
-			if err := s.cfg.Sink.AppendAt(off, body); err != nil {
-				s.mismatches.Add(1)
-				return fmt.Errorf("append at %d: %w", off, err)
+		if n > 0 {
+			if err := s.appendFrame(r, win, off, n, &spare); err != nil {
+				return err
 			}
 			s.frames.Add(1)
-			s.bytes.Add(int64(len(body)))
+			s.bytes.Add(int64(n))
 		}
 		// Ack once the frames already here are appended: one report per
 		// burst, not per frame.
@@ -249,6 +258,41 @@ func (s *Slave) session(addr string) error {
 	}
 }
 
+// appendFrame appends the n-byte body of a frame at off: received straight
+// into the log's mapping when the sink offers a window there, else through
+// a buffer.
+func (s *Slave) appendFrame(r *frameReader, win WindowSink, off int64, n int, spare *[]byte) error {
+	if win != nil && s.cfg.Sink.MaxOffset() == off {
+		woff, w, err := win.AppendWindow()
+		if err != nil {
+			s.mismatches.Add(1)
+			return fmt.Errorf("open append window: %w", err)
+		}
+		if woff == off && len(w) >= n {
+			if err := r.readBody(w[:n]); err != nil {
+				return err
+			}
+			if err := win.CommitWindow(off, n); err != nil {
+				s.mismatches.Add(1)
+				return fmt.Errorf("append at %d: %w", off, err)
+			}
+			return nil
+		}
+	}
+	if cap(*spare) < n {
+		*spare = make([]byte, n)
+	}
+	body := (*spare)[:n]
+	if err := r.readBody(body); err != nil {
+		return err
+	}
+	if err := s.cfg.Sink.AppendAt(off, body); err != nil {
+		s.mismatches.Add(1)
+		return fmt.Errorf("append at %d: %w", off, err)
+	}
+	return nil
+}
+
 // frameReader parses master frames from a connection into a reused buffer.
 type frameReader struct {
 	c          net.Conn
@@ -258,34 +302,39 @@ type frameReader struct {
 
 func (r *frameReader) buffered() bool { return r.end-r.start >= 12 }
 
-// next returns the next frame; body aliases the buffer until the next call.
-func (r *frameReader) next() (int64, []byte, error) {
+// header returns the next frame's log offset and body size.
+func (r *frameReader) header() (int64, int, error) {
 	if err := r.fill(12); err != nil {
-		return 0, nil, err
+		return 0, 0, err
 	}
 	off := int64(binary.BigEndian.Uint64(r.buf[r.start:]))
 	n := int(int32(binary.BigEndian.Uint32(r.buf[r.start+8:])))
+	r.start += 12
 	if n < 0 || n > 64<<20 {
-		return 0, nil, fmt.Errorf("master frame size %d is out of range", n)
+		return 0, 0, fmt.Errorf("master frame size %d is out of range", n)
 	}
-	if err := r.fill(12 + n); err != nil {
-		return 0, nil, err
-	}
-	body := r.buf[r.start+12 : r.start+12+n]
-	r.start += 12 + n
-	return off, body, nil
+	return off, n, nil
 }
 
-// fill makes at least n bytes available from r.start.
+// readBody fills dst with the next len(dst) bytes: those already buffered,
+// then the rest straight from the connection.
+func (r *frameReader) readBody(dst []byte) error {
+	k := copy(dst, r.buf[r.start:r.end])
+	r.start += k
+	if k < len(dst) {
+		if _, err := io.ReadFull(r.c, dst[k:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fill makes at least n (≤ len(r.buf)) bytes available from r.start.
 func (r *frameReader) fill(n int) error {
 	if r.end-r.start >= n {
 		return nil
 	}
-	if n > len(r.buf) {
-		nb := make([]byte, n)
-		r.end = copy(nb, r.buf[r.start:r.end])
-		r.buf, r.start = nb, 0
-	} else if r.start+n > len(r.buf) {
+	if r.start+n > len(r.buf) {
 		r.end = copy(r.buf, r.buf[r.start:r.end])
 		r.start = 0
 	}
