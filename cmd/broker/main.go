@@ -14,6 +14,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/rocketgo/rocketgo/broker"
@@ -22,6 +26,19 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// A broker allocates a buffer per request and keeps little: collect
+	// less often than Go's default unless GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if path := os.Getenv("ROCKETGO_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+			os.Exit(2)
+		}
+		defer stop()
+	}
 	cfg, err := loadConfig(os.Args[1:], log)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -49,6 +66,21 @@ func main() {
 		log.Error("shutdown", "err", err)
 		os.Exit(1)
 	}
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function runs (ROCKETGO_CPUPROFILE, for performance work; %p in the
+// path becomes the process id).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // loadConfig applies defaults, then the -c file, then the flags that were

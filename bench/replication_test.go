@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rocketgo/rocketgo/internal/proctest"
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Short() {
+		dir, err := proctest.Build("./cmd/namesrv", "./cmd/broker")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			os.Exit(1)
+		}
+		binDir = dir
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// group is one namesrv and a broker group of a master and one slave.
+type group struct {
+	master, slave string
+	rpc           *remoting.Client
+}
+
+func startGroup(tb testing.TB, role string, masterArgs ...string) *group {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("starts real processes")
+	}
+	ns := proctest.Start(tb, filepath.Join(binDir, "namesrv"), "-listen", "127.0.0.1:0").Addr("namesrv")
+	common := []string{"-namesrvAddr", ns, "-brokerName", "bench-a", "-listenPort", "0", "-mappedFileSizeCommitLog", strconv.Itoa(1 << 30)}
+	m := proctest.Start(tb, filepath.Join(binDir, "broker"), append(append(common,
+		"-brokerRole", role, "-storePathRootDir", tb.TempDir(), "-haListenPort", "0"), masterArgs...)...)
+	s := proctest.Start(tb, filepath.Join(binDir, "broker"), append(common,
+		"-brokerRole", "SLAVE", "-brokerId", "1", "-storePathRootDir", tb.TempDir())...)
+	g := &group{master: m.Addr("broker"), slave: s.Addr("broker"), rpc: remoting.NewClient(remoting.ClientConfig{})}
+	tb.Cleanup(func() { g.rpc.Close() })
+	g.call(tb, remoting.NewRequest(remoting.UpdateAndCreateTopic, "topic", "Bench", "readQueueNums", "4", "writeQueueNums", "4"))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp := g.call(tb, remoting.NewRequest(remoting.GetBrokerRuntimeInfo))
+		if strings.Contains(string(resp.Body), `"haConnections":"1"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the slave did not connect: %s", resp.Body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return g
+}
+
+func (g *group) call(tb testing.TB, req *remoting.Command) *remoting.Command {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := g.rpc.Invoke(ctx, g.master, req)
+	if err != nil || resp.Code != remoting.Success {
+		tb.Fatalf("request %d: %v %+v", req.Code, err, resp)
+	}
+	return resp
+}
+
+func sendRequest(body []byte, queue int) *remoting.Command {
+	req := remoting.NewRequest(remoting.SendMessageV2,
+		"a", "PG_bench", "b", "Bench", "c", "TBW102", "d", "4", "e", strconv.Itoa(queue), "f", "0",
+		"g", strconv.FormatInt(time.Now().UnixMilli(), 10), "h", "0", "i", "", "j", "0", "k", "false", "l", "16", "m", "false")
+	req.Body = body
+	return req
+}
+
+// BenchmarkReplicatedSend sends 1 KiB messages to a master with one slave,
+// ASYNC_MASTER versus SYNC_MASTER, with 1 and 64 requests in flight, and
+// reports throughput and latency percentiles (µs).
+func BenchmarkReplicatedSend(b *testing.B) {
+	for _, role := range []string{"ASYNC_MASTER", "SYNC_MASTER"} {
+		for _, inflight := range []int{1, 64} {
+			b.Run(fmt.Sprintf("role=%s/inflight=%d", role, inflight), func(b *testing.B) {
+				g := startGroup(b, role)
+				body := make([]byte, 1024)
+				for i := range body {
+					body[i] = byte('a' + i%26)
+				}
+				h := hdrhistogram.New(1, 60_000_000, 3)
+				var mu sync.Mutex
+				var failed int
+				sem := make(chan struct{}, inflight)
+				ctx := context.Background()
+				b.SetBytes(int64(len(body)))
+				start := time.Now()
+				n := 0
+				for b.Loop() {
+					sem <- struct{}{}
+					t0 := time.Now()
+					err := g.rpc.InvokeAsync(ctx, g.master, sendRequest(body, n%4), func(resp *remoting.Command, err error) {
+						d := time.Since(t0)
+						mu.Lock()
+						h.RecordValue(d.Microseconds())
+						if err != nil || resp.Code != remoting.Success {
+							failed++
+						}
+						mu.Unlock()
+						<-sem
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				for i := 0; i < inflight; i++ {
+					sem <- struct{}{}
+				}
+				elapsed := time.Since(start)
+				if failed > 0 {
+					b.Fatalf("%d of %d sends failed", failed, n)
+				}
+				b.ReportMetric(float64(n)/elapsed.Seconds(), "msg/s")
+				b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+				b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+				b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p99.9-µs")
+			})
+		}
+	}
+}
