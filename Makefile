@@ -21,11 +21,13 @@ test: build
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-# Go benchmarks (codec, commit-log append, loopback send); raw output goes
-# to results/bench-latest.txt.
+# Go benchmarks (codec, commit-log append, loopback send, replication);
+# raw output goes to results/bench-latest.txt.
 bench:
 	@mkdir -p results
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./remoting/ ./commitlog/ | tee results/bench-latest.txt
+	$(GO) test -run='^$$' -bench=CatchUp -benchtime=3x -count=3 ./broker/ha/ | tee -a results/bench-latest.txt
+	$(GO) test -run='^$$' -bench=ReplicatedSend -benchtime=30000x -count=3 ./bench/ | tee -a results/bench-latest.txt
 
 # Two namesrvs and one broker on 127.0.0.1 in the foreground; Ctrl-C stops all.
 run: build
