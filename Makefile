@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-short bench run vet fmt clean
+.PHONY: all build test test-short bench gobench run vet fmt clean
 
 all: build
 
@@ -21,9 +21,15 @@ test: build
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-# Go benchmarks (codec, commit-log append, loopback send, replication);
-# raw output goes to results/bench-latest.txt.
-bench:
+# The main job: start a topology (2 namesrvs, ASYNC and SYNC master groups
+# with slaves, async and sync flush), drive it open-loop at rising rates and
+# write results/<time>-sync-vs-async/ with report.md and charts (≤ 5 min).
+bench: build
+	$(BIN)/loadgen scenario -profile quick sync-vs-async
+
+# Go micro-benchmarks (codec, commit-log append, loopback send,
+# replication); raw output goes to results/bench-latest.txt.
+gobench:
 	@mkdir -p results
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./remoting/ ./commitlog/ | tee results/bench-latest.txt
 	$(GO) test -run='^$$' -bench=CatchUp -benchtime=3x -count=3 ./broker/ha/ | tee -a results/bench-latest.txt

@@ -1,0 +1,309 @@
+// Command loadgen benchmarks rocketgo: it starts a topology on 127.0.0.1 (or
+// drives an existing cluster), runs open-loop load, and writes a report with
+// charts to results/.
+//
+//	loadgen scenario [-profile quick|full] NAME   named benchmark (see loadgen list)
+//	loadgen run -workload W.yaml [-topology T.yaml | -namesrv ADDRS -group G] [flags]
+//	loadgen compare RESULT_DIR_A RESULT_DIR_B
+//	loadgen list
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rocketgo/rocketgo/bench"
+	"github.com/rocketgo/rocketgo/loadgen"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  loadgen scenario [-profile quick|full] [-results DIR] [-bin DIR] NAME
+  loadgen run -workload FILE [-topology FILE | -namesrv 'a:9876;b:9876' -group NAME] [flags]
+  loadgen compare RESULT_DIR_A RESULT_DIR_B
+  loadgen list
+`)
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "scenario":
+		err = scenarioCmd(ctx, args[1:])
+	case "run":
+		err = runCmd(ctx, args[1:])
+	case "compare":
+		err = compareCmd(args[1:])
+	case "list":
+		for _, n := range bench.Names() {
+			fmt.Printf("%-15s %s\n", n, bench.Scenarios[n].Description)
+		}
+	case "-h", "-help", "--help", "help":
+		usage()
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "loadgen: unknown command %q\n", args[0])
+		usage()
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// common flags of scenario and run.
+type common struct {
+	results, bin, namesrv, workDir string
+	quiet                          bool
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.results, "results", "results", "results root directory")
+	fs.StringVar(&c.bin, "bin", "bin", "directory with the namesrv and broker binaries")
+	fs.StringVar(&c.namesrv, "namesrv", "", "drive an existing cluster: ';'-separated namesrv addresses")
+	fs.StringVar(&c.workDir, "workdir", "", "data directories of started processes (default: a temporary directory)")
+	fs.BoolVar(&c.quiet, "quiet", false, "no live progress")
+}
+
+func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
+	repo, _ := os.Getwd()
+	o := loadgen.PlanOptions{BinDir: c.bin, ResultsDir: c.results, WorkDir: c.workDir, Log: log, RepoDir: repo}
+	if c.namesrv != "" {
+		o.Namesrvs = strings.Split(c.namesrv, ";")
+	}
+	if !c.quiet {
+		o.Progress = newProgress().update
+	}
+	return o
+}
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func scenarioCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("scenario", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	profile := fs.String("profile", "quick", "quick (minutes) or full")
+	group := fs.String("group", "", "with -namesrv: the broker group to measure")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("scenario: want one scenario name (%s)", strings.Join(bench.Names(), ", "))
+	}
+	sc, ok := bench.Scenarios[fs.Arg(0)]
+	if !ok {
+		return fmt.Errorf("scenario %q does not exist (have %s)", fs.Arg(0), strings.Join(bench.Names(), ", "))
+	}
+	plan, err := sc.Plan(*profile)
+	if err != nil {
+		return err
+	}
+	plan.Command = "bin/loadgen " + strings.Join(append([]string{"scenario"}, args...), " ")
+	if c.namesrv != "" {
+		if *group == "" {
+			return errors.New("scenario: -namesrv needs -group, the broker group to measure")
+		}
+		plan.Targets = []loadgen.Target{{Group: *group, Label: *group}}
+		plan.Faults = nil
+	}
+	return execute(ctx, plan, c)
+}
+
+func execute(ctx context.Context, plan loadgen.Plan, c common) error {
+	log := logger()
+	start := time.Now()
+	dir, err := loadgen.RunPlan(ctx, plan, c.options(log))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%s finished in %v; report: %s\n", plan.Scenario, time.Since(start).Round(time.Second), filepath.Join(dir, "report.md"))
+	return nil
+}
+
+func runCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	workloadFile := fs.String("workload", "", "workload YAML file")
+	topologyFile := fs.String("topology", "", "topology YAML file (default: 1 namesrv, one ASYNC_MASTER group with one slave)")
+	group := fs.String("group", "", "broker group to measure (default: every group of the topology)")
+	rates := fs.String("rates", "", "comma-separated target rates (msg/s) overriding the workload's producerRate; 0 = closed loop")
+	reps := fs.Int("reps", 1, "repetitions of each rate")
+	faults := fs.String("faults", "", "faults during the measured window: AT:ACTION:TARGET,… e.g. 5s:kill:g/master,9s:restart:g/master")
+	name := fs.String("name", "run", "scenario name for the result folder")
+	var w loadgen.Workload
+	fs.IntVar(&w.MessageSize, "size", 1024, "message size in bytes")
+	fs.Float64Var(&w.Rate, "rate", 1000, "target msg/s (all producers together)")
+	fs.DurationVar(&w.Duration, "duration", 10*time.Second, "measured window")
+	fs.DurationVar(&w.Warmup, "warmup", 2*time.Second, "warm-up before the measured window")
+	fs.IntVar(&w.InFlight, "inflight", 256, "outstanding sends per producer")
+	fs.IntVar(&w.ProducersPerTopic, "producers", 1, "producers per topic")
+	fs.IntVar(&w.ConsumersPerTopic, "consumers", 1, "consumers per topic (0: none)")
+	fs.IntVar(&w.QueuesPerTopic, "queues", 4, "queues per topic")
+	fs.IntVar(&w.Topics, "topics", 1, "topics")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
+	}
+	w.Name, w.BatchSize, w.Drain, w.SendTimeout = "flags", 1, 10*time.Second, 5*time.Second
+	if *workloadFile != "" {
+		var err error
+		if w, err = readWorkload(*workloadFile); err != nil {
+			return err
+		}
+	}
+	topo := loadgen.TopologySpec{Namesrvs: 1, Groups: []loadgen.GroupSpec{{Name: "g", Role: "ASYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1}}}
+	if *topologyFile != "" {
+		var err error
+		if topo, err = readTopology(*topologyFile); err != nil {
+			return err
+		}
+	}
+	plan := loadgen.Plan{Scenario: *name, Profile: "custom", Topology: topo, Workload: w, Rates: []float64{w.Rate}, Repetitions: *reps,
+		Command: "bin/loadgen " + strings.Join(append([]string{"run"}, args...), " ")}
+	if *rates != "" {
+		plan.Rates = nil
+		for _, r := range strings.Split(*rates, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+			if err != nil || v < 0 {
+				return fmt.Errorf("run: -rates: %q is not a rate", r)
+			}
+			plan.Rates = append(plan.Rates, v)
+		}
+	}
+	for _, g := range topo.Groups {
+		if *group == "" || *group == g.Name {
+			plan.Targets = append(plan.Targets, loadgen.Target{Group: g.Name, Label: g.Name, Mode: orDefault(g.Role, "ASYNC_MASTER"), Flush: orDefault(g.Flush, "ASYNC_FLUSH")})
+		}
+	}
+	if c.namesrv != "" {
+		if *group == "" {
+			return errors.New("run: -namesrv needs -group, the broker group to measure")
+		}
+		plan.Targets = []loadgen.Target{{Group: *group, Label: *group}}
+	}
+	if len(plan.Targets) == 0 {
+		return fmt.Errorf("run: the topology has no group %q", *group)
+	}
+	if *faults != "" {
+		fp, err := parseFaults(*faults)
+		if err != nil {
+			return err
+		}
+		plan.Faults = fp
+	}
+	return execute(ctx, plan, c)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// parseFaults parses AT:ACTION:TARGET,…
+func parseFaults(s string) ([]loadgen.FaultPlan, error) {
+	var out []loadgen.FaultPlan
+	for _, f := range strings.Split(s, ",") {
+		parts := strings.Split(strings.TrimSpace(f), ":")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("-faults: %q is not AT:ACTION:TARGET", f)
+		}
+		at, err := time.ParseDuration(parts[0])
+		if err != nil {
+			return nil, fmt.Errorf("-faults: %q: bad time: %v", f, err)
+		}
+		switch parts[1] {
+		case "kill", "restart", "stop", "pause", "resume":
+		default:
+			return nil, fmt.Errorf("-faults: %q: action %q: want kill, restart, stop, pause or resume", f, parts[1])
+		}
+		out = append(out, loadgen.FaultPlan{At: at, Action: parts[1], Target: parts[2]})
+	}
+	return out, nil
+}
+
+func readYAML(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func readWorkload(path string) (loadgen.Workload, error) {
+	w := loadgen.Workload{Topics: 1, QueuesPerTopic: 4, MessageSize: 1024, ProducersPerTopic: 1, ConsumersPerTopic: 1,
+		InFlight: 256, BatchSize: 1, Duration: 10 * time.Second, Warmup: 2 * time.Second, Drain: 10 * time.Second, SendTimeout: 5 * time.Second}
+	if err := readYAML(path, &w); err != nil {
+		return w, fmt.Errorf("workload %w", err)
+	}
+	if err := w.Validate(); err != nil {
+		return w, fmt.Errorf("workload %s: %w", path, err)
+	}
+	return w, nil
+}
+
+func readTopology(path string) (loadgen.TopologySpec, error) {
+	var t loadgen.TopologySpec
+	if err := readYAML(path, &t); err != nil {
+		return t, fmt.Errorf("topology %w", err)
+	}
+	if err := t.Validate(); err != nil {
+		return t, fmt.Errorf("topology %s: %w", path, err)
+	}
+	return t, nil
+}
+
+func compareCmd(args []string) error {
+	if len(args) != 2 {
+		return errors.New("compare: want two result folders")
+	}
+	a, err := loadgen.ReadSummary(args[0])
+	if err != nil {
+		return err
+	}
+	b, err := loadgen.ReadSummary(args[1])
+	if err != nil {
+		return err
+	}
+	return loadgen.WriteComparison(os.Stdout, loadgen.Compare(a, b))
+}

@@ -1,0 +1,758 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rocketgo/rocketgo/client"
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+// RunSpec is one measured run against a running cluster.
+type RunSpec struct {
+	Namesrvs   []string
+	Workload   Workload
+	Label      string // names the run in reports, e.g. "SYNC_MASTER+ASYNC_FLUSH"
+	Mode       string
+	Flush      string
+	Group      string // broker group whose master gets the run's topics
+	Repetition int
+	Faults     []FaultPlan
+	Cluster    *Cluster // where faults act; nil when driving an existing cluster
+	Progress   func(Progress)
+	Log        *slog.Logger
+}
+
+// FaultPlan is a fault to inject at At into the measured window.
+type FaultPlan struct {
+	At     time.Duration `yaml:"at" json:"atNs"`
+	Action string        `yaml:"action" json:"action"` // kill, restart, stop, pause, resume
+	Target string        `yaml:"target" json:"target"` // "<group>/master", "<group>/slave-1", "namesrv-0"
+}
+
+// Progress is a snapshot for live display.
+type Progress struct {
+	Label                         string
+	Elapsed, Total                time.Duration
+	Sent, Acked, Errors, Consumed int64
+	P99                           time.Duration // send latency so far in the measured window
+}
+
+// RunOutput is a finished run: its summary and its histograms.
+type RunOutput struct {
+	Run   Run
+	Hists map[string]*hdrhistogram.Histogram // "send", "service", "pacing", "endToEnd"
+}
+
+const (
+	histMax       = 60_000_000 // µs
+	histDigits    = 3
+	payloadMagic  = 0x4C474731 // "LGG1"
+	payloadHeader = 24
+)
+
+// base is the process's clock origin: payloads carry monotonic nanoseconds
+// since it, so end-to-end latency needs no wall clock.
+var base = time.Now()
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMax, histDigits) }
+
+func recordUs(h *hdrhistogram.Histogram, d time.Duration) {
+	v := d.Microseconds()
+	if v < 1 {
+		v = 1
+	}
+	if v > histMax {
+		v = histMax
+	}
+	h.RecordValue(v)
+}
+
+// recorder collects one run's measurements.
+type recorder struct {
+	warmupEnd, end time.Time
+
+	mu                               sync.Mutex
+	send, service, pacing, endToEnd  *hdrhistogram.Histogram
+	intervals                        []*intervalRec
+	statuses                         map[string]int64
+	sent, acked, errs, consumed, dup int64
+	ackedSeq, consumedSeq            []bitset // per producer
+
+	live struct{ sent, acked, errs, consumed atomic.Int64 }
+}
+
+type intervalRec struct {
+	sent, acked, errs, consumed int64
+	send, endToEnd              *hdrhistogram.Histogram
+}
+
+type bitset []uint64
+
+func (b *bitset) set(i int64) (was bool) {
+	w := int(i / 64)
+	for len(*b) <= w {
+		*b = append(*b, 0)
+	}
+	m := uint64(1) << (i % 64)
+	was = (*b)[w]&m != 0
+	(*b)[w] |= m
+	return was
+}
+
+func (b bitset) has(i int64) bool {
+	w := int(i / 64)
+	return w < len(b) && b[w]&(uint64(1)<<(i%64)) != 0
+}
+
+func newRecorder(producers int, warmupEnd, end time.Time) *recorder {
+	n := int(end.Sub(warmupEnd)/time.Second) + 1
+	r := &recorder{
+		warmupEnd: warmupEnd, end: end,
+		send: newHist(), service: newHist(), pacing: newHist(), endToEnd: newHist(),
+		statuses:    map[string]int64{},
+		ackedSeq:    make([]bitset, producers),
+		consumedSeq: make([]bitset, producers),
+	}
+	for i := 0; i < n; i++ {
+		r.intervals = append(r.intervals, &intervalRec{send: newHist(), endToEnd: newHist()})
+	}
+	return r
+}
+
+// interval returns the interval an intended time falls in, or nil outside
+// the measured window. r.mu must be held.
+func (r *recorder) intervalLocked(intended time.Time) *intervalRec {
+	if intended.Before(r.warmupEnd) || !intended.Before(r.end) {
+		return nil
+	}
+	i := int(intended.Sub(r.warmupEnd) / time.Second)
+	if i >= len(r.intervals) {
+		return nil
+	}
+	return r.intervals[i]
+}
+
+func (r *recorder) started(intended time.Time) {
+	r.live.sent.Add(1)
+	r.mu.Lock()
+	if iv := r.intervalLocked(intended); iv != nil {
+		r.sent++
+		iv.sent++
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder) done(producer int, seq int64, intended, sentAt, ackAt time.Time, status string, ok bool) {
+	if ok {
+		r.live.acked.Add(1)
+	} else {
+		r.live.errs.Add(1)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ok {
+		r.ackedSeq[producer].set(seq)
+	}
+	iv := r.intervalLocked(intended)
+	if iv == nil {
+		return
+	}
+	r.statuses[status]++
+	if !ok {
+		r.errs++
+		iv.errs++
+		return
+	}
+	r.acked++
+	iv.acked++
+	recordUs(r.send, ackAt.Sub(intended))
+	recordUs(iv.send, ackAt.Sub(intended))
+	recordUs(r.service, ackAt.Sub(sentAt))
+	recordUs(r.pacing, sentAt.Sub(intended))
+}
+
+func (r *recorder) consume(producer int, seq int64, intended, at time.Time) {
+	r.live.consumed.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if producer >= len(r.consumedSeq) {
+		return
+	}
+	if r.consumedSeq[producer].set(seq) {
+		r.dup++
+		return
+	}
+	iv := r.intervalLocked(intended)
+	if iv == nil {
+		return
+	}
+	r.consumed++
+	iv.consumed++
+	recordUs(r.endToEnd, at.Sub(intended))
+	recordUs(iv.endToEnd, at.Sub(intended))
+}
+
+// unconsumed counts acknowledged messages not consumed (yet).
+func (r *recorder) unconsumed() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unconsumedLocked()
+}
+
+// unconsumedLocked is unconsumed with r.mu held.
+func (r *recorder) unconsumedLocked() int64 {
+	var n int64
+	for p, acked := range r.ackedSeq {
+		for w, word := range acked {
+			var c uint64
+			if w < len(r.consumedSeq[p]) {
+				c = r.consumedSeq[p][w]
+			}
+			n += int64(popcount(word &^ c))
+		}
+	}
+	return n
+}
+
+func popcount(x uint64) int { return bits.OnesCount64(x) }
+
+// Execute creates the run's topics on the group's master, drives the
+// workload, injects the planned faults, drains the consumers and returns
+// the measurements.
+func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
+	w := spec.Workload
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	log := spec.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	runID := fmt.Sprintf("%s-%d-%d", sanitize(spec.Label), int(w.Rate), spec.Repetition)
+	topics := make([]string, w.Topics)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("lg-%s-%d-%d", runID, i, time.Now().UnixNano()%1e9)
+	}
+	if err := createTopics(ctx, spec.Namesrvs, spec.Group, topics, w.QueuesPerTopic); err != nil {
+		return nil, err
+	}
+
+	// Producers: each its own connection, each a share of the rate.
+	nprod := w.Topics * w.ProducersPerTopic
+	var producers []*client.Producer
+	defer func() {
+		for _, p := range producers {
+			p.Close()
+		}
+	}()
+	queues := make([][]client.MessageQueue, nprod)
+	for i := 0; i < nprod; i++ {
+		p, err := client.NewProducer(spec.Namesrvs, client.Group(fmt.Sprintf("PG_%s_%d", runID, i)),
+			client.SendTimeout(w.SendTimeout), client.InFlight(w.InFlight), client.Logger(log))
+		if err != nil {
+			return nil, fmt.Errorf("producer %d: %w", i, err)
+		}
+		if err := p.Start(); err != nil {
+			return nil, fmt.Errorf("start producer %d: %w", i, err)
+		}
+		producers = append(producers, p)
+		qs, err := p.Queues(ctx, topics[i%w.Topics])
+		if err != nil {
+			return nil, fmt.Errorf("producer %d: queues of %s: %w", i, topics[i%w.Topics], err)
+		}
+		queues[i] = qs
+	}
+	payload, err := w.payload()
+	if err != nil {
+		return nil, err
+	}
+
+	start := time.Now().Add(100 * time.Millisecond)
+	warmupEnd := start.Add(w.Warmup)
+	end := warmupEnd.Add(w.Duration)
+	rec := newRecorder(nprod, warmupEnd, end)
+
+	// Consumers.
+	cctx, stopConsumers := context.WithCancel(ctx)
+	defer stopConsumers()
+	var cwg sync.WaitGroup
+	var consumers []*client.PullConsumer
+	defer func() {
+		for _, c := range consumers {
+			c.Close()
+		}
+	}()
+	for t, topic := range topics {
+		for k := 0; k < w.ConsumersPerTopic; k++ {
+			c, err := client.NewPullConsumer(spec.Namesrvs, fmt.Sprintf("GID_%s_%d", runID, t), client.Logger(log))
+			if err != nil {
+				return nil, fmt.Errorf("consumer: %w", err)
+			}
+			c.Subscribe(topic, "*")
+			if err := c.Start(); err != nil {
+				return nil, fmt.Errorf("start consumer: %w", err)
+			}
+			consumers = append(consumers, c)
+			qs, err := c.Queues(ctx, topic)
+			if err != nil {
+				return nil, fmt.Errorf("consumer queues of %s: %w", topic, err)
+			}
+			for qi, q := range qs {
+				if qi%w.ConsumersPerTopic != k {
+					continue
+				}
+				cwg.Add(1)
+				go func() {
+					defer cwg.Done()
+					consumeQueue(cctx, c, q, rec, log)
+				}()
+			}
+		}
+	}
+
+	// Faults.
+	var faultMu sync.Mutex
+	var faults []Fault
+	stopSends := make(chan struct{})
+	var fwg sync.WaitGroup
+	for _, f := range spec.Faults {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			select {
+			case <-time.After(time.Until(warmupEnd.Add(f.At))):
+			case <-stopSends:
+				return
+			}
+			err := applyFault(ctx, spec.Cluster, f)
+			at := time.Since(warmupEnd)
+			if err != nil {
+				log.Warn("fault", "action", f.Action, "target", f.Target, "err", err)
+			}
+			faultMu.Lock()
+			faults = append(faults, Fault{At: at, Kind: f.Action, Target: f.Target})
+			faultMu.Unlock()
+		}()
+	}
+
+	// Progress.
+	total := end.Sub(start)
+	progressDone := make(chan struct{})
+	if spec.Progress != nil {
+		go func() {
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-progressDone:
+					return
+				case <-t.C:
+					rec.mu.Lock()
+					p99 := time.Duration(rec.send.ValueAtQuantile(99)) * time.Microsecond
+					rec.mu.Unlock()
+					spec.Progress(Progress{Label: spec.Label, Elapsed: time.Since(start), Total: total,
+						Sent: rec.live.sent.Load(), Acked: rec.live.acked.Load(), Errors: rec.live.errs.Load(),
+						Consumed: rec.live.consumed.Load(), P99: p99})
+				}
+			}
+		}()
+	}
+
+	// Senders: one paced goroutine per producer, on its own thread.
+	go func() {
+		select {
+		case <-time.After(time.Until(end)):
+		case <-ctx.Done():
+		}
+		close(stopSends)
+	}()
+	var swg sync.WaitGroup // outstanding sends
+	var pwg sync.WaitGroup
+	for i, p := range producers {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			rate := w.Rate / float64(nprod)
+			pc := newPacer(start.Add(time.Duration(float64(i)/float64(nprod)*float64(time.Second)/max(rate, 1))), rate)
+			pc.lock()
+			topic := topics[i%w.Topics]
+			qs := queues[i]
+			for seq := int64(0); ; seq++ {
+				intended, ok := pc.next(stopSends)
+				if !ok {
+					return
+				}
+				body := make([]byte, len(payload))
+				copy(body, payload)
+				binary.BigEndian.PutUint32(body, payloadMagic)
+				binary.BigEndian.PutUint32(body[4:], uint32(i))
+				binary.BigEndian.PutUint64(body[8:], uint64(seq))
+				binary.BigEndian.PutUint64(body[16:], uint64(intended.Sub(base)))
+				msg := &client.Message{Topic: topic, Body: body}
+				q := qs[int(seq)%len(qs)]
+				rec.started(intended)
+				swg.Add(1)
+				sentAt := time.Now()
+				err := p.SendAsync(ctx, q, msg, func(res client.SendResult, err error) {
+					defer swg.Done()
+					now := time.Now()
+					status, ok := outcome(res, err)
+					rec.done(i, seq, intended, sentAt, now, status, ok)
+				})
+				if err != nil {
+					status, _ := outcome(client.SendResult{}, err)
+					rec.done(i, seq, intended, sentAt, time.Now(), status, false)
+					swg.Done()
+				}
+			}
+		}()
+	}
+	pwg.Wait()
+	swg.Wait()
+	fwg.Wait()
+
+	// Drain: give consumers time to read everything acknowledged.
+	if w.ConsumersPerTopic > 0 {
+		deadline := time.Now().Add(w.Drain)
+		for rec.unconsumed() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	stopConsumers()
+	cwg.Wait()
+	close(progressDone)
+
+	return rec.output(spec, faults), ctx.Err()
+}
+
+// outcome names a send's result for the status table.
+func outcome(res client.SendResult, err error) (string, bool) {
+	var be *client.BrokerError
+	switch {
+	case err == nil:
+		return res.Status.String(), res.Status == client.SendOK
+	case errors.As(err, &be):
+		return "BROKER_ERROR_" + strconv.Itoa(int(be.Code)), false
+	case errors.Is(err, remoting.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "TIMEOUT", false
+	}
+	return "TRANSPORT_ERROR", false
+}
+
+func consumeQueue(ctx context.Context, c *client.PullConsumer, q client.MessageQueue, rec *recorder, log *slog.Logger) {
+	var offset int64
+	for ctx.Err() == nil {
+		res, err := c.Pull(ctx, q, offset, 32, time.Second)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Debug("pull", "queue", q.QueueID, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			continue
+		}
+		now := time.Now()
+		for _, m := range res.Messages {
+			if len(m.Body) < payloadHeader || binary.BigEndian.Uint32(m.Body) != payloadMagic {
+				continue
+			}
+			producer := int(binary.BigEndian.Uint32(m.Body[4:]))
+			seq := int64(binary.BigEndian.Uint64(m.Body[8:]))
+			intended := base.Add(time.Duration(binary.BigEndian.Uint64(m.Body[16:])))
+			rec.consume(producer, seq, intended, now)
+		}
+		if res.NextBeginOffset > offset || res.Status == client.OffsetIllegal {
+			offset = res.NextBeginOffset
+		}
+	}
+}
+
+// output turns the recorder into the run's summary and histograms.
+func (r *recorder) output(spec RunSpec, faults []Fault) *RunOutput {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := spec.Workload
+	run := Run{
+		Label: spec.Label, Mode: spec.Mode, Flush: spec.Flush, TargetRate: w.Rate, Repetition: spec.Repetition,
+		Warmup: w.Warmup, Measured: w.Duration,
+		Sent: r.sent, Acked: r.acked, Errors: r.errs, Statuses: r.statuses,
+		AchievedRate: float64(r.acked) / w.Duration.Seconds(),
+		Consumed:     r.consumed, Duplicates: r.dup,
+		Send: PercentilesOf(r.send), Service: PercentilesOf(r.service), Pacing: PercentilesOf(r.pacing), EndToEnd: PercentilesOf(r.endToEnd),
+		Faults: faults,
+	}
+	if w.ConsumersPerTopic > 0 {
+		run.Lost = r.unconsumedLocked()
+	}
+	for i, iv := range r.intervals {
+		if time.Duration(i)*time.Second >= w.Duration {
+			break
+		}
+		run.Intervals = append(run.Intervals, Interval{
+			Start: time.Duration(i) * time.Second, Sent: iv.sent, Acked: iv.acked, Errors: iv.errs, Consumed: iv.consumed,
+			SendP50: iv.send.ValueAtQuantile(50), SendP99: iv.send.ValueAtQuantile(99), SendMax: iv.send.Max(),
+			EndToEndP99: iv.endToEnd.ValueAtQuantile(99),
+		})
+	}
+	markRecovery(&run)
+	return &RunOutput{Run: run, Hists: map[string]*hdrhistogram.Histogram{
+		"send": r.send, "service": r.service, "pacing": r.pacing, "endToEnd": r.endToEnd,
+	}}
+}
+
+// markRecovery sets each fault's RecoveredAt: the start of the first two
+// consecutive intervals after it whose p99 is within 1.5× the median p99
+// before it and whose acked count is at least 90% of the median before it.
+func markRecovery(run *Run) {
+	for fi := range run.Faults {
+		f := &run.Faults[fi]
+		var p99s, acks []int64
+		first := -1
+		for i, iv := range run.Intervals {
+			if iv.Start+time.Second <= f.At {
+				p99s, acks = append(p99s, iv.SendP99), append(acks, iv.Acked)
+			} else if first < 0 {
+				first = i
+			}
+		}
+		if first < 0 || len(p99s) == 0 {
+			continue
+		}
+		bp99, back := median(p99s), median(acks)
+		good := func(iv Interval) bool {
+			return iv.Acked > 0 && float64(iv.SendP99) <= 1.5*float64(bp99) && float64(iv.Acked) >= 0.9*float64(back)
+		}
+		for i := first + 1; i+1 < len(run.Intervals); i++ {
+			if good(run.Intervals[i]) && good(run.Intervals[i+1]) {
+				f.RecoveredAt = run.Intervals[i].Start
+				break
+			}
+		}
+	}
+}
+
+func median(v []int64) int64 {
+	s := append([]int64(nil), v...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+// applyFault acts on the cluster.
+func applyFault(ctx context.Context, c *Cluster, f FaultPlan) error {
+	if c == nil {
+		return errors.New("faults need a topology started by loadgen")
+	}
+	n := c.node(f.Target)
+	if n == nil {
+		return fmt.Errorf("no node %q", f.Target)
+	}
+	switch f.Action {
+	case "kill":
+		return n.Kill()
+	case "stop":
+		return n.Stop(10 * time.Second)
+	case "restart":
+		if n.Running() {
+			if err := n.Kill(); err != nil {
+				return err
+			}
+		}
+		return n.Restart(ctx)
+	case "pause":
+		return n.Pause()
+	case "resume":
+		return n.Resume()
+	}
+	return fmt.Errorf("unknown fault action %q", f.Action)
+}
+
+// node finds "<group>/master", "<group>/slave-N" or "namesrv-N".
+func (c *Cluster) node(target string) *Node {
+	for _, n := range c.Nodes() {
+		if n.Name == target || n.Name == strings.ReplaceAll(target, "/", "-") {
+			return n
+		}
+	}
+	return nil
+}
+
+// createTopics creates topics with the given queue count on the master of
+// group (found through the first reachable namesrv) and waits until every
+// namesrv routes them.
+func createTopics(ctx context.Context, namesrvs []string, group string, topics []string, queues int) error {
+	rpc := remoting.NewClient(remoting.ClientConfig{})
+	defer rpc.Close()
+	master, err := masterOf(ctx, rpc, namesrvs, group)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		req := remoting.NewRequest(remoting.UpdateAndCreateTopic, "topic", t, "readQueueNums", strconv.Itoa(queues),
+			"writeQueueNums", strconv.Itoa(queues), "perm", "6")
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := rpc.Invoke(cctx, master, req)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("create topic %s on %s: %w", t, master, err)
+		}
+		if resp.Code != remoting.Success {
+			return fmt.Errorf("create topic %s on %s: code %d: %s", t, master, resp.Code, resp.Remark)
+		}
+	}
+	for _, ns := range namesrvs {
+		for _, t := range topics {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				cctx, cancel := context.WithTimeout(ctx, time.Second)
+				resp, err := rpc.Invoke(cctx, ns, remoting.NewRequest(remoting.GetRouteinfoByTopic, "topic", t))
+				cancel()
+				if err == nil && resp.Code == remoting.Success {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("namesrv %s has no route for %s after 10 s", ns, t)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	return nil
+}
+
+// masterOf asks the namesrvs (first that answers) for group's master.
+func masterOf(ctx context.Context, rpc *remoting.Client, namesrvs []string, group string) (string, error) {
+	var lastErr error
+	for _, ns := range namesrvs {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		resp, err := rpc.Invoke(cctx, ns, remoting.NewRequest(remoting.GetBrokerClusterInfo))
+		cancel()
+		if err != nil {
+			lastErr = fmt.Errorf("namesrv %s: %w", ns, err)
+			continue
+		}
+		var info struct {
+			BrokerAddrTable map[string]struct {
+				BrokerAddrs map[string]string `json:"brokerAddrs"`
+			} `json:"brokerAddrTable"`
+		}
+		if err := json.Unmarshal(resp.Body, &info); err != nil {
+			lastErr = fmt.Errorf("namesrv %s: cluster info: %w", ns, err)
+			continue
+		}
+		bd, ok := info.BrokerAddrTable[group]
+		if !ok {
+			names := make([]string, 0, len(info.BrokerAddrTable))
+			for n := range info.BrokerAddrTable {
+				names = append(names, n)
+			}
+			return "", fmt.Errorf("namesrv %s knows no broker group %q (groups: %v)", ns, group, names)
+		}
+		if m := bd.BrokerAddrs["0"]; m != "" {
+			return m, nil
+		}
+		return "", fmt.Errorf("broker group %q has no live master", group)
+	}
+	return "", fmt.Errorf("no namesrv reachable: %w", lastErr)
+}
+
+// Validate reports every problem of the workload, naming the field.
+func (w *Workload) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("workload: "+format, args...)) }
+	if w.Topics < 1 || w.Topics > 1000 {
+		bad("topics=%d: want 1..1000", w.Topics)
+	}
+	if w.QueuesPerTopic < 1 || w.QueuesPerTopic > 1024 {
+		bad("queuesPerTopic=%d: want 1..1024", w.QueuesPerTopic)
+	}
+	if w.PayloadFile == "" && (w.MessageSize < payloadHeader || w.MessageSize > 4<<20) {
+		bad("messageSize=%d: want %d..4194304 bytes (loadgen stamps a %d-byte header into each body)", w.MessageSize, payloadHeader, payloadHeader)
+	}
+	if w.RandomBytesRatio < 0 || w.RandomBytesRatio > 1 {
+		bad("randomBytesRatio=%v: want 0..1", w.RandomBytesRatio)
+	}
+	if w.ProducersPerTopic < 1 || w.ProducersPerTopic > 256 {
+		bad("producersPerTopic=%d: want 1..256", w.ProducersPerTopic)
+	}
+	if w.ConsumersPerTopic < 0 || w.ConsumersPerTopic > 256 {
+		bad("consumersPerTopic=%d: want 0..256", w.ConsumersPerTopic)
+	}
+	if w.Rate < 0 {
+		bad("producerRate=%v: must not be negative", w.Rate)
+	}
+	if w.InFlight < 1 || w.InFlight > 65536 {
+		bad("inFlight=%d: want 1..65536", w.InFlight)
+	}
+	if w.BatchSize > 1 {
+		bad("batchSize=%d: batching is not supported yet; use 1", w.BatchSize)
+	}
+	if w.Duration <= 0 {
+		bad("duration must be positive")
+	}
+	if w.Warmup < 0 || w.Drain < 0 {
+		bad("warmup and drain must not be negative")
+	}
+	if w.SendTimeout <= 0 {
+		bad("sendTimeout must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// payload returns the body template: the payload file, or messageSize
+// bytes of which randomBytesRatio are random.
+func (w *Workload) payload() ([]byte, error) {
+	if w.PayloadFile != "" {
+		b, err := os.ReadFile(w.PayloadFile)
+		if err != nil {
+			return nil, fmt.Errorf("workload: payloadFile: %w", err)
+		}
+		if len(b) < payloadHeader {
+			return nil, fmt.Errorf("workload: payloadFile %s has %d bytes, want at least %d", w.PayloadFile, len(b), payloadHeader)
+		}
+		return b, nil
+	}
+	b := make([]byte, w.MessageSize)
+	n := int(float64(len(b)) * w.RandomBytesRatio)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < n; i++ {
+		b[i] = byte(rng.Uint32())
+	}
+	return b, nil
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

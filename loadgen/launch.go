@@ -1,0 +1,592 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rocketgo/rocketgo/remoting"
+)
+
+// Cluster is a running topology: namesrvs and broker groups started by
+// Launch on 127.0.0.1, each with its own data directory under Dir.
+type Cluster struct {
+	Spec     TopologySpec
+	Dir      string
+	Namesrvs []*Node
+	Groups   []*Group
+
+	log *slog.Logger
+	rpc *remoting.Client
+}
+
+// Group is a running broker group.
+type Group struct {
+	Spec   GroupSpec
+	Master *Node
+	Slaves []*Node
+}
+
+// Node is one process of the topology.
+type Node struct {
+	Name    string // namesrv-0, <group>-master, <group>-slave-1
+	Bin     string
+	Args    []string
+	DataDir string
+	LogPath string
+	Addr    string // client address once started
+	cpus    *unix.CPUSet
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+}
+
+// ErrBinaryMissing is returned when a binary Launch needs does not exist.
+var ErrBinaryMissing = errors.New("loadgen: binary missing")
+
+// Launch starts spec's processes from binDir (bin/namesrv, bin/broker),
+// waits until every namesrv routes every group, and returns the cluster.
+// On any failure it stops what it started and returns an error naming the
+// node and what went wrong; no process is left behind.
+func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slog.Logger) (*Cluster, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	binDir, err := filepath.Abs(binDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"namesrv", "broker"} {
+		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
+			return nil, fmt.Errorf("%w: %s (run make build): %v", ErrBinaryMissing, filepath.Join(binDir, name), err)
+		}
+	}
+	brokerCPUs, err := parseCPUs(spec.BrokerCPUs)
+	if err != nil {
+		return nil, fmt.Errorf("brokerCPUs: %w", err)
+	}
+	c := &Cluster{Spec: spec, Dir: dir, log: log, rpc: remoting.NewClient(remoting.ClientConfig{Log: log})}
+	fail := func(err error) (*Cluster, error) {
+		c.Stop()
+		return nil, err
+	}
+	for i := 0; i < spec.Namesrvs; i++ {
+		n := &Node{Name: fmt.Sprintf("namesrv-%d", i), Bin: filepath.Join(binDir, "namesrv"), Args: []string{"-listen", "127.0.0.1:0"},
+			DataDir: filepath.Join(dir, fmt.Sprintf("namesrv-%d", i)), cpus: brokerCPUs, log: log}
+		c.Namesrvs = append(c.Namesrvs, n)
+		if err := n.start(ctx, "namesrv"); err != nil {
+			return fail(err)
+		}
+	}
+	ns := strings.Join(c.NamesrvAddrs(), ";")
+	segment := spec.SegmentSize
+	if segment == 0 {
+		segment = 1 << 30
+	}
+	for _, gs := range spec.Groups {
+		g := &Group{Spec: gs}
+		c.Groups = append(c.Groups, g)
+		common := []string{"-namesrvAddr", ns, "-brokerClusterName", spec.cluster(), "-brokerName", gs.Name,
+			"-mappedFileSizeCommitLog", strconv.FormatInt(segment, 10), "-flushDiskType", gs.flush()}
+		for k, v := range gs.Extra {
+			common = append(common, "-"+k, v)
+		}
+		g.Master = &Node{Name: gs.Name + "-master", Bin: filepath.Join(binDir, "broker"), DataDir: filepath.Join(dir, gs.Name+"-master"), cpus: brokerCPUs, log: log,
+			Args: append(append([]string(nil), common...), "-brokerRole", gs.role(), "-listenPort", "0", "-haListenPort", "0")}
+		g.Master.Args = append(g.Master.Args, "-storePathRootDir", g.Master.DataDir)
+		if err := g.Master.start(ctx, "broker"); err != nil {
+			return fail(err)
+		}
+		for i := 1; i <= gs.Slaves; i++ {
+			s := &Node{Name: fmt.Sprintf("%s-slave-%d", gs.Name, i), Bin: filepath.Join(binDir, "broker"), DataDir: filepath.Join(dir, fmt.Sprintf("%s-slave-%d", gs.Name, i)), cpus: brokerCPUs, log: log,
+				Args: append(append([]string(nil), common...), "-brokerRole", "SLAVE", "-brokerId", strconv.Itoa(i), "-listenPort", "0")}
+			s.Args = append(s.Args, "-storePathRootDir", s.DataDir)
+			g.Slaves = append(g.Slaves, s)
+			if err := s.start(ctx, "broker"); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := c.WaitReady(ctx, 30*time.Second); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem of the spec.
+func (s *TopologySpec) Validate() error {
+	var errs []error
+	if s.Namesrvs < 1 || s.Namesrvs > 16 {
+		errs = append(errs, fmt.Errorf("topology: namesrvs=%d: want 1..16", s.Namesrvs))
+	}
+	if len(s.Groups) == 0 {
+		errs = append(errs, errors.New("topology: no broker groups"))
+	}
+	seen := map[string]bool{}
+	for i, g := range s.Groups {
+		if g.Name == "" || strings.ContainsAny(g.Name, " /;,:\"") {
+			errs = append(errs, fmt.Errorf("topology: group %d: name %q must be non-empty, without spaces or / ; , : \"", i, g.Name))
+		}
+		if seen[g.Name] {
+			errs = append(errs, fmt.Errorf("topology: group name %q used twice", g.Name))
+		}
+		seen[g.Name] = true
+		switch g.role() {
+		case "ASYNC_MASTER", "SYNC_MASTER":
+		default:
+			errs = append(errs, fmt.Errorf("topology: group %s: role %q: want ASYNC_MASTER or SYNC_MASTER", g.Name, g.Role))
+		}
+		switch g.flush() {
+		case "ASYNC_FLUSH", "SYNC_FLUSH":
+		default:
+			errs = append(errs, fmt.Errorf("topology: group %s: flush %q: want ASYNC_FLUSH or SYNC_FLUSH", g.Name, g.Flush))
+		}
+		if g.Slaves < 0 || g.Slaves > 8 {
+			errs = append(errs, fmt.Errorf("topology: group %s: slaves=%d: want 0..8", g.Name, g.Slaves))
+		}
+		if g.role() == "SYNC_MASTER" && g.Slaves == 0 {
+			errs = append(errs, fmt.Errorf("topology: group %s: SYNC_MASTER needs at least one slave", g.Name))
+		}
+	}
+	if _, err := parseCPUs(s.BrokerCPUs); err != nil {
+		errs = append(errs, fmt.Errorf("topology: brokerCPUs: %w", err))
+	}
+	if _, err := parseCPUs(s.LoadgenCPUs); err != nil {
+		errs = append(errs, fmt.Errorf("topology: loadgenCPUs: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *TopologySpec) cluster() string {
+	if s.Cluster == "" {
+		return "LoadgenCluster"
+	}
+	return s.Cluster
+}
+
+func (g *GroupSpec) role() string {
+	if g.Role == "" {
+		return "ASYNC_MASTER"
+	}
+	return g.Role
+}
+
+func (g *GroupSpec) flush() string {
+	if g.Flush == "" {
+		return "ASYNC_FLUSH"
+	}
+	return g.Flush
+}
+
+// NamesrvAddrs returns the namesrvs' addresses.
+func (c *Cluster) NamesrvAddrs() []string {
+	var out []string
+	for _, n := range c.Namesrvs {
+		if n.Addr != "" {
+			out = append(out, n.Addr)
+		}
+	}
+	return out
+}
+
+// Group returns the group named name.
+func (c *Cluster) Group(name string) *Group {
+	for _, g := range c.Groups {
+		if g.Spec.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// Nodes returns every node.
+func (c *Cluster) Nodes() []*Node {
+	nodes := append([]*Node(nil), c.Namesrvs...)
+	for _, g := range c.Groups {
+		if g.Master != nil {
+			nodes = append(nodes, g.Master)
+		}
+		nodes = append(nodes, g.Slaves...)
+	}
+	return nodes
+}
+
+// WaitReady polls every live namesrv until its cluster info lists every
+// group with a master and all its live slaves.
+func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, ns := range c.Namesrvs {
+		if !ns.Running() {
+			continue
+		}
+		for {
+			missing, err := c.missingFrom(ctx, ns.Addr)
+			if err == nil && missing == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				if err == nil {
+					err = fmt.Errorf("it lacks %s", missing)
+				}
+				return fmt.Errorf("namesrv %s (%s) did not see the whole topology within %v: %w", ns.Name, ns.Addr, timeout, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// missingFrom returns the first broker the namesrv at addr does not list.
+func (c *Cluster) missingFrom(ctx context.Context, addr string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := c.rpc.Invoke(ctx, addr, remoting.NewRequest(remoting.GetBrokerClusterInfo))
+	if err != nil {
+		return "", err
+	}
+	if resp.Code != remoting.Success {
+		return "", fmt.Errorf("cluster info: code %d %s", resp.Code, resp.Remark)
+	}
+	var info struct {
+		BrokerAddrTable map[string]struct {
+			BrokerAddrs map[string]string `json:"brokerAddrs"`
+		} `json:"brokerAddrTable"`
+	}
+	if err := json.Unmarshal(resp.Body, &info); err != nil {
+		return "", fmt.Errorf("cluster info: %w", err)
+	}
+	for _, g := range c.Groups {
+		addrs := info.BrokerAddrTable[g.Spec.Name].BrokerAddrs
+		if g.Master.Running() && addrs["0"] != g.Master.Addr {
+			return g.Master.Name, nil
+		}
+		for i, s := range g.Slaves {
+			if s.Running() && addrs[strconv.Itoa(i+1)] != s.Addr {
+				return s.Name, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// Stop stops every node (SIGTERM, then SIGKILL after 10 s).
+func (c *Cluster) Stop() error {
+	var errs []error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	nodes := c.Nodes()
+	// Brokers first, so they can unregister from live namesrvs.
+	for _, phase := range [][]*Node{nodes[len(c.Namesrvs):], nodes[:len(c.Namesrvs)]} {
+		for _, n := range phase {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := n.Stop(10 * time.Second); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	c.rpc.Close()
+	return errors.Join(errs...)
+}
+
+// start launches the node and waits for its listening line.
+func (n *Node) start(ctx context.Context, service string) error {
+	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
+		return fmt.Errorf("%s: create data dir: %w", n.Name, err)
+	}
+	if n.LogPath == "" {
+		n.LogPath = filepath.Join(n.DataDir, "process.log")
+	}
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: open log: %w", n.Name, err)
+	}
+	cmd := exec.Command(n.Bin, n.Args...)
+	cmd.Dir = n.DataDir
+	cmd.Stdout = logf
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		logf.Close()
+		return fmt.Errorf("%s: %w", n.Name, err)
+	}
+	// Die with us, and get our own process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := n.startPinned(cmd); err != nil {
+		logf.Close()
+		return fmt.Errorf("%s: start %s: %w", n.Name, n.Bin, err)
+	}
+	exited := make(chan struct{})
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			if !sent && strings.Contains(line, "msg=listening") && strings.Contains(line, "service="+service) {
+				if a := logValue(line, "addr"); a != "" {
+					addrCh <- a
+					sent = true
+				}
+			}
+		}
+		io.Copy(logf, stderr)
+	}()
+	n.mu.Lock()
+	n.cmd, n.exited, n.exitErr = cmd, exited, nil
+	n.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.exitErr = err
+		n.mu.Unlock()
+		close(exited)
+	}()
+	timer := time.NewTimer(20 * time.Second)
+	defer timer.Stop()
+	select {
+	case a := <-addrCh:
+		n.Addr = a
+		n.log.Info("node started", "node", n.Name, "addr", a, "pid", cmd.Process.Pid)
+		return nil
+	case <-exited:
+		return fmt.Errorf("%s exited before listening (%v); its log %s ends:\n%s", n.Name, n.exitErr, n.LogPath, tail(n.LogPath, 12))
+	case <-timer.C:
+		n.Kill()
+		return fmt.Errorf("%s did not log a listening line within 20 s; its log %s ends:\n%s", n.Name, n.LogPath, tail(n.LogPath, 12))
+	case <-ctx.Done():
+		n.Kill()
+		return ctx.Err()
+	}
+}
+
+// startPinned starts cmd from a thread pinned to the node's CPUs, so the
+// child inherits that affinity from its first instruction.
+func (n *Node) startPinned(cmd *exec.Cmd) error {
+	if n.cpus == nil {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return err
+	}
+	if err := unix.SchedSetaffinity(0, n.cpus); err != nil {
+		return fmt.Errorf("pin to CPUs: %w", err)
+	}
+	err := cmd.Start()
+	if rerr := unix.SchedSetaffinity(0, &old); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Restart starts a stopped or killed node again with the same arguments,
+// on the same port (so clients' cached routes stay valid).
+func (n *Node) Restart(ctx context.Context) error {
+	if n.Running() {
+		return fmt.Errorf("%s is running", n.Name)
+	}
+	if _, port, ok := strings.Cut(n.Addr, ":"); ok && n.Addr != "" {
+		if strings.HasPrefix(n.Name, "namesrv") {
+			n.Args = replaceArg(n.Args, "-listen", "127.0.0.1:"+port)
+		} else {
+			n.Args = replaceArg(n.Args, "-listenPort", port)
+		}
+	}
+	service := "broker"
+	if strings.HasPrefix(n.Name, "namesrv") {
+		service = "namesrv"
+	}
+	return n.start(ctx, service)
+}
+
+func replaceArg(args []string, flag, value string) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] == flag {
+			out[i+1] = value
+			return out
+		}
+	}
+	return append(out, flag, value)
+}
+
+// Running reports whether the process is alive.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Pid returns the process id, or 0.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (n *Node) Kill() error { return n.signal(syscall.SIGKILL, 10*time.Second) }
+
+// Pause and Resume stop and continue the process (SIGSTOP / SIGCONT).
+func (n *Node) Pause() error  { return n.signalNoWait(syscall.SIGSTOP) }
+func (n *Node) Resume() error { return n.signalNoWait(syscall.SIGCONT) }
+
+// Stop sends SIGTERM, waits up to grace, then kills.
+func (n *Node) Stop(grace time.Duration) error {
+	if err := n.signal(syscall.SIGTERM, grace); err != nil {
+		return n.Kill()
+	}
+	return nil
+}
+
+func (n *Node) signalNoWait(sig syscall.Signal) error {
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil || !n.Running() {
+		return fmt.Errorf("%s is not running", n.Name)
+	}
+	return cmd.Process.Signal(sig)
+}
+
+func (n *Node) signal(sig syscall.Signal, wait time.Duration) error {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	if cmd == nil || !n.Running() {
+		return nil
+	}
+	cmd.Process.Signal(syscall.SIGCONT) // a paused process cannot handle SIGTERM
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("%s: signal %v: %w", n.Name, sig, err)
+	}
+	select {
+	case <-exited:
+		n.log.Info("node stopped", "node", n.Name, "signal", sig.String())
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("%s did not exit within %v of %v", n.Name, wait, sig)
+	}
+}
+
+// logValue returns key=value's value in a slog text line.
+func logValue(line, key string) string {
+	i := strings.Index(line, " "+key+"=")
+	if i < 0 {
+		return ""
+	}
+	v := line[i+len(key)+2:]
+	if j := strings.IndexByte(v, ' '); j >= 0 {
+		v = v[:j]
+	}
+	return strings.Trim(v, `"`)
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log)"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// parseCPUs parses "0", "0-1", "0,2-3"; empty means no pinning (nil).
+func parseCPUs(s string) (*unix.CPUSet, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "all" {
+		return nil, nil
+	}
+	var set unix.CPUSet
+	set.Zero()
+	ncpu := runtime.NumCPU()
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(strings.TrimSpace(lo))
+		if err != nil {
+			return nil, fmt.Errorf("%q: %q is not a CPU number", s, lo)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(strings.TrimSpace(hi)); err != nil {
+				return nil, fmt.Errorf("%q: %q is not a CPU number", s, hi)
+			}
+		}
+		if a < 0 || b < a || b >= ncpu {
+			return nil, fmt.Errorf("%q: CPUs must be within 0..%d", s, ncpu-1)
+		}
+		for i := a; i <= b; i++ {
+			set.Set(i)
+		}
+	}
+	return &set, nil
+}
+
+// PinSelf pins every thread of this process to cpus ("" = leave alone).
+func PinSelf(cpus string) error {
+	set, err := parseCPUs(cpus)
+	if err != nil || set == nil {
+		return err
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("pin thread %d: %w", tid, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Plan is a benchmark: one topology, a base workload, and the groups,
+// rates and repetitions to measure.
+type Plan struct {
+	Scenario    string
+	Profile     string
+	Command     string // how to reproduce, for the report
+	Topology    TopologySpec
+	Workload    Workload
+	Targets     []Target
+	Rates       []float64 // target msg/s; 0 = closed loop at the in-flight window
+	Repetitions int
+	Faults      []FaultPlan
+	Notes       []string
+}
+
+// Target is a broker group to measure and its label in reports.
+type Target struct {
+	Group, Label, Mode, Flush string
+}
+
+// PlanOptions says where a plan runs and writes.
+type PlanOptions struct {
+	BinDir     string   // bin/namesrv and bin/broker, when loadgen starts the topology
+	WorkDir    string   // data directories of the started processes (a temp dir if empty)
+	ResultsDir string   // results root; the run writes <ResultsDir>/<UTC time>-<scenario>/
+	Namesrvs   []string // drive an existing cluster instead of starting one
+	Log        *slog.Logger
+	Progress   func(Progress)
+	RepoDir    string // for the version stamp
+}
+
+// RunPlan starts the topology (unless opts.Namesrvs names an existing
+// cluster), runs every (repetition, rate, target) in that order so that
+// slow drift hits every mode alike, and writes the result folder. It
+// returns the folder.
+func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := plan.Workload.Validate(); err != nil {
+		return "", err
+	}
+	if len(plan.Targets) == 0 || len(plan.Rates) == 0 || plan.Repetitions < 1 {
+		return "", fmt.Errorf("plan %s: needs targets, rates and at least one repetition", plan.Scenario)
+	}
+	machine := Fingerprint()
+	sum := &Summary{
+		Scenario: plan.Scenario, Profile: plan.Profile, Started: time.Now().UTC(), Machine: machine,
+		Versions: Versions{Rocketgo: GitVersion(opts.RepoDir), Loadgen: GitVersion(opts.RepoDir)},
+		Workload: plan.Workload, Topology: plan.Topology, Notes: plan.Notes, Command: plan.Command,
+		Placement: Placement{Brokers: orAll(plan.Topology.BrokerCPUs), Loadgen: orAll(plan.Topology.LoadgenCPUs)},
+	}
+	if err := PinSelf(plan.Topology.LoadgenCPUs); err != nil {
+		return "", fmt.Errorf("pin loadgen: %w", err)
+	}
+
+	namesrvs := opts.Namesrvs
+	var cluster *Cluster
+	if len(namesrvs) == 0 {
+		work := opts.WorkDir
+		if work == "" {
+			d, err := os.MkdirTemp("", "loadgen-")
+			if err != nil {
+				return "", err
+			}
+			defer os.RemoveAll(d)
+			work = d
+		}
+		var err error
+		cluster, err = Launch(ctx, plan.Topology, opts.BinDir, work, log)
+		if err != nil {
+			return "", err
+		}
+		defer cluster.Stop()
+		namesrvs = cluster.NamesrvAddrs()
+	} else {
+		sum.Topology = TopologySpec{Cluster: "(existing)"}
+		sum.Notes = append(sum.Notes, "Ran against an existing cluster at "+fmt.Sprint(namesrvs)+"; its topology is not recorded.")
+	}
+
+	dir := filepath.Join(opts.ResultsDir, sum.Started.Format("2006-01-02T150405Z")+"-"+plan.Scenario)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create result folder: %w", err)
+	}
+	merged := map[string]*hdrhistogram.Histogram{}
+	start := time.Now()
+	for rep := 1; rep <= plan.Repetitions; rep++ {
+		for _, rate := range plan.Rates {
+			for _, t := range plan.Targets {
+				w := plan.Workload
+				w.Rate = rate
+				out, err := Execute(ctx, RunSpec{
+					Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
+					Repetition: rep, Faults: plan.Faults, Cluster: cluster, Progress: opts.Progress, Log: log,
+				})
+				if err != nil {
+					return dir, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)
+				}
+				run := out.Run
+				run.HgrmFiles = map[string]string{}
+				for kind, h := range out.Hists {
+					if h.TotalCount() == 0 {
+						continue
+					}
+					name := fmt.Sprintf("%s-rate%s-rep%d-%s.hgrm", sanitize(t.Label), rateName(rate), rep, kind)
+					if err := WriteHgrmFile(filepath.Join(dir, name), h, 1); err != nil {
+						return dir, err
+					}
+					run.HgrmFiles[kind] = name
+					key := HistKey(t.Label, rate, kind)
+					if m := merged[key]; m != nil {
+						m.Merge(h)
+					} else {
+						merged[key] = hdrhistogram.Import(h.Export())
+					}
+				}
+				sum.Runs = append(sum.Runs, run)
+				log.Info("run done", "label", t.Label, "rate", rate, "rep", rep, "achieved", int(run.AchievedRate),
+					"p50", run.Send.P50, "p99", run.Send.P99, "errors", run.Errors)
+			}
+		}
+	}
+	sum.Duration = time.Since(start)
+	if err := WriteSummary(dir, sum); err != nil {
+		return dir, err
+	}
+	charts, err := WriteCharts(dir, sum, merged)
+	if err != nil {
+		return dir, err
+	}
+	if err := WriteReport(dir, sum, charts); err != nil {
+		return dir, err
+	}
+	return dir, nil
+}
+
+// rateName spells a target rate for file names and keys ("max" for 0).
+func rateName(rate float64) string {
+	if rate == 0 {
+		return "max"
+	}
+	return strconv.FormatFloat(rate, 'f', -1, 64)
+}
+
+func orAll(s string) string {
+	if s == "" {
+		return "all (not pinned)"
+	}
+	return s
+}

@@ -1,0 +1,706 @@
+package loadgen
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ReportFile is the name of the report in a result folder.
+const ReportFile = "report.md"
+
+// Broker roles and flush types as the summary spells them.
+const (
+	roleSync  = "SYNC_MASTER"
+	roleAsync = "ASYNC_MASTER"
+	flushSync = "SYNC_FLUSH"
+)
+
+// WriteReport writes dir/report.md: a verdict in words computed from s,
+// the machine, topology and workload, tables of latency and delivery per
+// label and rate, the faults, the charts (file names relative to dir, as
+// WriteCharts returns them), the notes and the command that reproduces the
+// run. Runs without samples show "no data".
+func WriteReport(dir string, s *Summary, charts []string) error {
+	path := filepath.Join(dir, ReportFile)
+	if s == nil {
+		return fmt.Errorf("write %s: nil summary", path)
+	}
+	var b strings.Builder
+	writeReport(&b, s, dir, charts)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
+	groups := groupRuns(s.Runs)
+	title := "Load test report"
+	if s.Scenario != "" {
+		title = s.Scenario + ": load test report"
+	}
+	fmt.Fprintf(b, "# %s\n\n", title)
+	var head []string
+	if !s.Started.IsZero() {
+		head = append(head, "Started "+s.Started.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	if s.Profile != "" {
+		head = append(head, "profile "+s.Profile)
+	}
+	if s.Duration > 0 {
+		head = append(head, formatDuration(s.Duration)+" in all")
+	}
+	if s.Versions.Rocketgo != "" {
+		head = append(head, "rocketgo "+s.Versions.Rocketgo)
+	}
+	if s.Versions.Loadgen != "" && s.Versions.Loadgen != s.Versions.Rocketgo {
+		head = append(head, "loadgen "+s.Versions.Loadgen)
+	}
+	if len(head) > 0 {
+		fmt.Fprintf(b, "%s.\n\n", strings.Join(head, " · "))
+	}
+
+	b.WriteString("## Verdict\n\n")
+	b.WriteString(strings.Join(verdict(s, groups), " "))
+	b.WriteString("\n\n")
+
+	writeSetup(b, s)
+	writeResults(b, s, groups)
+	writeFaults(b, groups)
+
+	if len(charts) > 0 {
+		b.WriteString("## Charts\n\n")
+		for _, c := range charts {
+			rel := chartLink(dir, c)
+			caption, about := chartCaption(filepath.Base(c))
+			fmt.Fprintf(b, "### %s\n\n![%s](%s)\n\n", caption, caption, rel)
+			if about != "" {
+				fmt.Fprintf(b, "%s\n\n", about)
+			}
+		}
+	}
+
+	if len(s.Notes) > 0 {
+		b.WriteString("## Notes\n\n")
+		for _, n := range s.Notes {
+			fmt.Fprintf(b, "- %s\n", oneLine(n))
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString("## Files\n\n")
+	hgrms := 0
+	for _, r := range s.Runs {
+		hgrms += len(r.HgrmFiles)
+	}
+	fmt.Fprintf(b, "- `%s`: everything in this report, machine-readable (compare two folders with `loadgen compare`).\n", SummaryFile)
+	if hgrms > 0 {
+		fmt.Fprintf(b, "- %d `.hgrm` files: the full latency percentile distribution of each run in HdrHistogram's text format (µs); "+
+			"HdrHistogram's online plotter reads them. `summary.json` names them under `runs[].hgrmFiles`.\n", hgrms)
+	}
+	b.WriteString("\n## Reproduce\n\n")
+	if s.Command != "" {
+		fmt.Fprintf(b, "```sh\n%s\n```\n", s.Command)
+	} else {
+		b.WriteString("The command line was not recorded.\n")
+	}
+}
+
+func chartLink(dir, c string) string {
+	if filepath.IsAbs(c) || strings.HasPrefix(filepath.Clean(c), filepath.Clean(dir)+string(filepath.Separator)) {
+		if rel, err := filepath.Rel(dir, c); err == nil {
+			c = rel
+		}
+	}
+	return filepath.ToSlash(c)
+}
+
+func chartCaption(name string) (caption, about string) {
+	switch name {
+	case ChartPercentiles:
+		return "Send latency percentile distribution", "Latency from the intended send time at each percentile; " +
+			"the x axis stretches the tail (1/(1−p) on a log scale), as HdrHistogram plots do."
+	case ChartOverTime:
+		return "Send latency over time", "Per-interval p99 (solid) and max (dotted) of each run; " +
+			"red lines mark faults, shaded until p99 and rate recovered."
+	case ChartVsRate:
+		return "Latency against throughput", "Median p50 and p99 over repetitions at each offered load, " +
+			"bars from the fastest to the slowest repetition; a ring marks the knee."
+	case ChartEndToEnd:
+		return "End-to-end latency percentile distribution", "From the intended send time to consumption, on one host clock."
+	}
+	return strings.TrimSuffix(name, filepath.Ext(name)), ""
+}
+
+// verdict is the report's opening paragraph, sentence by sentence, every
+// number computed from s.
+func verdict(s *Summary, groups []runGroup) []string {
+	if len(groups) == 0 {
+		return []string{"No runs were measured, so there is nothing to judge."}
+	}
+	var out []string
+	if !slices.ContainsFunc(groups, func(g runGroup) bool { return len(g.samples(sendP99)) > 0 }) {
+		out = append(out, "No send was acknowledged in any run, so there is no latency to report.")
+	} else {
+		out = append(out, modeSentences(s, groups)...)
+		out = append(out, kneeSentences(groups)...)
+		out = append(out, peakSentence(s, groups))
+	}
+	out = append(out, deliverySentences(s, groups)...)
+	out = append(out, faultSentences(groups)...)
+	return slices.DeleteFunc(out, func(x string) bool { return x == "" })
+}
+
+// baselineLabel is the label the others are compared with: the first
+// ASYNC_MASTER one, else the first.
+func baselineLabel(s *Summary, labels []string) string {
+	for _, l := range labels {
+		if r := firstRun(s, l); r != nil && r.Mode == roleAsync {
+			return l
+		}
+	}
+	return labels[0]
+}
+
+func firstRun(s *Summary, label string) *Run {
+	for i := range s.Runs {
+		if s.Runs[i].Label == label {
+			return &s.Runs[i]
+		}
+	}
+	return nil
+}
+
+func findGroup(groups []runGroup, label string, rate float64) *runGroup {
+	for i := range groups {
+		if groups[i].Label == label && groups[i].Rate == rate {
+			return &groups[i]
+		}
+	}
+	return nil
+}
+
+// modeSentences compare every label with the baseline at the highest
+// target rate both measured.
+func modeSentences(s *Summary, groups []runGroup) []string {
+	labels := labelsOf(groups)
+	if len(labels) < 2 {
+		return nil
+	}
+	base := baselineLabel(s, labels)
+	baseRun := firstRun(s, base)
+	knees := kneeTargets(groups)
+	var out []string
+	for _, l := range labels {
+		if l == base {
+			continue
+		}
+		// Compare at the highest paced rate both sustain (at or below both
+		// knees), else the highest paced rate in common, else flat out:
+		// the closed loop (0) compares different loads.
+		var ga, gb *runGroup
+		best := -1
+		for _, g := range groups {
+			if g.Label != l || len(g.samples(sendP99)) == 0 {
+				continue
+			}
+			other := findGroup(groups, base, g.Rate)
+			if other == nil || len(other.samples(sendP99)) == 0 {
+				continue
+			}
+			rank := 0
+			if g.Rate != 0 {
+				rank = 1
+				if sustained(knees, base, g.Rate) && sustained(knees, l, g.Rate) {
+					rank = 2
+				}
+			}
+			if rank >= best {
+				ga, gb, best = other, findGroup(groups, l, g.Rate), rank
+			}
+		}
+		if ga == nil {
+			out = append(out, fmt.Sprintf("%s and %s have no target rate in common with data, so they cannot be compared.", l, base))
+			continue
+		}
+		a50, b50 := medianOf(ga.samples(sendP50)), medianOf(gb.samples(sendP50))
+		a99, b99 := medianOf(ga.samples(sendP99)), medianOf(gb.samples(sendP99))
+		d50, d99 := b50-a50, b99-a99
+		row := compareSamples(l, ga.Rate, metric{"send p99 µs", sendP99, false}, ga.samples(sendP99), gb.samples(sendP99))
+		noise := "within run-to-run noise"
+		switch {
+		case row.Significant:
+			noise = "beyond run-to-run noise"
+		case row.Note == NoteSingleRun:
+			noise = "a single run each, so run-to-run noise is unknown"
+		}
+		at := "at " + rateTitle(ga.Rate)
+		if ga.Rate == 0 {
+			at = "flat out (closed loop)"
+		}
+		detail := fmt.Sprintf("p50 %s → %s µs, p99 %s → %s µs, %s", us(a50), us(b50), us(a99), us(b99), noise)
+		lr := firstRun(s, l)
+		expectSlower := baseRun != nil && lr != nil &&
+			((lr.Mode == roleSync && baseRun.Mode != roleSync) || (lr.Flush == flushSync && baseRun.Flush != flushSync))
+		switch {
+		case d50 >= 0 && d99 > 0 && (row.Significant || !expectSlower):
+			out = append(out, fmt.Sprintf("%s adds %s µs at p50 and %s µs at p99 over %s %s (%s).", l, us(d50), us(d99), base, at, detail))
+		case expectSlower && d99 <= 0:
+			out = append(out, fmt.Sprintf("%s is not slower than %s %s (%s). %s", l, base, at, detail, slowerReason(s, lr)))
+		case expectSlower && !row.Significant:
+			out = append(out, fmt.Sprintf("%s is not measurably slower than %s %s (%s). %s", l, base, at, detail, slowerReason(s, lr)))
+		case d50 <= 0 && d99 <= 0:
+			out = append(out, fmt.Sprintf("%s is %s µs faster at p50 and %s µs faster at p99 than %s %s (%s).", l, us(-d50), us(-d99), base, at, detail))
+		default:
+			out = append(out, fmt.Sprintf("Against %s %s, %s changes p50 by %s µs and p99 by %s µs (%s).", base, at, l, signedUs(d50), signedUs(d99), detail))
+		}
+	}
+	return out
+}
+
+// kneeTargets maps each label with a knee to the target rate of its knee
+// point.
+func kneeTargets(groups []runGroup) map[string]float64 {
+	labels, curves := throughputCurves(groups)
+	knees := map[string]float64{}
+	for _, l := range labels {
+		pts := make([]Point, len(curves[l]))
+		for i, cp := range curves[l] {
+			pts[i] = cp.Point
+		}
+		if k, ok := Knee(pts); ok {
+			knees[l] = curves[l][k].target
+		}
+	}
+	return knees
+}
+
+// sustained reports whether label runs at rate at or below its knee (or
+// has no knee).
+func sustained(knees map[string]float64, label string, rate float64) bool {
+	k, ok := knees[label]
+	return !ok || compareRates(rate, k) <= 0
+}
+
+// slowerReason points at why a mode expected to be slower is not: a SYNC
+// group with no slave, the notes, or nothing recorded.
+func slowerReason(s *Summary, r *Run) string {
+	if r.Mode == roleSync {
+		for _, g := range s.Topology.Groups {
+			if g.Role == roleSync && g.Slaves == 0 {
+				return fmt.Sprintf("The likely reason: group %s is a SYNC_MASTER without a slave, so no send waits for replication.", g.Name)
+			}
+		}
+	}
+	for _, n := range s.Notes {
+		low := strings.ToLower(n)
+		for _, w := range []string{"sync", "slave", "replica", "flush", "slower"} {
+			if strings.Contains(low, w) {
+				return "The notes give the likely reason: " + strings.TrimSuffix(oneLine(n), ".") + "."
+			}
+		}
+	}
+	if len(s.Notes) > 0 {
+		return "See the notes below for what else was observed."
+	}
+	return "No reason was recorded in the notes."
+}
+
+func kneeSentences(groups []runGroup) []string {
+	labels, curves := throughputCurves(groups)
+	var out []string
+	multi := false
+	for _, l := range labels {
+		c := curves[l]
+		if len(c) < 2 {
+			continue
+		}
+		multi = true
+		pts := make([]Point, len(c))
+		for i, cp := range c {
+			pts[i] = cp.Point
+		}
+		last := c[len(c)-1]
+		if k, ok := Knee(pts); ok {
+			kp := c[k]
+			sent := fmt.Sprintf("The knee of %s is at %s msg/s (p99 %s µs)", l, rateNum(kp.Rate), us(kp.P99))
+			if k+1 < len(c) {
+				sent += fmt.Sprintf("; at %s msg/s p99 is %s µs", rateNum(c[k+1].Rate), us(c[k+1].P99))
+			}
+			out = append(out, sent+".")
+		} else {
+			out = append(out, fmt.Sprintf("%s shows no knee up to %s msg/s (p99 %s µs).", l, rateNum(last.Rate), us(last.P99)))
+		}
+	}
+	if !multi && len(labels) > 0 {
+		out = append(out, "Only one rate was measured per mode, so no knee can be located.")
+	}
+	return out
+}
+
+func peakSentence(s *Summary, groups []runGroup) string {
+	var best *runGroup
+	bestRate := -1.0
+	for i := range groups {
+		if r := medianOf(groups[i].samples(achieved)); r > bestRate {
+			best, bestRate = &groups[i], r
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	sent := fmt.Sprintf("The highest throughput was %s msg/s", rateNum(bestRate))
+	if s.Machine.Cores > 0 {
+		sent += fmt.Sprintf(" (%s msg/s per core of %d)", rateNum(bestRate/float64(s.Machine.Cores)), s.Machine.Cores)
+	}
+	sent += fmt.Sprintf(", by %s at a target of %s", best.Label, rateTitle(best.Rate))
+	if p99 := best.samples(sendP99); len(p99) > 0 {
+		sent += fmt.Sprintf(" with p99 %s µs", us(medianOf(p99)))
+	}
+	return sent + "."
+}
+
+func deliverySentences(s *Summary, groups []runGroup) []string {
+	var sent, acked, errs, consumed, lost, dups int64
+	other := map[string]int64{}
+	consumers := s.Workload.ConsumersPerTopic > 0
+	for _, r := range s.Runs {
+		sent, acked, errs, consumed, lost, dups = sent+r.Sent, acked+r.Acked, errs+r.Errors, consumed+r.Consumed, lost+r.Lost, dups+r.Duplicates
+		consumers = consumers || r.Consumed > 0 || r.EndToEnd.Count > 0
+		for k, v := range r.Statuses {
+			if k != "SEND_OK" && v > 0 {
+				other[k] += v
+			}
+		}
+	}
+	var out []string
+	switch {
+	case errs == 0 && len(other) == 0:
+		out = append(out, fmt.Sprintf("All %d acknowledged sends (of %d) returned SEND_OK, with no transport errors or timeouts.", acked, sent))
+	default:
+		msg := fmt.Sprintf("Of %d sends, %d were acknowledged", sent, acked)
+		if errs > 0 {
+			msg += fmt.Sprintf(", %d failed with transport errors or timeouts", errs)
+		}
+		if len(other) > 0 {
+			msg += " and these statuses came back: " + formatStatuses(other)
+		}
+		out = append(out, msg+".")
+	}
+	if consumers {
+		if lost == 0 {
+			out = append(out, fmt.Sprintf("No acknowledged message was lost (%d consumed)", consumed))
+		} else {
+			var where []string
+			for _, g := range groups {
+				var n int64
+				for _, r := range g.Runs {
+					n += r.Lost
+				}
+				if n > 0 {
+					where = append(where, fmt.Sprintf("%d in %s at %s", n, g.Label, rateTitle(g.Rate)))
+				}
+			}
+			out = append(out, fmt.Sprintf("%d acknowledged messages were never consumed (%s)", lost, strings.Join(where, ", ")))
+		}
+		last := &out[len(out)-1]
+		if dups > 0 {
+			*last += fmt.Sprintf(", and %d were delivered more than once.", dups)
+		} else {
+			*last += ", and none was delivered twice."
+		}
+	}
+	return out
+}
+
+func faultSentences(groups []runGroup) []string {
+	type seen struct {
+		f   Fault
+		run *Run
+	}
+	var all []seen
+	for _, g := range groups {
+		for _, r := range g.Runs {
+			for _, f := range r.Faults {
+				all = append(all, seen{f, r})
+			}
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	if len(all) > 3 {
+		recovered, slowest := 0, time.Duration(0)
+		for _, x := range all {
+			if x.f.RecoveredAt > x.f.At {
+				recovered++
+				slowest = max(slowest, x.f.RecoveredAt-x.f.At)
+			}
+		}
+		sent := fmt.Sprintf("Of %d injected faults, %d recovered", len(all), recovered)
+		if recovered > 0 {
+			sent += ", the slowest after " + formatSeconds(slowest)
+		}
+		if n := len(all) - recovered; n > 0 {
+			sent += fmt.Sprintf("; %d did not recover within the measured window", n)
+		}
+		return []string{sent + "."}
+	}
+	var out []string
+	for _, x := range all {
+		what := x.f.Kind
+		if x.f.Target != "" {
+			what += " of " + x.f.Target
+		}
+		sent := fmt.Sprintf("The %s at %s into %s (repetition %d at %s) ", what, formatSeconds(x.f.At), x.run.Label, x.run.Repetition, rateTitle(x.run.TargetRate))
+		if x.f.RecoveredAt > x.f.At {
+			sent += "recovered after " + formatSeconds(x.f.RecoveredAt-x.f.At)
+		} else {
+			sent += "did not recover within the measured window"
+		}
+		sent += fmt.Sprintf(", with %d acknowledged messages lost and %d duplicated in that run.", x.run.Lost, x.run.Duplicates)
+		out = append(out, sent)
+	}
+	return out
+}
+
+func writeSetup(b *strings.Builder, s *Summary) {
+	b.WriteString("## Setup\n\n")
+	m := s.Machine
+	var mach []string
+	if m.CPUModel != "" {
+		mach = append(mach, m.CPUModel)
+	}
+	if m.Cores > 0 {
+		mach = append(mach, fmt.Sprintf("%d cores", m.Cores))
+	}
+	if m.MemoryBytes > 0 {
+		mach = append(mach, fmt.Sprintf("%.1f GiB RAM", float64(m.MemoryBytes)/(1<<30)))
+	}
+	if m.Kernel != "" {
+		mach = append(mach, "kernel "+m.Kernel)
+	}
+	if m.GoVersion != "" {
+		mach = append(mach, m.GoVersion)
+	}
+	if m.Hostname != "" {
+		mach = append(mach, "host "+m.Hostname)
+	}
+	line := strings.Join(mach, ", ")
+	if line == "" {
+		line = "not recorded"
+	}
+	fmt.Fprintf(b, "- **Machine:** %s; %.0f%% idle and load average %.2f at the start.\n", line, 100*m.IdleAtStart, m.Load1)
+	if s.Placement.Brokers != "" || s.Placement.Loadgen != "" {
+		fmt.Fprintf(b, "- **CPU placement:** brokers on %s, load generator on %s.\n", orDash(s.Placement.Brokers), orDash(s.Placement.Loadgen))
+	}
+
+	t := s.Topology
+	topo := fmt.Sprintf("%d name server(s)", t.Namesrvs)
+	if t.Cluster != "" {
+		topo += ", cluster " + t.Cluster
+	}
+	var gs []string
+	for _, g := range t.Groups {
+		d := fmt.Sprintf("`%s` %s/%s with %d slave(s)", g.Name, g.Role, g.Flush, g.Slaves)
+		if len(g.Extra) > 0 {
+			keys := make([]string, 0, len(g.Extra))
+			for k := range g.Extra {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			var kv []string
+			for _, k := range keys {
+				kv = append(kv, k+"="+g.Extra[k])
+			}
+			d += " (" + strings.Join(kv, ", ") + ")"
+		}
+		gs = append(gs, d)
+	}
+	if len(gs) > 0 {
+		topo += "; groups " + strings.Join(gs, "; ")
+	}
+	if t.SegmentSize > 0 {
+		topo += fmt.Sprintf("; CommitLog segments of %s", formatBytes(t.SegmentSize))
+	}
+	fmt.Fprintf(b, "- **Topology:** %s.\n", topo)
+
+	w := s.Workload
+	name := ""
+	if w.Name != "" {
+		name = " (" + w.Name + ")"
+	}
+	payload := fmt.Sprintf("%d-byte messages", w.MessageSize)
+	if w.PayloadFile != "" {
+		payload = "messages from " + w.PayloadFile
+	}
+	if w.RandomBytesRatio > 0 {
+		payload += fmt.Sprintf(" (%.0f%% random bytes)", 100*w.RandomBytesRatio)
+	}
+	fmt.Fprintf(b, "- **Workload%s:** %d topic(s) × %d queue(s), %s, %d producer(s) per topic with %d send(s) in flight each, batches of %d, %d consumer(s) per topic; ",
+		name, w.Topics, w.QueuesPerTopic, payload, w.ProducersPerTopic, w.InFlight, max(w.BatchSize, 1), w.ConsumersPerTopic)
+	fmt.Fprintf(b, "warm-up %s, measured %s, drain %s, send timeout %s. Target rates are per run (see below); 0 or \"max\" means a closed loop at the in-flight window.\n\n",
+		formatDuration(w.Warmup), formatDuration(w.Duration), formatDuration(w.Drain), formatDuration(w.SendTimeout))
+}
+
+func writeResults(b *strings.Builder, s *Summary, groups []runGroup) {
+	b.WriteString("## Results\n\n")
+	if len(groups) == 0 {
+		b.WriteString("No runs were measured.\n\n")
+		return
+	}
+	b.WriteString("Send latency in µs, from the intended send time (open loop, no coordinated omission). " +
+		"Each row is the median of its repetitions; *p99 range* is the lowest to the highest p99 among them.\n\n")
+	knee := kneeTargets(groups)
+	b.WriteString("| mode | target | achieved msg/s | reps | p50 | p90 | p99 | p99.9 | max | p99 range | e2e p50 | e2e p99 |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, g := range groups {
+		target := rateTitle(g.Rate)
+		if k, ok := knee[g.Label]; ok && k == g.Rate {
+			target += " (knee)"
+		}
+		cells := []string{cell(g.Label), target, medianCell(g.samples(achieved), rateNum), strconv.Itoa(len(g.Runs))}
+		for _, f := range []func(*Run) (float64, bool){sendP50, sendP90, sendP99, sendP999, sendMax} {
+			cells = append(cells, medianCell(g.samples(f), us))
+		}
+		p99 := g.samples(sendP99)
+		switch {
+		case len(p99) > 1:
+			lo, hi := spanOf(p99)
+			cells = append(cells, us(lo)+"–"+us(hi))
+		case len(p99) == 1:
+			cells = append(cells, "single run")
+		default:
+			cells = append(cells, "no data")
+		}
+		cells = append(cells, medianCell(g.samples(e2eP50), us), medianCell(g.samples(e2eP99), us))
+		fmt.Fprintf(b, "| %s |\n", strings.Join(cells, " | "))
+	}
+	b.WriteString("\nDelivery, summed over repetitions (lost: acknowledged but never consumed by the end of the drain):\n\n")
+	b.WriteString("| mode | target | sent | acked | errors | statuses | consumed | lost | duplicates | backlog |\n")
+	b.WriteString("|---|---|--:|--:|--:|---|--:|--:|--:|--:|\n")
+	for _, g := range groups {
+		var sent, acked, errs, consumed, lost, dups, backlog int64
+		st := map[string]int64{}
+		for _, r := range g.Runs {
+			sent, acked, errs = sent+r.Sent, acked+r.Acked, errs+r.Errors
+			consumed, lost, dups, backlog = consumed+r.Consumed, lost+r.Lost, dups+r.Duplicates, backlog+r.Backlog
+			for k, v := range r.Statuses {
+				st[k] += v
+			}
+		}
+		statuses := formatStatuses(st)
+		if statuses == "" {
+			statuses = "—"
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %d | %s | %d | %d | %d | %d |\n", cell(g.Label), rateTitle(g.Rate),
+			sent, acked, errs, cell(statuses), consumed, lost, dups, backlog)
+	}
+	b.WriteString("\n")
+}
+
+func writeFaults(b *strings.Builder, groups []runGroup) {
+	var rows []string
+	for _, g := range groups {
+		for _, r := range g.Runs {
+			for _, f := range r.Faults {
+				rec := "not recovered"
+				if f.RecoveredAt > f.At {
+					rec = formatSeconds(f.RecoveredAt - f.At)
+				}
+				rows = append(rows, fmt.Sprintf("| %s | %s | %d | %s | %s | %s | %s | %d | %d |", cell(g.Label), rateTitle(g.Rate),
+					r.Repetition, formatSeconds(f.At), cell(f.Kind), cell(orDash(f.Target)), rec, r.Lost, r.Duplicates))
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## Faults\n\n")
+	b.WriteString("Time to recover: from the fault until p99 and rate were back to their level before it. " +
+		"Lost and duplicates count the whole run.\n\n")
+	b.WriteString("| mode | target | rep | at | fault | target | time to recover | lost | duplicates |\n")
+	b.WriteString("|---|---|--:|--:|---|---|--:|--:|--:|\n")
+	b.WriteString(strings.Join(rows, "\n"))
+	b.WriteString("\n\n")
+}
+
+func medianCell(xs []float64, f func(float64) string) string {
+	if len(xs) == 0 {
+		return "no data"
+	}
+	return f(medianOf(xs))
+}
+
+// us spells a latency in whole microseconds.
+func us(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+}
+
+func signedUs(v float64) string {
+	if v > 0 {
+		return "+" + us(v)
+	}
+	return us(v)
+}
+
+// rateNum spells a rate in whole msg/s.
+func rateNum(v float64) string { return us(v) }
+
+func formatStatuses(st map[string]int64) string {
+	keys := make([]string, 0, len(st))
+	for k := range st {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, st[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func formatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.String()
+}
+
+func formatSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// cell makes s safe inside a Markdown table cell.
+func cell(s string) string {
+	return strings.ReplaceAll(oneLine(s), "|", `\|`)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

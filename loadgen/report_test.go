@@ -1,0 +1,418 @@
+package loadgen
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+const (
+	asyncLabel = "ASYNC_MASTER+ASYNC_FLUSH"
+	syncLabel  = "SYNC_MASTER+ASYNC_FLUSH"
+)
+
+// syntheticSummary builds a result of 2 modes × 3 rates × 2 repetitions:
+// SYNC is 150 µs slower at p50, ASYNC's p99 explodes at 40000 msg/s (its
+// knee is 20000), SYNC saturates at 40000; consumers ran; one SYNC run has
+// a slave kill at 10 s that recovered at 14 s with two silent intervals.
+func syntheticSummary(t testing.TB) (*Summary, map[string]*hdrhistogram.Histogram) {
+	t.Helper()
+	rng := rand.New(rand.NewSource(3))
+	s := &Summary{
+		Scenario: "replication", Profile: "quick",
+		Started:  time.Date(2025, 11, 26, 6, 0, 0, 0, time.UTC),
+		Duration: 6 * time.Minute,
+		Machine: Machine{CPUModel: "Test CPU @ 2.0GHz", Cores: 2, MemoryBytes: 8 << 30, Kernel: "6.1.0",
+			GoVersion: "go1.26", Hostname: "bench", IdleAtStart: 0.97, Load1: 0.12},
+		Versions: Versions{Rocketgo: "v0.1.0-3-gabc", Loadgen: "v0.1.0-3-gabc"},
+		Workload: Workload{Name: "1k", Topics: 1, QueuesPerTopic: 8, MessageSize: 1024, ProducersPerTopic: 4,
+			ConsumersPerTopic: 1, InFlight: 64, BatchSize: 1, Duration: 30 * time.Second, Warmup: 5 * time.Second,
+			Drain: 5 * time.Second, SendTimeout: 3 * time.Second},
+		Topology: TopologySpec{Namesrvs: 1, Cluster: "bench", SegmentSize: 256 << 20, Groups: []GroupSpec{
+			{Name: "async", Role: "ASYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1},
+			{Name: "sync", Role: "SYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1, Extra: map[string]string{"haSendHeartbeatInterval": "1000"}},
+		}},
+		Placement: Placement{Brokers: "0", Loadgen: "1"},
+		Notes:     []string{"Both modes ran on one host; replication goes over loopback."},
+		Command:   "bin/loadgen bench -scenario replication -profile quick",
+	}
+	hists := map[string]*hdrhistogram.Histogram{}
+	for rep := 1; rep <= 2; rep++ {
+		for _, rate := range []float64{10000, 20000, 40000} {
+			for _, label := range []string{asyncLabel, syncLabel} {
+				mode, p50 := "ASYNC_MASTER", 200.0
+				if label == syncLabel {
+					mode, p50 = "SYNC_MASTER", 350.0
+				}
+				tail := 1.0 + rate/40000
+				achievedRate := rate * (0.99 + 0.01*rng.Float64())
+				if rate == 40000 {
+					tail = 12
+					if label == syncLabel {
+						achievedRate = 21000 + 500*rng.Float64()
+					}
+				}
+				send, e2e := hdrhistogram.New(1, 60_000_000, 3), hdrhistogram.New(1, 60_000_000, 3)
+				for range 20000 {
+					v := p50 * math.Exp(0.35*rng.NormFloat64())
+					if rng.Float64() < 0.02 {
+						v *= tail * (1 + rng.Float64())
+					}
+					send.RecordValue(int64(v))
+					e2e.RecordValue(int64(v + 120))
+				}
+				r := Run{Label: label, Mode: mode, Flush: "ASYNC_FLUSH", TargetRate: rate, Repetition: rep,
+					Warmup: 5 * time.Second, Measured: 30 * time.Second,
+					Sent: 300000, Acked: 300000, Statuses: map[string]int64{"SEND_OK": 300000},
+					AchievedRate: achievedRate, Consumed: 300000,
+					Send: PercentilesOf(send), Service: PercentilesOf(send), Pacing: Percentiles{Count: 300000, P50: 3, P99: 40, Max: 900},
+					EndToEnd: PercentilesOf(e2e),
+					HgrmFiles: map[string]string{
+						HistSend:     label + "-send.hgrm",
+						HistEndToEnd: label + "-endToEnd.hgrm",
+					}}
+				for i := -5; i < 30; i++ {
+					iv := Interval{Start: time.Duration(i) * time.Second, Sent: 10000, Acked: 10000, Consumed: 10000,
+						SendP50: int64(p50), SendP99: r.Send.P99 + int64(rng.Intn(50)), SendMax: r.Send.Max, EndToEndP99: r.EndToEnd.P99}
+					r.Intervals = append(r.Intervals, iv)
+				}
+				if label == syncLabel && rate == 20000 && rep == 1 {
+					r.Faults = []Fault{{At: 10 * time.Second, Kind: "kill-slave", Target: "sync-1", RecoveredAt: 14 * time.Second}}
+					for i := range r.Intervals {
+						switch sec := r.Intervals[i].Start / time.Second; {
+						case sec == 10 || sec == 11:
+							r.Intervals[i] = Interval{Start: r.Intervals[i].Start}
+						case sec == 12 || sec == 13:
+							r.Intervals[i].SendP99, r.Intervals[i].SendMax = 250_000, 900_000
+						}
+					}
+					r.Statuses["SLAVE_NOT_AVAILABLE"] = 12
+					r.Duplicates = 3
+				}
+				s.Runs = append(s.Runs, r)
+				for kind, h := range map[string]*hdrhistogram.Histogram{HistSend: send, HistEndToEnd: e2e} {
+					key := HistKey(label, rate, kind)
+					if m := hists[key]; m != nil {
+						m.Merge(h)
+					} else {
+						hists[key] = h
+					}
+				}
+			}
+		}
+	}
+	return s, hists
+}
+
+func TestSummaryRoundTrip(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	s.Runs[0].Statuses = map[string]int64{} // empty and nil maps both survive
+	s.Runs[1].Statuses = nil
+	dir := t.TempDir()
+	if err := WriteSummary(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSummary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Errorf("round trip changed the summary:\ngot  %+v\nwant %+v", got.Runs[0], s.Runs[0])
+	}
+	if err := WriteSummary(dir, got); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if !bytes.Equal(first, second) {
+		t.Error("writing the read summary again gave different bytes")
+	}
+	if !bytes.HasPrefix(first, []byte("{\n  \"scenario\": \"replication\",")) || !bytes.HasSuffix(first, []byte("}\n")) {
+		t.Errorf("summary.json is not indented JSON with a trailing newline:\n%.200s", first)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("folder holds %d files, want only %s", len(entries), SummaryFile)
+	}
+}
+
+func TestSummaryErrors(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := syntheticSummary(t)
+	s.Runs[3].AchievedRate = math.NaN()
+	err := WriteSummary(dir, s)
+	if !errors.Is(err, ErrNotFinite) || !strings.Contains(err.Error(), "runs[3].achievedRate") || !strings.Contains(err.Error(), SummaryFile) {
+		t.Errorf("NaN rate: %v, want ErrNotFinite naming runs[3].achievedRate and the file", err)
+	}
+	if err := WriteSummary(dir, nil); err == nil {
+		t.Error("nil summary: no error")
+	}
+	if err := WriteSummary(filepath.Join(dir, "missing"), &Summary{}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing folder: %v, want an error naming it", err)
+	}
+	if _, err := ReadSummary(dir); err == nil || !strings.Contains(err.Error(), SummaryFile) {
+		t.Errorf("no file: %v, want an error naming it", err)
+	}
+	os.WriteFile(filepath.Join(dir, SummaryFile), []byte("{\"runs\": [}"), 0o644)
+	if _, err := ReadSummary(dir); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, SummaryFile)) {
+		t.Errorf("bad JSON: %v, want an error naming the file", err)
+	}
+}
+
+// parseXML fails the test unless data is a well-formed XML document.
+func parseXML(t *testing.T, name string, data []byte) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	elements := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not XML: %v", name, err)
+		}
+		if _, ok := tok.(xml.StartElement); ok {
+			elements++
+		}
+	}
+	if elements < 10 {
+		t.Errorf("%s has only %d elements", name, elements)
+	}
+}
+
+func TestWriteChartsAndReport(t *testing.T) {
+	s, hists := syntheticSummary(t)
+	dir := t.TempDir()
+	charts, err := WriteCharts(dir, s, hists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{ChartPercentiles, ChartOverTime, ChartVsRate, ChartEndToEnd}
+	if !reflect.DeepEqual(charts, want) {
+		t.Fatalf("charts %v, want %v", charts, want)
+	}
+	for _, c := range charts {
+		data, err := os.ReadFile(filepath.Join(dir, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parseXML(t, c, data)
+		if !bytes.Contains(data, []byte("<svg")) || !bytes.Contains(data, []byte("µs")) {
+			t.Errorf("%s: no <svg> element or no µs axis title", c)
+		}
+	}
+	if err := WriteReport(dir, s, charts); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := string(data)
+	for _, c := range charts {
+		if !strings.Contains(report, "]("+c+")") {
+			t.Errorf("report.md does not embed %s", c)
+		}
+	}
+	for _, w := range []string{
+		"# replication: load test report",
+		"SYNC_MASTER+ASYNC_FLUSH adds ",                     // computed comparison
+		"over ASYNC_MASTER+ASYNC_FLUSH at 20000 msg/s",      // the highest rate both sustain
+		"beyond run-to-run noise",                           //
+		"The knee of ASYNC_MASTER+ASYNC_FLUSH is at ",       // knee sentence
+		"| ASYNC_MASTER+ASYNC_FLUSH | 20000 msg/s (knee) |", // knee in the table
+		"SLAVE_NOT_AVAILABLE 12",                            // statuses
+		"No acknowledged message was lost",                  // delivery
+		"3 were delivered more than once",                   //
+		"The kill-slave of sync-1 at 10.0 s",                // fault sentence
+		"| 10.0 s | kill-slave | sync-1 | 4.0 s | 0 | 3 |",  // fault table
+		"Test CPU @ 2.0GHz, 2 cores, 8.0 GiB RAM",           // machine
+		"`sync` SYNC_MASTER/ASYNC_FLUSH with 1 slave(s) (haSendHeartbeatInterval=1000)",
+		"1 topic(s) × 8 queue(s), 1024-byte messages",                        // workload
+		"- Both modes ran on one host",                                       // notes
+		"```sh\nbin/loadgen bench -scenario replication -profile quick\n```", // reproduce
+	} {
+		if !strings.Contains(report, w) {
+			t.Errorf("report.md lacks %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("report.md:\n%s", report)
+	}
+}
+
+// TestReportSyncNotSlower checks the honest wording when SYNC is not
+// slower: it says so and points at the note that explains why.
+func TestReportSyncNotSlower(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	for i := range s.Runs {
+		if s.Runs[i].Label == syncLabel {
+			var a *Run
+			for j := range s.Runs {
+				if o := &s.Runs[j]; o.Label == asyncLabel && o.TargetRate == s.Runs[i].TargetRate && o.Repetition == s.Runs[i].Repetition {
+					a = o
+				}
+			}
+			s.Runs[i].Send = a.Send
+		}
+	}
+	s.Notes = []string{"The slave acks from memory before its own write, so SYNC waits only for a loopback round trip."}
+	dir := t.TempDir()
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	for _, w := range []string{
+		"SYNC_MASTER+ASYNC_FLUSH is not slower than ASYNC_MASTER+ASYNC_FLUSH at 20000 msg/s",
+		"The notes give the likely reason: The slave acks from memory",
+	} {
+		if !bytes.Contains(data, []byte(w)) {
+			t.Errorf("report.md lacks %q:\n%s", w, data)
+		}
+	}
+}
+
+func TestReportAndChartsWithoutData(t *testing.T) {
+	cases := []struct {
+		name string
+		s    *Summary
+		want []string
+	}{
+		{"no runs", &Summary{Scenario: "empty"}, []string{"No runs were measured", "The command line was not recorded."}},
+		{"run without samples", &Summary{Runs: []Run{{Label: "SYNC_MASTER+SYNC_FLUSH", Mode: "SYNC_MASTER", TargetRate: 1000,
+			Repetition: 1, Sent: 10, Errors: 10, Statuses: map[string]int64{"timeout": 10},
+			Intervals: []Interval{{Start: 0, Sent: 10, Errors: 10}},
+			Faults:    []Fault{{At: time.Second, Kind: "kill-master", Target: "b0"}}}}},
+			[]string{"No send was acknowledged in any run", "no data", "10 failed with transport errors or timeouts", "did not recover"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			charts, err := WriteCharts(dir, c.s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(charts) != 0 {
+				t.Errorf("charts without data: %v", charts)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("wrote %d files for no data", len(entries))
+			}
+			if err := WriteReport(dir, c.s, charts); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+			for _, w := range c.want {
+				if !bytes.Contains(data, []byte(w)) {
+					t.Errorf("report.md lacks %q:\n%s", w, data)
+				}
+			}
+		})
+	}
+	if _, err := WriteCharts(t.TempDir(), nil, nil); err == nil {
+		t.Error("WriteCharts(nil summary): no error")
+	}
+	if err := WriteReport(t.TempDir(), nil, nil); err == nil {
+		t.Error("WriteReport(nil summary): no error")
+	}
+	s, hists := syntheticSummary(t)
+	missing := filepath.Join(t.TempDir(), "missing")
+	if _, err := WriteCharts(missing, s, hists); err == nil || !strings.Contains(err.Error(), filepath.Join(missing, ChartPercentiles)) {
+		t.Errorf("WriteCharts into a missing folder: %v, want an error naming the file", err)
+	}
+	if err := WriteReport(missing, s, nil); err == nil || !strings.Contains(err.Error(), filepath.Join(missing, ReportFile)) {
+		t.Errorf("WriteReport into a missing folder: %v, want an error naming the file", err)
+	}
+}
+
+// TestChartsFromSummaryAlone redraws the charts without histograms, from
+// summary.json's percentiles.
+func TestChartsFromSummaryAlone(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	dir := t.TempDir()
+	charts, err := WriteCharts(dir, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(charts) != 4 {
+		t.Fatalf("charts %v, want all four", charts)
+	}
+	for _, c := range charts {
+		data, _ := os.ReadFile(filepath.Join(dir, c))
+		parseXML(t, c, data)
+	}
+}
+
+func BenchmarkWriteCharts(b *testing.B) {
+	s, hists := syntheticSummary(b)
+	dir := b.TempDir()
+	for b.Loop() {
+		if _, err := WriteCharts(dir, s, hists); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteHgrm(b *testing.B) {
+	_, hists := syntheticSummary(b)
+	h := hists[HistKey(asyncLabel, 40000, HistSend)]
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := WriteHgrm(&buf, h, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(buf.Len()))
+}
+
+// TestOddDataDoesNotBreakResults feeds the writers values a broken run
+// could produce; they must neither panic nor hang.
+func TestOddDataDoesNotBreakResults(t *testing.T) {
+	odd := []Run{
+		{Label: "A", TargetRate: 1000, Repetition: 1, AchievedRate: math.NaN(), Measured: time.Second,
+			Send: Percentiles{Count: 1, P50: -5, P99: 0, Max: math.MaxInt64}},
+		{Label: "A", TargetRate: 2000, Repetition: 1, AchievedRate: math.Inf(1), Measured: time.Second,
+			Send: Percentiles{Count: 3, P50: 7, P90: 7, P99: 7, Max: 7}},
+		{Label: "A", TargetRate: 0, Repetition: 1, AchievedRate: 5, Measured: time.Second,
+			Send: Percentiles{Count: 3, P50: 1, P99: 1 << 40, Max: 1 << 41},
+			Intervals: []Interval{{Start: -time.Second, SendP99: 5, Acked: 1}, {Start: 0, SendP99: 1, Acked: 1},
+				{Start: 0, SendP99: 1 << 40, Acked: 1}, {Start: 5 * time.Second, SendP99: -3, Acked: 1}},
+			Faults: []Fault{{At: 3 * time.Second, RecoveredAt: time.Second, Kind: "kill-master"}, {At: -time.Second, Kind: "x"}}},
+		{Label: "B|pipe", TargetRate: 1000, Repetition: 2, Send: Percentiles{Count: 1, P50: 3, P99: 3, Max: 3},
+			EndToEnd: Percentiles{Count: 1}, Statuses: map[string]int64{"odd|status": 1}},
+	}
+	s := &Summary{Scenario: "odd", Runs: odd, Notes: []string{"line one\nline two"}}
+	hists := map[string]*hdrhistogram.Histogram{HistKey("A", 1000, HistSend): hdrhistogram.New(1, 1000, 3), "bogus": nil}
+	dir := t.TempDir()
+	charts, err := WriteCharts(dir, s, hists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range charts {
+		data, _ := os.ReadFile(filepath.Join(dir, c))
+		parseXML(t, c, data)
+	}
+	if err := WriteReport(dir, s, charts); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	if !bytes.Contains(data, []byte(`B\|pipe`)) || !bytes.Contains(data, []byte("- line one line two")) {
+		t.Errorf("report.md does not escape table cells or fold notes:\n%s", data)
+	}
+	Compare(s, s)
+}

@@ -1,0 +1,116 @@
+package loadgen
+
+import "time"
+
+// Summary is what summary.json holds: everything needed to understand,
+// reproduce and compare one run of a scenario.
+type Summary struct {
+	Scenario  string        `json:"scenario"`
+	Profile   string        `json:"profile,omitempty"` // quick, full, …
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"durationNs"`
+	Machine   Machine       `json:"machine"`
+	Versions  Versions      `json:"versions"`
+	Workload  Workload      `json:"workload"`
+	Topology  TopologySpec  `json:"topology"`
+	Placement Placement     `json:"placement"`
+	Runs      []Run         `json:"runs"`
+	Notes     []string      `json:"notes,omitempty"`   // findings in words, e.g. why SYNC is not slower
+	Command   string        `json:"command,omitempty"` // how to reproduce the run
+}
+
+// Machine fingerprints the host the run measured.
+type Machine struct {
+	CPUModel    string  `json:"cpuModel"`
+	Cores       int     `json:"cores"`
+	MemoryBytes int64   `json:"memoryBytes"`
+	Kernel      string  `json:"kernel"`
+	GoVersion   string  `json:"goVersion"`
+	Hostname    string  `json:"hostname"`
+	IdleAtStart float64 `json:"idleAtStart"` // fraction of CPU idle over the second before the run
+	Load1       float64 `json:"load1"`       // 1-minute load average at start
+}
+
+// Versions names the code that ran.
+type Versions struct {
+	Rocketgo string `json:"rocketgo"` // git describe of the checkout, or "unknown"
+	Loadgen  string `json:"loadgen"`
+}
+
+// Placement records which CPUs the brokers and the load generator ran on.
+type Placement struct {
+	Brokers string `json:"brokers"` // e.g. "0", "all"
+	Loadgen string `json:"loadgen"`
+}
+
+// Run is one measured configuration: one broker group mode at one target
+// rate, one repetition.
+type Run struct {
+	Label      string  `json:"label"`      // e.g. "SYNC_MASTER+ASYNC_FLUSH"
+	Mode       string  `json:"mode"`       // brokerRole of the group under test
+	Flush      string  `json:"flush"`      // flushDiskType of the group under test
+	TargetRate float64 `json:"targetRate"` // msg/s asked for (0 = as fast as the window allows)
+	Repetition int     `json:"repetition"`
+
+	Warmup   time.Duration `json:"warmupNs"`
+	Measured time.Duration `json:"measuredNs"`
+
+	Sent         int64            `json:"sent"`         // sends started in the measured window
+	Acked        int64            `json:"acked"`        // answered SEND_OK
+	Statuses     map[string]int64 `json:"statuses"`     // SEND_OK, SLAVE_NOT_AVAILABLE, …, error kinds
+	Errors       int64            `json:"errors"`       // transport errors and timeouts
+	AchievedRate float64          `json:"achievedRate"` // acked per second over the measured window
+	Consumed     int64            `json:"consumed"`
+	Duplicates   int64            `json:"duplicates"`
+	Lost         int64            `json:"lost"` // acked but never consumed by the end of the drain
+	Backlog      int64            `json:"backlog"`
+
+	// Latencies in microseconds. Send: ack − intended send time (the
+	// open-loop, coordinated-omission-free number). Service: ack − actual
+	// send. Pacing: actual − intended send. EndToEnd: consumed − intended send.
+	Send     Percentiles `json:"send"`
+	Service  Percentiles `json:"service"`
+	Pacing   Percentiles `json:"pacing"`
+	EndToEnd Percentiles `json:"endToEnd"`
+
+	Intervals []Interval `json:"intervals"`
+	Faults    []Fault    `json:"faults,omitempty"`
+
+	// Files in the result folder, relative to it.
+	HgrmFiles map[string]string `json:"hgrmFiles"` // "send", "endToEnd", … → *.hgrm
+}
+
+// Percentiles summarises a latency histogram (µs).
+type Percentiles struct {
+	Count  int64   `json:"count"`
+	Mean   float64 `json:"mean"`
+	Min    int64   `json:"min"`
+	P50    int64   `json:"p50"`
+	P90    int64   `json:"p90"`
+	P99    int64   `json:"p99"`
+	P999   int64   `json:"p999"`
+	P9999  int64   `json:"p9999"`
+	Max    int64   `json:"max"`
+	StdDev float64 `json:"stdDev"`
+}
+
+// Interval is one second (or the run's interval) of the time series.
+type Interval struct {
+	Start       time.Duration `json:"startNs"` // since the measured window began (negative during warm-up)
+	Sent        int64         `json:"sent"`
+	Acked       int64         `json:"acked"`
+	Errors      int64         `json:"errors"`
+	Consumed    int64         `json:"consumed"`
+	SendP50     int64         `json:"sendP50"`
+	SendP99     int64         `json:"sendP99"`
+	SendMax     int64         `json:"sendMax"`
+	EndToEndP99 int64         `json:"endToEndP99"`
+}
+
+// Fault is an injected fault and what it cost.
+type Fault struct {
+	At          time.Duration `json:"atNs"` // since the measured window began
+	Kind        string        `json:"kind"` // kill-master, restart-master, kill-slave, kill-namesrv, latency, bandwidth, …
+	Target      string        `json:"target"`
+	RecoveredAt time.Duration `json:"recoveredAtNs,omitempty"` // when p99 and rate were back to their pre-fault level; 0 if never
+}

@@ -1,0 +1,23 @@
+package loadgen
+
+// TopologySpec describes the processes a run starts on 127.0.0.1.
+type TopologySpec struct {
+	Namesrvs int         `yaml:"namesrvs" json:"namesrvs"`
+	Cluster  string      `yaml:"cluster" json:"cluster"`
+	Groups   []GroupSpec `yaml:"groups" json:"groups"`
+	// SegmentSize is mappedFileSizeCommitLog for every broker.
+	SegmentSize int64 `yaml:"segmentSize" json:"segmentSize"`
+	// BrokerCPUs / LoadgenCPUs pin processes with sched_setaffinity, e.g.
+	// "0" or "0-1"; empty leaves placement to the kernel.
+	BrokerCPUs  string `yaml:"brokerCPUs" json:"brokerCPUs,omitempty"`
+	LoadgenCPUs string `yaml:"loadgenCPUs" json:"loadgenCPUs,omitempty"`
+}
+
+// GroupSpec is one broker group: a master and its slaves.
+type GroupSpec struct {
+	Name   string            `yaml:"name" json:"name"`             // brokerName
+	Role   string            `yaml:"role" json:"role"`             // ASYNC_MASTER | SYNC_MASTER
+	Flush  string            `yaml:"flush" json:"flush"`           // ASYNC_FLUSH | SYNC_FLUSH
+	Slaves int               `yaml:"slaves" json:"slaves"`         // 0..n
+	Extra  map[string]string `yaml:"extra" json:"extra,omitempty"` // more broker.properties keys
+}
