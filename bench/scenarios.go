@@ -23,6 +23,11 @@ var Scenarios = map[string]Scenario{
 		Description: "2 namesrvs; ASYNC_MASTER and SYNC_MASTER groups (each master + 1 slave), with ASYNC_FLUSH and SYNC_FLUSH; 1 KiB messages at rising rates",
 		Plan:        syncVsAsync,
 	},
+	"capacity": {
+		Name:        "capacity",
+		Description: "SLO search: the highest rate an ASYNC_MASTER and a SYNC_MASTER group sustain with p99 ≤ 10 ms and a flat backlog (step up, bisect, confirm)",
+		Plan:        capacity,
+	},
 	"failover": {
 		Name:        "failover",
 		Description: "a SYNC_MASTER group under steady load; its master is killed and restarted mid-run; time to recover, acked-but-lost and duplicates",
@@ -118,6 +123,40 @@ func failover(profile string) (loadgen.Plan, error) {
 			"While the master is down, sends fail (the group has no other master) and consumers read what replicated from the slave; the report counts what was acknowledged but never consumed.",
 		},
 	}, nil
+}
+
+func capacity(profile string) (loadgen.Plan, error) {
+	quick, err := profileOf(profile)
+	if err != nil {
+		return loadgen.Plan{}, err
+	}
+	w := baseWorkload(quick)
+	search := &loadgen.CapacitySearch{
+		SLO:   loadgen.SLO{P99: 10 * time.Millisecond, MaxBacklogGrowth: 0.05},
+		Start: 2000, Factor: 2, Precision: 0.05, Confirmations: 2, MaxRuns: 14,
+	}
+	if quick {
+		w.Duration, w.Warmup = 3*time.Second, time.Second
+		search.Precision, search.Confirmations, search.MaxRuns = 0.1, 1, 10
+	}
+	groups := []loadgen.GroupSpec{
+		{Name: "async-af", Role: "ASYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1},
+		{Name: "sync-af", Role: "SYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1},
+	}
+	p := loadgen.Plan{
+		Scenario: "capacity", Profile: orQuick(profile),
+		Topology:    loadgen.TopologySpec{Namesrvs: 2, Cluster: "BenchCluster", Groups: groups, SegmentSize: 1 << 30},
+		Workload:    w,
+		Repetitions: 1,
+		Capacity:    search,
+		Notes: []string{
+			"A rate passes when p99 send latency (from the intended send time) stays within the SLO, at least 98% of it is achieved, fewer than 0.1% of sends fail, and consumers are no more than 5% of the acknowledged messages behind when sending stops.",
+		},
+	}
+	for _, g := range groups {
+		p.Targets = append(p.Targets, loadgen.Target{Group: g.Name, Label: g.Role + "+" + g.Flush, Mode: g.Role, Flush: g.Flush})
+	}
+	return p, nil
 }
 
 func orQuick(p string) string {

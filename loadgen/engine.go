@@ -425,6 +425,9 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	pwg.Wait()
 	swg.Wait()
 	fwg.Wait()
+	// What consumers had not read when sending stopped: a backlog that
+	// grows run over run means they cannot keep up.
+	backlog := rec.live.acked.Load() - rec.live.consumed.Load()
 
 	// Drain: give consumers time to read everything acknowledged.
 	if w.ConsumersPerTopic > 0 {
@@ -443,7 +446,11 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	cwg.Wait()
 	close(progressDone)
 
-	return rec.output(spec, faults), ctx.Err()
+	out := rec.output(spec, faults)
+	if w.ConsumersPerTopic > 0 {
+		out.Run.Backlog = max(backlog, 0)
+	}
+	return out, ctx.Err()
 }
 
 // outcome names a send's result for the status table.

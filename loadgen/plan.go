@@ -25,6 +25,9 @@ type Plan struct {
 	Repetitions int
 	Faults      []FaultPlan
 	Notes       []string
+	// Capacity, when set, replaces Rates: each target gets an SLO search
+	// and every run of it is recorded (Repetition counts the runs).
+	Capacity *CapacitySearch
 }
 
 // Target is a broker group to measure and its label in reports.
@@ -55,7 +58,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	if err := plan.Workload.Validate(); err != nil {
 		return "", err
 	}
-	if len(plan.Targets) == 0 || len(plan.Rates) == 0 || plan.Repetitions < 1 {
+	if len(plan.Targets) == 0 || (len(plan.Rates) == 0 && plan.Capacity == nil) || plan.Repetitions < 1 {
 		return "", fmt.Errorf("plan %s: needs targets, rates and at least one repetition", plan.Scenario)
 	}
 	machine := Fingerprint()
@@ -99,39 +102,59 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	}
 	merged := map[string]*hdrhistogram.Histogram{}
 	start := time.Now()
-	for rep := 1; rep <= plan.Repetitions; rep++ {
-		for _, rate := range plan.Rates {
-			for _, t := range plan.Targets {
-				w := plan.Workload
-				w.Rate = rate
-				out, err := Execute(ctx, RunSpec{
-					Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
-					Repetition: rep, Faults: plan.Faults, Cluster: cluster, Progress: opts.Progress, Log: log,
-				})
-				if err != nil {
-					return dir, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)
-				}
-				run := out.Run
-				run.HgrmFiles = map[string]string{}
-				for kind, h := range out.Hists {
-					if h.TotalCount() == 0 {
-						continue
-					}
-					name := fmt.Sprintf("%s-rate%s-rep%d-%s.hgrm", sanitize(t.Label), rateName(rate), rep, kind)
-					if err := WriteHgrmFile(filepath.Join(dir, name), h, 1); err != nil {
+	measure := func(t Target, rate float64, rep int) (*Run, error) {
+		w := plan.Workload
+		w.Rate = rate
+		out, err := Execute(ctx, RunSpec{
+			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
+			Repetition: rep, Faults: plan.Faults, Cluster: cluster, Progress: opts.Progress, Log: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)
+		}
+		run := out.Run
+		run.HgrmFiles = map[string]string{}
+		for kind, h := range out.Hists {
+			if h.TotalCount() == 0 {
+				continue
+			}
+			name := fmt.Sprintf("%s-rate%s-rep%d-%s.hgrm", sanitize(t.Label), rateName(rate), rep, kind)
+			if err := WriteHgrmFile(filepath.Join(dir, name), h, 1); err != nil {
+				return nil, err
+			}
+			run.HgrmFiles[kind] = name
+			key := HistKey(t.Label, rate, kind)
+			if m := merged[key]; m != nil {
+				m.Merge(h)
+			} else {
+				merged[key] = hdrhistogram.Import(h.Export())
+			}
+		}
+		sum.Runs = append(sum.Runs, run)
+		log.Info("run done", "label", t.Label, "rate", rate, "rep", rep, "achieved", int(run.AchievedRate),
+			"p50", run.Send.P50, "p99", run.Send.P99, "errors", run.Errors)
+		return &sum.Runs[len(sum.Runs)-1], nil
+	}
+	if plan.Capacity != nil {
+		for _, t := range plan.Targets {
+			n := 0
+			res, err := plan.Capacity.Run(ctx, func(ctx context.Context, rate float64, phase string) (*Run, error) {
+				n++
+				return measure(t, rate, n)
+			})
+			sum.Capacity = append(sum.Capacity, Capacity{Label: t.Label, Result: res})
+			if err != nil {
+				return dir, err
+			}
+		}
+	} else {
+		for rep := 1; rep <= plan.Repetitions; rep++ {
+			for _, rate := range plan.Rates {
+				for _, t := range plan.Targets {
+					if _, err := measure(t, rate, rep); err != nil {
 						return dir, err
 					}
-					run.HgrmFiles[kind] = name
-					key := HistKey(t.Label, rate, kind)
-					if m := merged[key]; m != nil {
-						m.Merge(h)
-					} else {
-						merged[key] = hdrhistogram.Import(h.Export())
-					}
 				}
-				sum.Runs = append(sum.Runs, run)
-				log.Info("run done", "label", t.Label, "rate", rate, "rep", rep, "achieved", int(run.AchievedRate),
-					"p50", run.Send.P50, "p99", run.Send.P99, "errors", run.Errors)
 			}
 		}
 	}

@@ -71,6 +71,7 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 	b.WriteString("\n\n")
 
 	writeSetup(b, s)
+	writeCapacity(b, s)
 	writeResults(b, s, groups)
 	writeFaults(b, groups)
 
@@ -703,4 +704,31 @@ func cell(s string) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// writeCapacity reports SLO searches: the sustained rate and every step.
+func writeCapacity(b *strings.Builder, s *Summary) {
+	if len(s.Capacity) == 0 {
+		return
+	}
+	b.WriteString("## Capacity\n\n")
+	for _, c := range s.Capacity {
+		r := c.Result
+		slo := fmt.Sprintf("p99 ≤ %v, backlog ≤ %.0f%% of acknowledged", r.SLO.P99, 100*r.SLO.MaxBacklogGrowth)
+		if r.Sustained > 0 {
+			fmt.Fprintf(b, "**%s** sustains **%s msg/s** (%.0f msg/s per core) within the SLO (%s), confirmed by repeated runs.\n\n",
+				c.Label, rateNum(r.Sustained), r.Sustained/float64(max(s.Machine.Cores, 1)), slo)
+		} else {
+			fmt.Fprintf(b, "**%s** met the SLO (%s) at no rate tried.\n\n", c.Label, slo)
+		}
+		b.WriteString("| step | phase | offered msg/s | verdict |\n|--:|---|--:|---|\n")
+		for i, st := range r.Steps {
+			v := "pass"
+			if !st.Pass {
+				v = "fail: " + cell(st.Why)
+			}
+			fmt.Fprintf(b, "| %d | %s | %s | %s |\n", i+1, st.Phase, rateNum(st.Rate), v)
+		}
+		b.WriteString("\n")
+	}
 }

@@ -15,8 +15,9 @@ type Summary struct {
 	Topology  TopologySpec  `json:"topology"`
 	Placement Placement     `json:"placement"`
 	Runs      []Run         `json:"runs"`
-	Notes     []string      `json:"notes,omitempty"`   // findings in words, e.g. why SYNC is not slower
-	Command   string        `json:"command,omitempty"` // how to reproduce the run
+	Notes     []string      `json:"notes,omitempty"`    // findings in words, e.g. why SYNC is not slower
+	Command   string        `json:"command,omitempty"`  // how to reproduce the run
+	Capacity  []Capacity    `json:"capacity,omitempty"` // SLO searches, one per label
 }
 
 // Machine fingerprints the host the run measured.
@@ -113,4 +114,10 @@ type Fault struct {
 	Kind        string        `json:"kind"` // kill-master, restart-master, kill-slave, kill-namesrv, latency, bandwidth, …
 	Target      string        `json:"target"`
 	RecoveredAt time.Duration `json:"recoveredAtNs,omitempty"` // when p99 and rate were back to their pre-fault level; 0 if never
+}
+
+// Capacity is the outcome of a capacity search for one label.
+type Capacity struct {
+	Label  string         `json:"label"`
+	Result CapacityResult `json:"result"`
 }

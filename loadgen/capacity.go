@@ -1,0 +1,161 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// SLO is what a sustainable rate must meet.
+type SLO struct {
+	P99 time.Duration `json:"p99Ns"` // send latency from the intended time
+	// MaxBacklogGrowth is the largest fraction of the acknowledged
+	// messages that may be left unconsumed at the end of the measured
+	// window before the drain (a growing backlog means consumers cannot
+	// keep up).
+	MaxBacklogGrowth float64 `json:"maxBacklogGrowth"`
+}
+
+// Verdict says whether one measured run met the SLO, and why not.
+func (s SLO) Verdict(r *Run) (ok bool, why string) {
+	switch {
+	case r.Acked == 0:
+		return false, "nothing acknowledged"
+	case r.AchievedRate < 0.98*r.TargetRate:
+		return false, fmt.Sprintf("achieved %.0f of %.0f msg/s", r.AchievedRate, r.TargetRate)
+	case r.Errors > r.Sent/1000:
+		return false, fmt.Sprintf("%d errors of %d sends", r.Errors, r.Sent)
+	case time.Duration(r.Send.P99)*time.Microsecond > s.P99:
+		return false, fmt.Sprintf("p99 %v over the SLO %v", time.Duration(r.Send.P99)*time.Microsecond, s.P99)
+	case r.Backlog > int64(s.MaxBacklogGrowth*float64(r.Acked)):
+		return false, fmt.Sprintf("backlog of %d messages at the end of the window", r.Backlog)
+	}
+	return true, ""
+}
+
+// CapacitySearch finds the highest rate that meets an SLO: it steps the
+// rate up ×Factor from Start until a run fails, bisects between the last
+// pass and the first failure until they are within Precision of each other,
+// then confirms the best passing rate Confirmations more times (each must
+// pass; a failed confirmation moves the search below it).
+type CapacitySearch struct {
+	SLO           SLO
+	Start         float64 // msg/s
+	Factor        float64 // step-up multiplier, default 2
+	Precision     float64 // relative, default 0.05
+	Max           float64 // never offer more than this (0 = no limit)
+	Confirmations int     // default 2
+	MaxRuns       int     // give up after this many runs, default 20
+}
+
+// CapacityStep is one run of the search.
+type CapacityStep struct {
+	Phase string  `json:"phase"` // step, bisect, confirm
+	Rate  float64 `json:"rate"`
+	Pass  bool    `json:"pass"`
+	Why   string  `json:"why,omitempty"`
+}
+
+// CapacityResult is the outcome of a search.
+type CapacityResult struct {
+	SLO       SLO            `json:"slo"`
+	Sustained float64        `json:"sustainedRate"` // 0 when even Start failed
+	Steps     []CapacityStep `json:"steps"`
+}
+
+// Run performs the search, measuring each offered rate with measure.
+func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Context, rate float64, phase string) (*Run, error)) (CapacityResult, error) {
+	factor := cs.Factor
+	if factor <= 1 {
+		factor = 2
+	}
+	prec := cs.Precision
+	if prec <= 0 {
+		prec = 0.05
+	}
+	confirms := cs.Confirmations
+	if confirms <= 0 {
+		confirms = 2
+	}
+	maxRuns := cs.MaxRuns
+	if maxRuns <= 0 {
+		maxRuns = 20
+	}
+	res := CapacityResult{SLO: cs.SLO}
+	try := func(rate float64, phase string) (bool, error) {
+		if len(res.Steps) >= maxRuns {
+			return false, fmt.Errorf("capacity search: gave up after %d runs", maxRuns)
+		}
+		r, err := measure(ctx, rate, phase)
+		if err != nil {
+			return false, err
+		}
+		ok, why := cs.SLO.Verdict(r)
+		res.Steps = append(res.Steps, CapacityStep{Phase: phase, Rate: rate, Pass: ok, Why: why})
+		return ok, nil
+	}
+	lo, hi := 0.0, math.Inf(1) // lo passes, hi fails
+	for rate := cs.Start; ; rate *= factor {
+		if cs.Max > 0 && rate > cs.Max {
+			rate = cs.Max
+		}
+		ok, err := try(rate, "step")
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			hi = rate
+			break
+		}
+		lo = rate
+		if cs.Max > 0 && rate >= cs.Max {
+			break
+		}
+	}
+	for {
+		for !math.IsInf(hi, 1) && (hi-lo)/hi > prec && lo > 0 {
+			mid := math.Round((lo + hi) / 2)
+			ok, err := try(mid, "bisect")
+			if err != nil {
+				return res, err
+			}
+			if ok {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		if lo == 0 {
+			return res, nil // even the starting rate failed
+		}
+		confirmed := true
+		for i := 0; i < confirms; i++ {
+			ok, err := try(lo, "confirm")
+			if err != nil {
+				return res, err
+			}
+			if !ok {
+				confirmed = false
+				break
+			}
+		}
+		if confirmed {
+			res.Sustained = lo
+			return res, nil
+		}
+		// The best pass did not hold up: it becomes the failing bound.
+		hi, lo = lo, lo/factor
+		if lo < cs.Start/factor {
+			return res, nil
+		}
+		ok, err := try(lo, "step")
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			hi, lo = lo, 0
+			return res, nil
+		}
+	}
+}
