@@ -127,6 +127,12 @@ func (b *Broker) Start() error {
 		return err
 	}
 
+	// The HA listener first: the listening line of the client port is the
+	// last thing a supervisor waits for.
+	if err := b.startHA(); err != nil {
+		b.store.Close()
+		return err
+	}
 	b.server = remoting.NewServer(remoting.ServerConfig{
 		Addr:         net.JoinHostPort(b.cfg.BrokerIP1, strconv.Itoa(b.cfg.ListenPort)),
 		Name:         "broker",
@@ -137,6 +143,9 @@ func (b *Broker) Start() error {
 	b.routes()
 	b.server.OnClose(b.connClosed)
 	if err := b.server.Start(); err != nil {
+		if b.master != nil {
+			b.master.Close()
+		}
 		b.store.Close()
 		return fmt.Errorf("listen on port %d: %w", b.cfg.ListenPort, err)
 	}
@@ -144,15 +153,13 @@ func (b *Broker) Start() error {
 	b.storeHost, err = netip.ParseAddrPort(b.addr)
 	if err != nil {
 		b.server.Close()
+		if b.master != nil {
+			b.master.Close()
+		}
 		b.store.Close()
 		return fmt.Errorf("parse listen address %s: %w", b.addr, err)
 	}
 	b.storeHost = netip.AddrPortFrom(b.storeHost.Addr().Unmap(), b.storeHost.Port())
-	if err := b.startHA(); err != nil {
-		b.server.Close()
-		b.store.Close()
-		return err
-	}
 	b.client = remoting.NewClient(remoting.ClientConfig{Log: b.log})
 
 	b.log.Info("broker started", "cluster", b.cfg.BrokerClusterName, "name", b.cfg.BrokerName, "id", b.cfg.BrokerID,

@@ -62,6 +62,11 @@ func (b *Broker) masterHA() string {
 	if b.cfg.HAMasterAddress != "" {
 		return b.cfg.HAMasterAddress
 	}
+	// Asked before every connection attempt: while replication is down,
+	// register again to learn a master that came back elsewhere.
+	if b.slave != nil && !b.slave.Stats().Connected {
+		b.registerSoon()
+	}
 	b.masterMu.Lock()
 	defer b.masterMu.Unlock()
 	return b.masterHAAddr

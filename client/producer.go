@@ -189,7 +189,7 @@ func (p *Producer) SendTo(ctx context.Context, q MessageQueue, m *Message) (Send
 	}
 	defer o.release()
 	res, err := p.sendSync(ctx, remoting.SendMessageV2, q, r.brokers[q.BrokerName], &o)
-	if err != nil && isTransport(err) {
+	if err != nil && (isTransport(err) || routeChanged(err)) {
 		p.c.markStale(q.Topic)
 	}
 	return res, err
@@ -340,8 +340,8 @@ func (ac *asyncCall) complete(resp *remoting.Command, err error) {
 			p.c.markStale(ac.q.Topic)
 		}
 		err = p.c.wrap("send to", ac.addr, err)
-	} else {
-		res, err = sendResult(resp, ac.q, ac.msgID, ac.addr)
+	} else if res, err = sendResult(resp, ac.q, ac.msgID, ac.addr); routeChanged(err) {
+		p.c.markStale(ac.q.Topic)
 	}
 	done, win := ac.done, ac.win
 	ac.reset()
@@ -352,6 +352,22 @@ func (ac *asyncCall) complete(resp *remoting.Command, err error) {
 
 func (ac *asyncCall) reset() {
 	*ac = asyncCall{p: ac.p, cb: ac.cb}
+}
+
+// routeChanged reports a broker answer that suggests the cached route is
+// out of date: the address is not (or no longer) a writable master of the
+// topic — a slave standing in for a dead master, a drained broker, a
+// deleted topic.
+func routeChanged(err error) bool {
+	var be *BrokerError
+	if !errors.As(err, &be) {
+		return false
+	}
+	switch be.Code {
+	case remoting.ServiceNotAvailable, remoting.NoPermission, remoting.TopicNotExist:
+		return true
+	}
+	return false
 }
 
 // isTransport reports an error that did not come from a broker's answer

@@ -50,6 +50,7 @@ type Node struct {
 	DataDir string
 	LogPath string
 	Addr    string // client address once started
+	HAAddr  string // a master's HA address once started
 	cpus    *unix.CPUSet
 	log     *slog.Logger
 
@@ -344,6 +345,7 @@ func (n *Node) start(ctx context.Context, service string) error {
 	}
 	exited := make(chan struct{})
 	addrCh := make(chan string, 1)
+	haCh := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -351,6 +353,12 @@ func (n *Node) start(ctx context.Context, service string) error {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logf, line)
+			if strings.Contains(line, "msg=listening") && strings.Contains(line, "service=ha") {
+				select {
+				case haCh <- logValue(line, "addr"):
+				default:
+				}
+			}
 			if !sent && strings.Contains(line, "msg=listening") && strings.Contains(line, "service="+service) {
 				if a := logValue(line, "addr"); a != "" {
 					addrCh <- a
@@ -376,6 +384,11 @@ func (n *Node) start(ctx context.Context, service string) error {
 	select {
 	case a := <-addrCh:
 		n.Addr = a
+		select { // a master logs its HA address before its client one
+		case ha := <-haCh:
+			n.HAAddr = ha
+		default:
+		}
 		n.log.Info("node started", "node", n.Name, "addr", a, "pid", cmd.Process.Pid)
 		return nil
 	case <-exited:
@@ -423,6 +436,9 @@ func (n *Node) Restart(ctx context.Context) error {
 		} else {
 			n.Args = replaceArg(n.Args, "-listenPort", port)
 		}
+	}
+	if _, port, ok := strings.Cut(n.HAAddr, ":"); ok {
+		n.Args = replaceArg(n.Args, "-haListenPort", port) // slaves know the old one
 	}
 	service := "broker"
 	if strings.HasPrefix(n.Name, "namesrv") {
