@@ -40,8 +40,9 @@ type RunSpec struct {
 // FaultPlan is a fault to inject at At into the measured window.
 type FaultPlan struct {
 	At     time.Duration `yaml:"at" json:"atNs"`
-	Action string        `yaml:"action" json:"action"` // kill, restart, stop, pause, resume
-	Target string        `yaml:"target" json:"target"` // "<group>/master", "<group>/slave-1", "namesrv-0"
+	Action string        `yaml:"action" json:"action"`         // kill, restart, stop, pause, resume; latency, bandwidth, clear on a link
+	Target string        `yaml:"target" json:"target"`         // "<group>/master", "<group>/slave-1", "namesrv-0", "<group>/slave-1-link"
+	Value  int           `yaml:"value" json:"value,omitempty"` // latency: ms each way; bandwidth: KB/s each way
 }
 
 // Progress is a snapshot for live display.
@@ -345,7 +346,11 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 				log.Warn("fault", "action", f.Action, "target", f.Target, "err", err)
 			}
 			faultMu.Lock()
-			faults = append(faults, Fault{At: at, Kind: f.Action, Target: f.Target})
+			kind := f.Action
+			if f.Value != 0 {
+				kind = fmt.Sprintf("%s %d", f.Action, f.Value)
+			}
+			faults = append(faults, Fault{At: at, Kind: kind, Target: f.Target})
 			faultMu.Unlock()
 		}()
 	}
@@ -575,6 +580,17 @@ func median(v []int64) int64 {
 func applyFault(ctx context.Context, c *Cluster, f FaultPlan) error {
 	if c == nil {
 		return errors.New("faults need a topology started by loadgen")
+	}
+	switch f.Action {
+	case "latency", "bandwidth", "clear":
+		l := c.links[f.Target]
+		if l == nil {
+			return fmt.Errorf("no proxied link %q (set proxyLinks in the topology)", f.Target)
+		}
+		if f.Action == "clear" {
+			return l.clear()
+		}
+		return l.degrade(f.Action, f.Value)
 	}
 	n := c.node(f.Target)
 	if n == nil {

@@ -45,3 +45,33 @@ func TestStallShowsInTopPercentiles(t *testing.T) {
 		t.Fatalf("faults %+v, %d intervals", r.Faults, len(r.Intervals))
 	}
 }
+
+// TestLinkLatencyFault slows the master→slave link of a SYNC_MASTER group
+// through its proxy for one second: that second's sends wait for the slow
+// acks, the seconds around it do not.
+func TestLinkLatencyFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	spec := TopologySpec{Namesrvs: 1, SegmentSize: 64 << 20, ProxyLinks: true, Groups: []GroupSpec{{Name: "g", Role: "SYNC_MASTER", Slaves: 1}}}
+	c, err := Launch(context.Background(), spec, binDir, t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 256, ProducersPerTopic: 1, Rate: 500, InFlight: 1024,
+		BatchSize: 1, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond, SendTimeout: 10 * time.Second}
+	out, err := Execute(context.Background(), RunSpec{
+		Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "link", Group: "g", Cluster: c,
+		Faults: []FaultPlan{{At: time.Second, Action: "latency", Target: "g/slave-1-link", Value: 30},
+			{At: 2 * time.Second, Action: "clear", Target: "g/slave-1-link"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := out.Run.Intervals
+	t.Logf("p50 per second: %d %d %d µs", iv[0].SendP50, iv[1].SendP50, iv[2].SendP50)
+	if iv[1].SendP50 < 60_000 || iv[0].SendP50 >= 30_000 || iv[2].SendP50 >= 30_000 {
+		t.Fatalf("30 ms each way on the replication link: p50 per second %d, %d, %d µs", iv[0].SendP50, iv[1].SendP50, iv[2].SendP50)
+	}
+}

@@ -31,8 +31,9 @@ type Cluster struct {
 	Namesrvs []*Node
 	Groups   []*Group
 
-	log *slog.Logger
-	rpc *remoting.Client
+	log   *slog.Logger
+	rpc   *remoting.Client
+	links map[string]*link
 }
 
 // Group is a running broker group.
@@ -84,7 +85,7 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("brokerCPUs: %w", err)
 	}
-	c := &Cluster{Spec: spec, Dir: dir, log: log, rpc: remoting.NewClient(remoting.ClientConfig{Log: log})}
+	c := &Cluster{Spec: spec, Dir: dir, log: log, rpc: remoting.NewClient(remoting.ClientConfig{Log: log}), links: map[string]*link{}}
 	fail := func(err error) (*Cluster, error) {
 		c.Stop()
 		return nil, err
@@ -120,6 +121,14 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 			s := &Node{Name: fmt.Sprintf("%s-slave-%d", gs.Name, i), Bin: filepath.Join(binDir, "broker"), DataDir: filepath.Join(dir, fmt.Sprintf("%s-slave-%d", gs.Name, i)), cpus: brokerCPUs, log: log,
 				Args: append(append([]string(nil), common...), "-brokerRole", "SLAVE", "-brokerId", strconv.Itoa(i), "-listenPort", "0")}
 			s.Args = append(s.Args, "-storePathRootDir", s.DataDir)
+			if spec.ProxyLinks {
+				l, err := newLink(fmt.Sprintf("%s/slave-%d-link", gs.Name, i), g.Master.HAAddr)
+				if err != nil {
+					return fail(err)
+				}
+				c.links[l.name] = l
+				s.Args = append(s.Args, "-haMasterAddress", l.addr())
+			}
 			g.Slaves = append(g.Slaves, s)
 			if err := s.start(ctx, "broker"); err != nil {
 				return fail(err)
@@ -312,6 +321,9 @@ func (c *Cluster) Stop() error {
 			}()
 		}
 		wg.Wait()
+	}
+	for _, l := range c.links {
+		l.stop()
 	}
 	c.rpc.Close()
 	return errors.Join(errs...)

@@ -11,6 +11,10 @@ type TopologySpec struct {
 	// "0" or "0-1"; empty leaves placement to the kernel.
 	BrokerCPUs  string `yaml:"brokerCPUs" json:"brokerCPUs,omitempty"`
 	LoadgenCPUs string `yaml:"loadgenCPUs" json:"loadgenCPUs,omitempty"`
+	// ProxyLinks puts a fault-injecting proxy (toxiproxy) on every
+	// master→slave replication link, named "<group>/slave-N-link", for
+	// latency and bandwidth faults. Every run then goes through it.
+	ProxyLinks bool `yaml:"proxyLinks" json:"proxyLinks,omitempty"`
 }
 
 // GroupSpec is one broker group: a master and its slaves.

@@ -166,7 +166,7 @@ func runCmd(ctx context.Context, args []string) error {
 	group := fs.String("group", "", "broker group to measure (default: every group of the topology)")
 	rates := fs.String("rates", "", "comma-separated target rates (msg/s) overriding the workload's producerRate; 0 = closed loop")
 	reps := fs.Int("reps", 1, "repetitions of each rate")
-	faults := fs.String("faults", "", "faults during the measured window: AT:ACTION:TARGET,… e.g. 5s:kill:g/master,9s:restart:g/master")
+	faults := fs.String("faults", "", "faults during the measured window: AT:ACTION:TARGET[:VALUE],… e.g. 5s:kill:g/master,9s:restart:g/master or 3s:latency:g/slave-1-link:20,6s:clear:g/slave-1-link")
 	name := fs.String("name", "run", "scenario name for the result folder")
 	var w loadgen.Workload
 	fs.IntVar(&w.MessageSize, "size", 1024, "message size in bytes")
@@ -192,6 +192,9 @@ func runCmd(ctx context.Context, args []string) error {
 		}
 	}
 	topo := loadgen.TopologySpec{Namesrvs: 1, Groups: []loadgen.GroupSpec{{Name: "g", Role: "ASYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1}}}
+	if strings.Contains(*faults, "-link") {
+		topo.ProxyLinks = true
+	}
 	if *topologyFile != "" {
 		var err error
 		if topo, err = readTopology(*topologyFile); err != nil {
@@ -241,24 +244,32 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// parseFaults parses AT:ACTION:TARGET,…
+// parseFaults parses AT:ACTION:TARGET[:VALUE],…
 func parseFaults(s string) ([]loadgen.FaultPlan, error) {
 	var out []loadgen.FaultPlan
 	for _, f := range strings.Split(s, ",") {
 		parts := strings.Split(strings.TrimSpace(f), ":")
-		if len(parts) != 3 {
-			return nil, fmt.Errorf("-faults: %q is not AT:ACTION:TARGET", f)
+		if len(parts) != 3 && len(parts) != 4 {
+			return nil, fmt.Errorf("-faults: %q is not AT:ACTION:TARGET[:VALUE]", f)
 		}
 		at, err := time.ParseDuration(parts[0])
 		if err != nil {
 			return nil, fmt.Errorf("-faults: %q: bad time: %v", f, err)
 		}
+		fp := loadgen.FaultPlan{At: at, Action: parts[1], Target: parts[2]}
 		switch parts[1] {
-		case "kill", "restart", "stop", "pause", "resume":
+		case "kill", "restart", "stop", "pause", "resume", "clear":
+		case "latency", "bandwidth":
+			if len(parts) != 4 {
+				return nil, fmt.Errorf("-faults: %q: %s needs a value (ms or KB/s)", f, parts[1])
+			}
+			if fp.Value, err = strconv.Atoi(parts[3]); err != nil || fp.Value <= 0 {
+				return nil, fmt.Errorf("-faults: %q: value %q is not a positive integer", f, parts[3])
+			}
 		default:
-			return nil, fmt.Errorf("-faults: %q: action %q: want kill, restart, stop, pause or resume", f, parts[1])
+			return nil, fmt.Errorf("-faults: %q: action %q: want kill, restart, stop, pause, resume, latency, bandwidth or clear", f, parts[1])
 		}
-		out = append(out, loadgen.FaultPlan{At: at, Action: parts[1], Target: parts[2]})
+		out = append(out, fp)
 	}
 	return out, nil
 }
