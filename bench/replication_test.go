@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,22 +18,7 @@ import (
 
 var binDir string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if !testing.Short() {
-		dir, err := proctest.Build("./cmd/namesrv", "./cmd/broker")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "build binaries:", err)
-			os.Exit(1)
-		}
-		binDir = dir
-	}
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, &binDir) }
 
 // group is one namesrv and a broker group of a master and one slave.
 type group struct {

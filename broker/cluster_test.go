@@ -3,9 +3,7 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,17 +25,8 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	flag.Parse()
 	rlog.SetLogLevel("fatal")
-	if !testing.Short() {
-		dir, err := proctest.Build("./cmd/namesrv", "./cmd/broker")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "build binaries:", err)
-			os.Exit(1)
-		}
-		binDir = dir
-	}
-	os.Exit(m.Run())
+	proctest.Main(m, &binDir)
 }
 
 // cluster is a set of real namesrv processes and one broker on 127.0.0.1.

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,21 +22,8 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	flag.Parse()
 	rlog.SetLogLevel("fatal")
-	if !testing.Short() {
-		dir, err := proctest.Build("./cmd/namesrv", "./cmd/broker")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "build binaries:", err)
-			os.Exit(1)
-		}
-		binDir = dir
-	}
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	proctest.Main(m, &binDir)
 }
 
 // cluster is real namesrv processes and one broker (broker-a) on 127.0.0.1.

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,22 +16,7 @@ import (
 
 var binDir string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if !testing.Short() {
-		dir, err := proctest.Build("./cmd/namesrv", "./cmd/broker")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "build binaries:", err)
-			os.Exit(1)
-		}
-		binDir = dir
-	}
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, &binDir) }
 
 var quiet = slog.New(slog.DiscardHandler)
 

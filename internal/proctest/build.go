@@ -2,11 +2,13 @@ package proctest
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // ErrNoModule is returned by Build when no go.mod is found above the working
@@ -70,4 +72,27 @@ func FreePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Main is a TestMain for packages whose tests start the real binaries:
+// unless -short, it builds pkgs (default ./cmd/namesrv and ./cmd/broker)
+// into *binDir, runs the tests, removes the binaries and exits.
+func Main(m interface{ Run() int }, binDir *string, pkgs ...string) {
+	flag.Parse()
+	if len(pkgs) == 0 {
+		pkgs = []string{"./cmd/namesrv", "./cmd/broker"}
+	}
+	if !testing.Short() {
+		dir, err := Build(pkgs...)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			os.Exit(1)
+		}
+		*binDir = dir
+	}
+	code := m.Run()
+	if *binDir != "" {
+		os.RemoveAll(*binDir)
+	}
+	os.Exit(code)
 }
