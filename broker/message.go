@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"github.com/rocketgo/rocketgo/commitlog"
 	"net/netip"
 	"strings"
 )
@@ -29,21 +30,7 @@ const (
 )
 
 // property returns the value of name in a properties string.
-func property(props, name string) (string, bool) {
-	for len(props) > 0 {
-		end := strings.IndexByte(props, propertySep)
-		pair := props
-		if end >= 0 {
-			pair, props = props[:end], props[end+1:]
-		} else {
-			props = ""
-		}
-		if i := strings.IndexByte(pair, nameValueSep); i >= 0 && pair[:i] == name {
-			return pair[i+1:], true
-		}
-	}
-	return "", false
-}
+var property = commitlog.Property
 
 // withoutProperty returns props without the pair named name.
 func withoutProperty(props, name string) string {
