@@ -3,9 +3,10 @@ package broker
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"github.com/rocketgo/rocketgo/commitlog"
 	"net/netip"
 	"strings"
+
+	"github.com/rocketgo/rocketgo/commitlog"
 )
 
 // Message property names (REMOTING.md §6.5).
