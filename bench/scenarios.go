@@ -117,7 +117,7 @@ func failover(profile string) (loadgen.Plan, error) {
 		Workload:    w,
 		Targets:     []loadgen.Target{{Group: "ha", Label: "SYNC_MASTER+ASYNC_FLUSH", Mode: "SYNC_MASTER", Flush: "ASYNC_FLUSH"}},
 		Rates:       []float64{2000},
-		Repetitions: 1,
+		Repetitions: 2,
 		Faults:      faults,
 		Notes: []string{
 			"While the master is down, sends fail (the group has no other master) and consumers read what replicated from the slave; the report counts what was acknowledged but never consumed.",

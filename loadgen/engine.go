@@ -388,42 +388,70 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	}()
 	var swg sync.WaitGroup // outstanding sends
 	var pwg sync.WaitGroup
+	batch := max(w.BatchSize, 1)
 	for i, p := range producers {
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
-			rate := w.Rate / float64(nprod)
+			// The pacer hands out one send (of batch messages) per tick.
+			rate := w.Rate / float64(nprod) / float64(batch)
 			pc := newPacer(start.Add(time.Duration(float64(i)/float64(nprod)*float64(time.Second)/max(rate, 1))), rate)
 			pc.lock()
 			topic := topics[i%w.Topics]
 			qs := queues[i]
-			for seq := int64(0); ; seq++ {
-				intended, ok := pc.next(stopSends)
-				if !ok {
-					return
-				}
+			// Batches are synchronous in the client: at most InFlight of
+			// them run at once, each on its own goroutine.
+			slots := make(chan struct{}, w.InFlight)
+			msg := func(seq int64, intended time.Time) *client.Message {
 				body := make([]byte, len(payload))
 				copy(body, payload)
 				binary.BigEndian.PutUint32(body, payloadMagic)
 				binary.BigEndian.PutUint32(body[4:], uint32(i))
 				binary.BigEndian.PutUint64(body[8:], uint64(seq))
 				binary.BigEndian.PutUint64(body[16:], uint64(intended.Sub(base)))
-				msg := &client.Message{Topic: topic, Body: body}
-				q := qs[int(seq)%len(qs)]
-				rec.started(intended)
+				return &client.Message{Topic: topic, Body: body}
+			}
+			for n := int64(0); ; n++ {
+				intended, ok := pc.next(stopSends)
+				if !ok {
+					return
+				}
+				q := qs[int(n)%len(qs)]
+				first := n * int64(batch)
+				if batch == 1 {
+					rec.started(intended)
+					swg.Add(1)
+					sentAt := time.Now()
+					err := p.SendAsync(ctx, q, msg(first, intended), func(res client.SendResult, err error) {
+						defer swg.Done()
+						status, ok := outcome(res, err)
+						rec.done(i, first, intended, sentAt, time.Now(), status, ok)
+					})
+					if err != nil {
+						status, _ := outcome(client.SendResult{}, err)
+						rec.done(i, first, intended, sentAt, time.Now(), status, false)
+						swg.Done()
+					}
+					continue
+				}
+				ms := make([]*client.Message, batch)
+				for k := range ms {
+					ms[k] = msg(first+int64(k), intended)
+					rec.started(intended)
+				}
+				slots <- struct{}{}
 				swg.Add(1)
-				sentAt := time.Now()
-				err := p.SendAsync(ctx, q, msg, func(res client.SendResult, err error) {
+				go func() {
 					defer swg.Done()
+					defer func() { <-slots }()
+					sentAt := time.Now()
+					res, err := p.SendBatch(ctx, q, ms)
 					now := time.Now()
 					status, ok := outcome(res, err)
-					rec.done(i, seq, intended, sentAt, now, status, ok)
-				})
-				if err != nil {
-					status, _ := outcome(client.SendResult{}, err)
-					rec.done(i, seq, intended, sentAt, time.Now(), status, false)
-					swg.Done()
-				}
+					for k := range ms {
+						rec.done(i, first+int64(k), intended, sentAt, now, status, ok)
+					}
+				}()
 			}
 		}()
 	}
@@ -733,8 +761,8 @@ func (w *Workload) Validate() error {
 	if w.InFlight < 1 || w.InFlight > 65536 {
 		bad("inFlight=%d: want 1..65536", w.InFlight)
 	}
-	if w.BatchSize > 1 {
-		bad("batchSize=%d: batching is not supported yet; use 1", w.BatchSize)
+	if w.BatchSize < 0 || w.BatchSize > 1024 {
+		bad("batchSize=%d: want 1..1024 messages per send", w.BatchSize)
 	}
 	if w.Duration <= 0 {
 		bad("duration must be positive")

@@ -75,3 +75,27 @@ func TestLinkLatencyFault(t *testing.T) {
 		t.Fatalf("30 ms each way on the replication link: p50 per second %d, %d, %d µs", iv[0].SendP50, iv[1].SendP50, iv[2].SendP50)
 	}
 }
+
+// TestBatchedSends drives SEND_BATCH_MESSAGE: every message of every batch
+// is acknowledged and consumed once.
+func TestBatchedSends(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c, err := Launch(context.Background(), TopologySpec{Namesrvs: 1, SegmentSize: 64 << 20, Groups: []GroupSpec{{Name: "g"}}}, binDir, t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 512, ProducersPerTopic: 2, ConsumersPerTopic: 1,
+		Rate: 4000, InFlight: 16, BatchSize: 8, Duration: 2 * time.Second, Warmup: 200 * time.Millisecond,
+		Drain: 10 * time.Second, SendTimeout: 5 * time.Second}
+	out, err := Execute(context.Background(), RunSpec{Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "batch", Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := out.Run
+	if r.Sent < 7500 || r.Acked != r.Sent || r.Consumed != r.Acked || r.Lost != 0 || r.Duplicates != 0 {
+		t.Fatalf("sent %d acked %d consumed %d lost %d duplicates %d", r.Sent, r.Acked, r.Consumed, r.Lost, r.Duplicates)
+	}
+}
