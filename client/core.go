@@ -280,6 +280,13 @@ func (c *core) queryRoute(ctx context.Context, topic string) (*routeData, error)
 			if err != nil {
 				return nil, fmt.Errorf("route of %s from %s: %w", topic, addr, err)
 			}
+			if fn := c.opts.brokerAddr; fn != nil {
+				for i := range rd.BrokerDatas {
+					for id, a := range rd.BrokerDatas[i].addrs {
+						rd.BrokerDatas[i].addrs[id] = fn(a)
+					}
+				}
+			}
 			return rd, nil
 		case remoting.TopicNotExist:
 			return nil, fmt.Errorf("route of %s: %w: %w", topic, ErrNoRoute, brokerError(addr, resp))

@@ -20,6 +20,7 @@ type options struct {
 	routeRefresh  time.Duration
 	log           *slog.Logger
 	binaryHeaders bool
+	brokerAddr    func(string) string
 }
 
 // Defaults.
@@ -112,4 +113,12 @@ func (o *options) apply(opts []Option) error {
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	return errors.Join(errs...)
+}
+
+// BrokerAddr rewrites every broker address taken from a route before it is
+// dialled: fn(addr) is used instead of addr. A load generator uses it to
+// route a client through a fault-injecting proxy; nil leaves addresses as
+// the namesrv gives them.
+func BrokerAddr(fn func(addr string) string) Option {
+	return func(o *options) { o.brokerAddr = fn }
 }

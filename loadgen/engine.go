@@ -253,6 +253,11 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		return nil, err
 	}
 
+	clientOpts := []client.Option{client.Logger(log)}
+	if spec.Cluster != nil && len(spec.Cluster.clientVia) > 0 {
+		clientOpts = append(clientOpts, client.BrokerAddr(spec.Cluster.clientAddr))
+	}
+
 	// Producers: each its own connection, each a share of the rate.
 	nprod := w.Topics * w.ProducersPerTopic
 	var producers []*client.Producer
@@ -263,8 +268,8 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	}()
 	queues := make([][]client.MessageQueue, nprod)
 	for i := 0; i < nprod; i++ {
-		p, err := client.NewProducer(spec.Namesrvs, client.Group(fmt.Sprintf("PG_%s_%d", runID, i)),
-			client.SendTimeout(w.SendTimeout), client.InFlight(w.InFlight), client.Logger(log))
+		p, err := client.NewProducer(spec.Namesrvs, append(clientOpts, client.Group(fmt.Sprintf("PG_%s_%d", runID, i)),
+			client.SendTimeout(w.SendTimeout), client.InFlight(w.InFlight))...)
 		if err != nil {
 			return nil, fmt.Errorf("producer %d: %w", i, err)
 		}
@@ -300,7 +305,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	}()
 	for t, topic := range topics {
 		for k := 0; k < w.ConsumersPerTopic; k++ {
-			c, err := client.NewPullConsumer(spec.Namesrvs, fmt.Sprintf("GID_%s_%d", runID, t), client.Logger(log))
+			c, err := client.NewPullConsumer(spec.Namesrvs, fmt.Sprintf("GID_%s_%d", runID, t), clientOpts...)
 			if err != nil {
 				return nil, fmt.Errorf("consumer: %w", err)
 			}

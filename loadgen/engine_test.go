@@ -99,3 +99,31 @@ func TestBatchedSends(t *testing.T) {
 		t.Fatalf("sent %d acked %d consumed %d lost %d duplicates %d", r.Sent, r.Acked, r.Consumed, r.Lost, r.Duplicates)
 	}
 }
+
+// TestClientLinkLatencyFault slows the link from loadgen's clients to the
+// master through its proxy.
+func TestClientLinkLatencyFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	spec := TopologySpec{Namesrvs: 1, SegmentSize: 64 << 20, ProxyClients: true, Groups: []GroupSpec{{Name: "g"}}}
+	c, err := Launch(context.Background(), spec, binDir, t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 256, ProducersPerTopic: 1, Rate: 500, InFlight: 1024,
+		BatchSize: 1, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond, SendTimeout: 10 * time.Second}
+	out, err := Execute(context.Background(), RunSpec{
+		Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "client-link", Group: "g", Cluster: c,
+		Faults: []FaultPlan{{At: time.Second, Action: "latency", Target: "g/client-link", Value: 25},
+			{At: 2 * time.Second, Action: "clear", Target: "g/client-link"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := out.Run.Intervals
+	if iv[1].SendP50 < 50_000 || iv[0].SendP50 >= 25_000 || iv[2].SendP50 >= 25_000 {
+		t.Fatalf("25 ms each way between client and broker: p50 per second %d, %d, %d µs", iv[0].SendP50, iv[1].SendP50, iv[2].SendP50)
+	}
+}

@@ -34,6 +34,9 @@ type Cluster struct {
 	log   *slog.Logger
 	rpc   *remoting.Client
 	links map[string]*link
+	// clientVia maps a master's address to the proxy loadgen's clients
+	// reach it through (ProxyClients).
+	clientVia map[string]string
 }
 
 // Group is a running broker group.
@@ -85,7 +88,8 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("brokerCPUs: %w", err)
 	}
-	c := &Cluster{Spec: spec, Dir: dir, log: log, rpc: remoting.NewClient(remoting.ClientConfig{Log: log}), links: map[string]*link{}}
+	c := &Cluster{Spec: spec, Dir: dir, log: log, rpc: remoting.NewClient(remoting.ClientConfig{Log: log}),
+		links: map[string]*link{}, clientVia: map[string]string{}}
 	fail := func(err error) (*Cluster, error) {
 		c.Stop()
 		return nil, err
@@ -116,6 +120,14 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 		g.Master.Args = append(g.Master.Args, "-storePathRootDir", g.Master.DataDir)
 		if err := g.Master.start(ctx, "broker"); err != nil {
 			return fail(err)
+		}
+		if spec.ProxyClients {
+			l, err := newLink(gs.Name+"/client-link", g.Master.Addr)
+			if err != nil {
+				return fail(err)
+			}
+			c.links[l.name] = l
+			c.clientVia[g.Master.Addr] = l.addr()
 		}
 		for i := 1; i <= gs.Slaves; i++ {
 			s := &Node{Name: fmt.Sprintf("%s-slave-%d", gs.Name, i), Bin: filepath.Join(binDir, "broker"), DataDir: filepath.Join(dir, fmt.Sprintf("%s-slave-%d", gs.Name, i)), cpus: brokerCPUs, log: log,
@@ -204,6 +216,14 @@ func (g *GroupSpec) flush() string {
 		return "ASYNC_FLUSH"
 	}
 	return g.Flush
+}
+
+// clientAddr is the address loadgen's clients use for a broker address.
+func (c *Cluster) clientAddr(addr string) string {
+	if via, ok := c.clientVia[addr]; ok {
+		return via
+	}
+	return addr
 }
 
 // NamesrvAddrs returns the namesrvs' addresses.

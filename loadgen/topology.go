@@ -15,6 +15,9 @@ type TopologySpec struct {
 	// master→slave replication link, named "<group>/slave-N-link", for
 	// latency and bandwidth faults. Every run then goes through it.
 	ProxyLinks bool `yaml:"proxyLinks" json:"proxyLinks,omitempty"`
+	// ProxyClients puts one on the link from loadgen's clients to every
+	// master, named "<group>/client-link".
+	ProxyClients bool `yaml:"proxyClients" json:"proxyClients,omitempty"`
 }
 
 // GroupSpec is one broker group: a master and its slaves.

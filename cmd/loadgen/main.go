@@ -192,8 +192,11 @@ func runCmd(ctx context.Context, args []string) error {
 		}
 	}
 	topo := loadgen.TopologySpec{Namesrvs: 1, Groups: []loadgen.GroupSpec{{Name: "g", Role: "ASYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1}}}
-	if strings.Contains(*faults, "-link") {
+	if strings.Contains(*faults, "slave-") && strings.Contains(*faults, "-link") {
 		topo.ProxyLinks = true
+	}
+	if strings.Contains(*faults, "client-link") {
+		topo.ProxyClients = true
 	}
 	if *topologyFile != "" {
 		var err error
