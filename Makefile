@@ -11,12 +11,13 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # The whole suite: unit tests with the race detector, then the integration
-# tests that start real namesrv and broker processes on 127.0.0.1.
+# tests that start real namesrv and broker processes on 127.0.0.1 (built
+# with -race: a race they report fails the test).
 test: build
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) test -race -short -count=1 $(PKGS)
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	PROCTEST_BUILDFLAGS=-race $(GO) test -count=1 -timeout 15m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -31,7 +32,9 @@ func Build(pkgs ...string) (binDir string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("create binary directory: %w", err)
 	}
-	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	// PROCTEST_BUILDFLAGS (e.g. -race) adds go build flags.
+	args = append(append(args, strings.Fields(os.Getenv("PROCTEST_BUILDFLAGS"))...), pkgs...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -57,7 +57,14 @@ func Start(t testing.TB, bin string, args ...string) *Proc {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(p.Kill)
+	t.Cleanup(func() {
+		p.Kill()
+		// Binaries built with -race (PROCTEST_BUILDFLAGS=-race) report
+		// races on stderr: they fail the test that ran them.
+		if log := p.Log(); strings.Contains(log, "WARNING: DATA RACE") {
+			t.Errorf("proctest: %s reported a data race; log %s:\n%s", bin, p.logPath, log)
+		}
+	})
 
 	if _, ok := p.waitLine(listeningLine(""), startTimeout); !ok {
 		t.Fatalf("proctest: %s %s did not log msg=listening (%s); log %s:\n%s",
