@@ -89,7 +89,7 @@ func syncVsAsync(profile string) (loadgen.Plan, error) {
 		},
 	}
 	if quick {
-		p.Rates = []float64{1000, 5000, 15000}
+		p.Rates = []float64{1000, 5000, 15000, 30000}
 		p.Repetitions = 2
 	}
 	for _, g := range groups {
