@@ -26,7 +26,7 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	rlog.SetLogLevel("fatal")
-	proctest.Main(m, &binDir)
+	proctest.Main(m, &binDir, "./cmd/namesrv", "./cmd/broker", "./cmd/mqadmin")
 }
 
 // cluster is a set of real namesrv processes and one broker on 127.0.0.1.
