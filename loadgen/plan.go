@@ -100,14 +100,19 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create result folder: %w", err)
 	}
+	defer func() {
+		if len(sum.Runs) == 0 { // nothing measured: leave no empty folder
+			os.RemoveAll(dir)
+		}
+	}()
 	merged := map[string]*hdrhistogram.Histogram{}
 	start := time.Now()
-	measure := func(t Target, rate float64, rep int) (*Run, error) {
+	measure := func(t Target, rate float64, rep int, faults []FaultPlan) (*Run, error) {
 		w := plan.Workload
 		w.Rate = rate
 		out, err := Execute(ctx, RunSpec{
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
-			Repetition: rep, Faults: plan.Faults, Cluster: cluster, Progress: opts.Progress, Log: log,
+			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)
@@ -140,7 +145,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			n := 0
 			res, err := plan.Capacity.Run(ctx, func(ctx context.Context, rate float64, phase string) (*Run, error) {
 				n++
-				return measure(t, rate, n)
+				return measure(t, rate, n, plan.Faults)
 			})
 			sum.Capacity = append(sum.Capacity, Capacity{Label: t.Label, Result: res})
 			if err != nil {
@@ -151,7 +156,16 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		for rep := 1; rep <= plan.Repetitions; rep++ {
 			for _, rate := range plan.Rates {
 				for _, t := range plan.Targets {
-					if _, err := measure(t, rate, rep); err != nil {
+					if len(plan.Faults) > 0 {
+						// The same run without faults, on the same topology
+						// (through the same proxies), to compare against.
+						base := t
+						base.Label += " (no fault)"
+						if _, err := measure(base, rate, rep, nil); err != nil {
+							return dir, err
+						}
+					}
+					if _, err := measure(t, rate, rep, plan.Faults); err != nil {
 						return dir, err
 					}
 				}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -36,11 +37,11 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage:
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
   loadgen scenario [-profile quick|full] [-results DIR] [-bin DIR] NAME
   loadgen run -workload FILE [-topology FILE | -namesrv 'a:9876;b:9876' -group NAME] [flags]
   loadgen compare RESULT_DIR_A RESULT_DIR_B
@@ -48,9 +49,9 @@ func usage() {
 `)
 }
 
-func run(args []string) int {
+func run(args []string, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage()
+		usage(stderr)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -68,18 +69,18 @@ func run(args []string) int {
 			fmt.Printf("%-15s %s\n", n, bench.Scenarios[n].Description)
 		}
 	case "-h", "-help", "--help", "help":
-		usage()
+		usage(stderr)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "loadgen: unknown command %q\n", args[0])
-		usage()
+		fmt.Fprintf(stderr, "loadgen: unknown command %q\n", args[0])
+		usage(stderr)
 		return 2
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		fmt.Fprintf(stderr, "loadgen: %s\n", strings.TrimPrefix(err.Error(), "loadgen: "))
 		return 1
 	}
 	return 0
