@@ -153,12 +153,7 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 		}
 		found++
 		bytes += len(rec)
-		// Records that follow each other in the log go out as one part.
-		if n := len(parts); n > 0 && adjacent(parts[n-1], rec) {
-			parts[n-1] = parts[n-1][:len(parts[n-1])+len(rec)]
-		} else {
-			parts = append(parts, rec)
-		}
+		parts = append(parts, rec)
 	}
 	if found == 0 {
 		if next == p.offset {
@@ -174,11 +169,6 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 		b.log.Debug("answer pull", "addr", c.RemoteAddr(), "err", err)
 	}
 	return nil
-}
-
-// adjacent reports whether b starts right where a ends in memory.
-func adjacent(a, b []byte) bool {
-	return cap(a) > len(a) && len(b) > 0 && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 func setPullExt(resp *remoting.Command, next, minOff, maxOff, suggest int64) {
