@@ -424,8 +424,21 @@ func (cc *clientConn) send(req *Command, f *future) error {
 		cc.mu.Unlock() // the writer in progress picks it up
 		return nil
 	}
-	// Nobody is writing: this goroutine writes, saving a hand-off.
 	cc.writing = true
+	if f != nil && f.cb != nil && cc.nasync > 1 {
+		// An async request while others are in flight: the caller is
+		// streaming. Let the writer goroutine write, so the requests
+		// queued until it runs share one write.
+		cc.handoff = true
+		cc.mu.Unlock()
+		select {
+		case cc.wake <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	// Nobody is writing and nothing is streaming: this goroutine writes,
+	// saving a hand-off.
 	buf := cc.swapOutLocked()
 	cc.mu.Unlock()
 	if err := cc.write(buf, maxCallerRounds); err != nil && f == nil {
