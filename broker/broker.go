@@ -139,6 +139,7 @@ func (b *Broker) Start() error {
 		Log:          b.log,
 		MaxFrameSize: b.cfg.MaxFrameSize,
 		Workers:      b.cfg.ServerWorkerThreads,
+		IdleTimeout:  time.Duration(b.cfg.ServerChannelMaxIdleTimeSeconds) * time.Second,
 	})
 	b.routes()
 	b.server.OnClose(b.connClosed)

@@ -53,6 +53,7 @@ type Config struct {
 	MaxTransferBytesOnMessageInMemory int           `prop:"maxTransferBytesOnMessageInMemory"`
 	ServerWorkerThreads               int           `prop:"serverWorkerThreads"`
 	MaxFrameSize                      int           `prop:"frameMaxLength"`
+	ServerChannelMaxIdleTimeSeconds   int           `prop:"serverChannelMaxIdleTimeSeconds"`
 
 	HATransferBatchSize           int           `prop:"haTransferBatchSize"`
 	HASlaveFallbehindMax          int64         `prop:"haSlaveFallbehindMax"`
@@ -95,6 +96,7 @@ func DefaultConfig() Config {
 		MaxTransferBytesOnMessageInMemory: 256 << 10,
 		ServerWorkerThreads:               64,
 		MaxFrameSize:                      16 << 20,
+		ServerChannelMaxIdleTimeSeconds:   120,
 		HATransferBatchSize:               256 << 10, // RocketMQ: 32 KiB; see results/ for why larger
 		HASlaveFallbehindMax:              256 << 20,
 		HASendHeartbeatInterval:           5 * time.Second,
@@ -202,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ServerWorkerThreads < 1 {
 		bad("serverWorkerThreads must be at least 1")
+	}
+	if c.ServerChannelMaxIdleTimeSeconds < 1 {
+		bad("serverChannelMaxIdleTimeSeconds=%d: must be at least 1", c.ServerChannelMaxIdleTimeSeconds)
 	}
 	if c.MaxFrameSize < 1024 {
 		bad("frameMaxLength=%d: want at least 1024", c.MaxFrameSize)

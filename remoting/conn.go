@@ -25,6 +25,7 @@ type Conn struct {
 	remote string
 	val    atomic.Pointer[any]
 
+	lastActive atomic.Int64 // unix ns of the last read or write, for the idle sweep
 	closedFlag atomic.Bool  // mirrors closed for lock-free checks on the loop
 	closeReq   atomic.Bool  // Close was called; the loop closes after flushing
 	closeAt    atomic.Int64 // when, in unix ns
@@ -295,6 +296,7 @@ func (c *Conn) flush() {
 	if c.closedFlag.Load() {
 		return
 	}
+	c.lastActive.Store(time.Now().UnixNano())
 	c.mu.Lock()
 	b := c.pend
 	c.pend = nil

@@ -33,6 +33,10 @@ type ServerConfig struct {
 	Workers      int          // handler pool goroutines, default 64
 	QueueSize    int          // queued requests before answering SYSTEM_BUSY, default 16384
 	EventLoops   int          // default runtime.NumCPU()
+	// IdleTimeout closes a connection that has neither sent nor been sent
+	// anything for this long (Java's serverChannelMaxIdleTimeSeconds);
+	// default 120 s, negative disables.
+	IdleTimeout time.Duration
 }
 
 // DefaultMaxFrameSize is Java's frameMaxLength.
@@ -52,6 +56,9 @@ type Server struct {
 	nextID atomic.Uint64
 	opaque atomic.Int32
 
+	conns    sync.Map // id → *Conn, for the idle sweep
+	stopIdle chan struct{}
+
 	mu      sync.Mutex // guards the lifecycle below
 	started bool
 	closed  atomic.Bool
@@ -69,6 +76,9 @@ type task struct {
 func NewServer(cfg ServerConfig) *Server {
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 120 * time.Second
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 64
@@ -148,6 +158,11 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go s.work()
 	}
+	if s.cfg.IdleTimeout > 0 {
+		s.stopIdle = make(chan struct{})
+		s.wg.Add(1)
+		go s.sweepIdle()
+	}
 	s.log.Info("listening", "service", s.cfg.Name, "addr", s.addr)
 	return nil
 }
@@ -169,8 +184,33 @@ func (s *Server) Close() error {
 	}
 	err := s.stopEngineLocked()
 	close(s.queue)
+	if s.stopIdle != nil {
+		close(s.stopIdle)
+	}
 	s.wg.Wait()
 	return err
+}
+
+// sweepIdle closes connections idle for longer than IdleTimeout.
+func (s *Server) sweepIdle() {
+	defer s.wg.Done()
+	t := time.NewTicker(min(s.cfg.IdleTimeout/4, 10*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopIdle:
+			return
+		case now := <-t.C:
+			limit := now.Add(-s.cfg.IdleTimeout).UnixNano()
+			s.conns.Range(func(_, v any) bool {
+				if c := v.(*Conn); c.lastActive.Load() < limit {
+					s.log.Info("closing idle connection", "addr", c.remote, "idle", s.cfg.IdleTimeout)
+					go c.Close()
+				}
+				return true
+			})
+		}
+	}
 }
 
 // stopEngineLocked shuts the engine down and waits for gnet.Run to return.
@@ -279,6 +319,8 @@ func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if ra := gc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
+	c.lastActive.Store(time.Now().UnixNano())
+	h.s.conns.Store(c.id, c)
 	gc.SetContext(c)
 	return nil, gnet.None
 }
@@ -289,6 +331,7 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	c.shutdown()
+	h.s.conns.Delete(c.id)
 	if err != nil {
 		h.s.log.Debug("connection closed", "addr", c.remote, "err", err)
 	}
@@ -309,6 +352,7 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	if !ok {
 		return gnet.Close
 	}
+	c.lastActive.Store(time.Now().UnixNano())
 	s := h.s
 	for gc.InboundBuffered() >= frameHeadLen {
 		head, err := gc.Peek(frameHeadLen)
