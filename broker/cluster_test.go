@@ -1,9 +1,11 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -362,4 +364,72 @@ func (r *received) bodies() map[string]int {
 func freeDeadPort(t *testing.T) int {
 	t.Helper()
 	return proctest.FreePort()
+}
+
+// ackedUntilKilled runs four synchronous senders of random 100–1000 byte
+// bodies until at least n sends were acknowledged SEND_OK, then calls kill
+// and stops them. It returns the acknowledged bodies by message id.
+func ackedUntilKilled(t *testing.T, p rocketmq.Producer, topic string, n int, kill func()) map[string][]byte {
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[string][]byte{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := make([]byte, 100+rng.IntN(900))
+				for j := range body {
+					body[j] = byte(rng.Uint32())
+				}
+				res, err := p.SendSync(context.Background(), primitive.NewMessage(topic, body))
+				if err != nil {
+					return
+				}
+				if res.Status == primitive.SendOK {
+					mu.Lock()
+					acked[res.MsgID] = body
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	eventually(t, 30*time.Second, fmt.Sprintf("%d acknowledged sends", n), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= n
+	})
+	kill()
+	close(stop)
+	wg.Wait()
+	return acked
+}
+
+// missing counts the acknowledged messages not found, and those found with
+// other bytes.
+func missing(acked map[string][]byte, msgs map[int][]*primitive.MessageExt) (lost, differ, stored int) {
+	found := map[string][]byte{}
+	for _, ms := range msgs {
+		for _, m := range ms {
+			found[m.MsgId] = m.Body
+		}
+	}
+	for id, body := range acked {
+		got, ok := found[id]
+		switch {
+		case !ok:
+			lost++
+		case !bytes.Equal(got, body):
+			differ++
+		}
+	}
+	return lost, differ, len(found)
 }

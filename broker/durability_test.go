@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,60 +73,13 @@ func TestKill9UnderLoad(t *testing.T) {
 	const topic = "Kill9"
 	c.createTopic(topic, 4)
 	p := c.producer(producer.WithRetry(0), producer.WithSendMsgTimeout(2*time.Second))
-
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				body := fmt.Sprintf("w%d-%d", w, i)
-				res, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(body)))
-				if err != nil {
-					return
-				}
-				if res.Status == primitive.SendOK {
-					mu.Lock()
-					acked[body] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	eventually(t, 20*time.Second, "400 acknowledged sends", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked) >= 400
-	})
-	c.broker.Kill()
-	close(stop)
-	wg.Wait()
-
+	acked := ackedUntilKilled(t, p, topic, 400, c.broker.Kill)
 	c.startBroker()
 	c.waitRoute(topic)
-	found := map[string]bool{}
-	for _, msgs := range c.pullAll(topic, 4) {
-		for _, m := range msgs {
-			found[string(m.Body)] = true
-		}
-	}
-	lost := 0
-	for b := range acked {
-		if !found[b] {
-			lost++
-		}
-	}
-	t.Logf("acknowledged %d, found after kill -9 and restart %d (stored %d), lost %d", len(acked), len(acked)-lost, len(found), lost)
-	if lost > 0 {
-		t.Fatalf("%d acknowledged messages lost", lost)
+	lost, differ, stored := missing(acked, c.pullAll(topic, 4))
+	t.Logf("acknowledged %d, found after kill -9 and restart %d (stored %d), lost %d, differing %d", len(acked), len(acked)-lost, stored, lost, differ)
+	if lost > 0 || differ > 0 {
+		t.Fatalf("%d acknowledged messages lost, %d differ", lost, differ)
 	}
 }
 

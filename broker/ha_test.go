@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,65 +78,10 @@ func TestKillSyncMasterLosesNothingAcked(t *testing.T) {
 	c.startSlave()
 	c.waitSlaveConnected(1)
 	p := c.producer(producer.WithRetry(0), producer.WithSendMsgTimeout(2*time.Second))
-
-	var mu sync.Mutex
-	acked := map[string][]byte{} // UNIQ_KEY → body
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				body := make([]byte, 100+rng.IntN(900))
-				for j := range body {
-					body[j] = byte(rng.Uint32())
-				}
-				res, err := p.SendSync(context.Background(), primitive.NewMessage(topic, body))
-				if err != nil {
-					return
-				}
-				if res.Status == primitive.SendOK {
-					mu.Lock()
-					acked[res.MsgID] = body
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	eventually(t, 30*time.Second, "300 acknowledged sends", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked) >= 300
-	})
-	c.broker.Kill()
-	close(stop)
-	wg.Wait()
-
+	acked := ackedUntilKilled(t, p, topic, 300, c.broker.Kill)
 	// The namesrvs drop the dead master; the slave stands in for reads.
-	found := map[string][]byte{}
-	for _, msgs := range c.pullAllAt(c.slaveAddr, topic, 4) {
-		for _, m := range msgs {
-			found[m.MsgId] = m.Body
-		}
-	}
-	lost, differ := 0, 0
-	for id, body := range acked {
-		got, ok := found[id]
-		switch {
-		case !ok:
-			lost++
-		case !bytes.Equal(got, body):
-			differ++
-		}
-	}
-	t.Logf("acknowledged SEND_OK %d; on the slave %d of them (slave holds %d); lost %d; differing %d", len(acked), len(acked)-lost, len(found), lost, differ)
+	lost, differ, stored := missing(acked, c.pullAllAt(c.slaveAddr, topic, 4))
+	t.Logf("acknowledged SEND_OK %d; on the slave %d of them (slave holds %d); lost %d; differing %d", len(acked), len(acked)-lost, stored, lost, differ)
 	if lost > 0 || differ > 0 {
 		t.Fatalf("%d acknowledged messages lost, %d differ", lost, differ)
 	}
