@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
 	"strings"
 
@@ -75,5 +74,10 @@ func offsetMsgID(store netip.AddrPort, phys int64) string {
 	}
 	binary.BigEndian.PutUint32(raw[n:], uint32(store.Port()))
 	binary.BigEndian.PutUint64(raw[n+4:], uint64(phys))
-	return strings.ToUpper(hex.EncodeToString(raw[:n+12]))
+	const digits = "0123456789ABCDEF"
+	var out [56]byte
+	for i, b := range raw[:n+12] {
+		out[2*i], out[2*i+1] = digits[b>>4], digits[b&0xF]
+	}
+	return string(out[:2*(n+12)])
 }
