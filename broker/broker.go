@@ -182,17 +182,20 @@ func (b *Broker) Start() error {
 // routes binds request codes to handlers.
 func (b *Broker) routes() {
 	s := b.server
-	s.Handle(remoting.SendMessage, b.sendMessage)
-	s.Handle(remoting.SendMessageV2, b.sendMessage)
-	s.Handle(remoting.SendBatchMessage, b.sendMessage)
-	s.Handle(remoting.PullMessage, b.pullMessage)
+	// The hot paths keep nothing of a request they have answered (a send
+	// that waits for a flush or a slave, and a parked pull, call Keep), so
+	// the server recycles their memory.
+	s.HandleScoped(remoting.SendMessage, b.sendMessage)
+	s.HandleScoped(remoting.SendMessageV2, b.sendMessage)
+	s.HandleScoped(remoting.SendBatchMessage, b.sendMessage)
+	s.HandleScoped(remoting.PullMessage, b.pullMessage)
+	s.HandleScoped(remoting.QueryConsumerOffset, b.queryConsumerOffset)
+	s.HandleScoped(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
+	s.HandleScoped(remoting.GetMaxOffset, b.getMaxOffset)
+	s.HandleScoped(remoting.GetMinOffset, b.getMinOffset)
 	s.Handle(remoting.HeartBeat, b.heartBeat)
 	s.Handle(remoting.UnregisterClient, b.unregisterClient)
 	s.Handle(remoting.GetConsumerListByGroup, b.getConsumerListByGroup)
-	s.Handle(remoting.QueryConsumerOffset, b.queryConsumerOffset)
-	s.Handle(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
-	s.Handle(remoting.GetMaxOffset, b.getMaxOffset)
-	s.Handle(remoting.GetMinOffset, b.getMinOffset)
 	s.Handle(remoting.SearchOffsetByTimestamp, b.searchOffsetByTimestamp)
 	s.Handle(remoting.GetEarliestMsgStoretime, b.getEarliestMsgStoretime)
 	s.Handle(remoting.UpdateAndCreateTopic, b.updateAndCreateTopic)

@@ -53,6 +53,7 @@ func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) {
 	if !ps.b.cfg.LongPollingEnable {
 		timeout = ps.b.cfg.ShortPollingTimeMills
 	}
+	req.Keep() // answered later, and p's strings alias it
 	k := queueKey{p.topic, p.queueID}
 	h := &heldPull{c: c, req: req, p: *p, deadline: time.Now().Add(timeout)}
 	ps.mu.Lock()

@@ -222,6 +222,7 @@ func (b *Broker) finishSend(c *remoting.Conn, req, resp *remoting.Command, end i
 	if !wait || len(b.sendStages) == 0 {
 		return resp
 	}
+	req.Keep() // answered later; resp may alias it
 	w := &sendWait{b: b, c: c, req: req, resp: resp}
 	w.pending.Store(int32(len(b.sendStages)))
 	for _, stage := range b.sendStages {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +111,8 @@ func (t *topicTable) put(tc TopicConfig) (bool, error) {
 		return false, nil
 	}
 	c := tc
-	t.topics[tc.TopicName] = &c
+	c.TopicName = strings.Clone(c.TopicName) // may alias a request
+	t.topics[c.TopicName] = &c
 	t.version.next()
 	return true, t.persistLocked()
 }
@@ -124,9 +126,10 @@ func (t *topicTable) createIfAbsent(tc TopicConfig) (TopicConfig, bool, error) {
 		return *old, false, nil
 	}
 	c := tc
-	t.topics[tc.TopicName] = &c
+	c.TopicName = strings.Clone(c.TopicName) // may alias a request
+	t.topics[c.TopicName] = &c
 	t.version.next()
-	return tc, true, t.persistLocked()
+	return c, true, t.persistLocked()
 }
 
 // replace makes the table equal to topics (a slave taking its master's

@@ -52,9 +52,26 @@ func newAllocator(dir string, size int64, log *slog.Logger) *allocator {
 		queues: make(chan []byte, 64),
 	}
 	a.cond.L = &a.mu
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go a.run()
+	go a.runQueues()
 	return a
+}
+
+// runQueues faults in consume-queue ranges as they are asked for. It is a
+// goroutine of its own so that a segment being created or a stretch of the
+// log being faulted in (milliseconds when fresh pages are slow to come)
+// never holds back the small, urgent queue ranges.
+func (a *allocator) runQueues() {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case b := <-a.queues:
+			populate(b, 0, int64(len(b)), a.stop)
+		}
+	}
 }
 
 func (a *allocator) wake() {
@@ -83,7 +100,6 @@ func (a *allocator) advance(off int64) {
 func (a *allocator) warmQueue(b []byte) {
 	select {
 	case a.queues <- b:
-		a.wake()
 	default:
 	}
 }
@@ -191,7 +207,6 @@ func (a *allocator) step() bool {
 	if stale != nil {
 		a.discardSegment(stale)
 	}
-	a.warmQueues()
 	if start >= 0 {
 		s, err := createSegment(a.dir, start, a.size)
 		a.mu.Lock()
@@ -208,14 +223,6 @@ func (a *allocator) step() bool {
 		return err == nil
 	}
 	return a.warm(cur, curStart, next, nextStart) || stale != nil
-}
-
-// warmQueues faults in the consume-queue ranges asked for.
-func (a *allocator) warmQueues() {
-	for n := len(a.queues); n > 0; n-- {
-		b := <-a.queues
-		populate(b, 0, int64(len(b)), a.stop)
-	}
 }
 
 // warm faults in the pages from the append position to warmWindow ahead of
@@ -240,7 +247,6 @@ func (a *allocator) warm(cur []byte, curStart int64, next []byte, nextStart int6
 		default:
 			return did
 		}
-		a.warmQueues() // small and urgent: between the log's chunks
 		end := min(target, base+int64(len(data)), a.warmedTo+warmChunk)
 		if !populate(data, a.warmedTo-base, end-base, a.stop) {
 			a.warmedTo = target // unsupported or stopped: give up until the next kick

@@ -137,7 +137,8 @@ type Stats struct {
 	SyncTimeouts int64 // WaitDurable calls that ended with ErrFlushTimeout
 }
 
-// ArrivalFunc is told that a queue's next offset has grown.
+// ArrivalFunc is told that a queue's next offset has grown. topic is the
+// log's own copy of the name, which the function may keep.
 type ArrivalFunc func(topic string, queueID int32, nextQueueOffset int64, tagsCode int64)
 
 // Log is the message store: the commit log and its consume queues.
@@ -374,7 +375,7 @@ func (l *Log) Append(m *Message) (AppendResult, error) {
 
 	if q != nil {
 		if fn := l.arrival.Load(); fn != nil {
-			(*fn)(m.Topic, m.QueueID, qoff+1, p.tagsCode)
+			(*fn)(q.topic, m.QueueID, qoff+1, p.tagsCode) // q.topic: m.Topic may be a caller's buffer
 		}
 	}
 	return AppendResult{PhysOffset: phys, WroteBytes: int32(p.size), QueueOffset: qoff, StoreTimestamp: now, Count: 1}, nil
@@ -454,7 +455,7 @@ func (l *Log) AppendBatch(ms []Message) (AppendResult, []int64, error) {
 
 	if fn := l.arrival.Load(); fn != nil {
 		for i := range ps {
-			(*fn)(ms[0].Topic, ms[0].QueueID, qoff+int64(i)+1, ps[i].tagsCode)
+			(*fn)(q.topic, ms[0].QueueID, qoff+int64(i)+1, ps[i].tagsCode)
 		}
 	}
 	return AppendResult{PhysOffset: first, WroteBytes: int32(total), QueueOffset: qoff, StoreTimestamp: now, Count: len(ms)}, offsets, nil

@@ -52,6 +52,11 @@ type Command struct {
 
 	ext    []Field
 	inline [inlineFields]Field
+
+	// Requests a server decodes into pooled memory (see HandleScoped).
+	own    []byte // the buffer the strings and Body alias
+	pooled bool   // own and the Command go back to the pool on release
+	kept   bool   // the handler keeps the request past its return
 }
 
 // NewRequest returns a request with the given code and ext fields (key,

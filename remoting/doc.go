@@ -26,7 +26,10 @@
 // Memory: DecodeCommand copies a frame's header and body into one new
 // buffer; the Command's strings and Body alias it, so it outlives the
 // connection's input buffer, and holding any of its strings keeps the
-// whole frame alive.
+// whole frame alive. The server decodes requests into pooled Commands and
+// buffers instead, and recycles those of handlers registered with
+// HandleScoped once they return (pool.go): such a handler must copy what
+// it keeps, or call Keep.
 //
 // Concurrency. Command is not safe for concurrent mutation; a decoded one
 // may be read from many goroutines.

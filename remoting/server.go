@@ -47,7 +47,7 @@ const DefaultMaxFrameSize = 16 << 20
 type Server struct {
 	cfg      ServerConfig
 	log      *slog.Logger
-	handlers atomic.Pointer[map[int32]HandlerFunc]
+	handlers atomic.Pointer[map[int32]handler]
 	hmu      sync.Mutex // serializes Handle
 	onClose  atomic.Pointer[func(*Conn)]
 
@@ -65,6 +65,11 @@ type Server struct {
 	engine  gnet.Engine
 	addr    string
 	runDone chan error // receives gnet.Run's result, then is closed
+}
+
+type handler struct {
+	fn     HandlerFunc
+	scoped bool // see HandleScoped
 }
 
 type task struct {
@@ -94,17 +99,29 @@ func NewServer(cfg ServerConfig) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log}
-	s.handlers.Store(&map[int32]HandlerFunc{})
+	s.handlers.Store(&map[int32]handler{})
 	return s
 }
 
 // Handle registers h for request code. Registering while serving is safe;
 // the usual place is before Start.
-func (s *Server) Handle(code int32, h HandlerFunc) {
+func (s *Server) Handle(code int32, h HandlerFunc) { s.register(code, handler{fn: h}) }
+
+// HandleScoped registers h for request code, like Handle, for a handler
+// that keeps nothing of its request once it returns: not the Command, not
+// its Body, not a string taken from it (a map key, a config field) unless
+// copied. The server then reuses the request's memory for a later request.
+// A handler that does keep a request, for example to answer it later,
+// calls req.Keep() before it returns.
+func (s *Server) HandleScoped(code int32, h HandlerFunc) {
+	s.register(code, handler{fn: h, scoped: true})
+}
+
+func (s *Server) register(code int32, h handler) {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	old := *s.handlers.Load()
-	m := make(map[int32]HandlerFunc, len(old)+1)
+	m := make(map[int32]handler, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
@@ -239,14 +256,18 @@ func (s *Server) work() {
 }
 
 func (s *Server) serve(c *Conn, req *Command) {
-	h := (*s.handlers.Load())[req.Code]
-	if h == nil { // unregistered after dispatch; answer like dispatch would
+	h, ok := (*s.handlers.Load())[req.Code]
+	if !ok { // unregistered after dispatch; answer like dispatch would
 		c.reply(req, unsupported(req))
+		req.release()
 		return
 	}
-	resp := s.call(h, c, req)
+	resp := s.call(h.fn, c, req)
 	if resp != nil {
-		c.reply(req, resp)
+		c.reply(req, resp) // encodes resp: nothing refers to req afterwards
+	}
+	if h.scoped {
+		req.release()
 	}
 }
 
@@ -270,14 +291,16 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		c.complete(cmd)
 		return
 	}
-	if (*s.handlers.Load())[cmd.Code] == nil {
+	if _, ok := (*s.handlers.Load())[cmd.Code]; !ok {
 		c.replyFromLoop(cmd, unsupported(cmd))
+		cmd.release()
 		return
 	}
 	select {
 	case s.queue <- task{c, cmd}:
 	default:
 		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy, "server busy: %d requests are already queued, try again later", cap(s.queue)))
+		cmd.release()
 	}
 }
 
@@ -378,7 +401,7 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		if err != nil {
 			break
 		}
-		cmd, err := DecodeCommand(frame) // copies what it keeps: frame dies at Discard
+		cmd, err := decodeRequest(frame) // copies what it keeps: frame dies at Discard
 		_, _ = gc.Discard(n)
 		if err != nil {
 			s.log.Warn("bad frame", "addr", c.remote, "err", err)
