@@ -36,6 +36,7 @@ type Broker struct {
 	polls     *polls
 	locks     locks
 	delays    *scheduler
+	cleaner   *cleaner
 	master    *ha.Master // nil on a slave
 	slave     *ha.Slave  // nil on a master
 
@@ -110,11 +111,13 @@ func (b *Broker) Start() error {
 		Flush:            flush,
 		FlushInterval:    b.cfg.FlushIntervalCommitLog,
 		SyncFlushTimeout: b.cfg.SyncFlushTimeout,
+		DeleteGrace:      b.cfg.DestroyMapedFileIntervalForcibly,
 		Log:              b.log,
 	})
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", root, err)
 	}
+	b.cleaner = newCleaner(b)
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
 		b.polls.arrived(topic, queueID)
 		if b.master != nil {
@@ -173,6 +176,7 @@ func (b *Broker) Start() error {
 	b.goLoop(b.registerLoop)
 	b.goLoop(b.housekeepingLoop)
 	b.goLoop(b.polls.run)
+	b.goLoop(b.cleaner.run)
 	if b.cfg.BrokerRole != Slave {
 		b.goLoop(b.delays.run)
 	}

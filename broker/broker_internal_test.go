@@ -15,11 +15,15 @@ func TestConfigValidateNamesEveryBadKey(t *testing.T) {
 	cfg.NamesrvAddr = "127.0.0.1:9876;nohost"
 	cfg.DefaultTopicQueueNums = 0
 	cfg.MappedFileSizeConsumeQueue = 21
+	cfg.DeleteWhen = "04;25"
+	cfg.DiskSpaceWarningLevelRatio = 90
+	cfg.FileReservedTime = -1
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("want errors")
 	}
-	for _, key := range []string{"brokerRole", "flushDiskType", "brokerIP1", "namesrvAddr", "defaultTopicQueueNums", "mappedFileSizeConsumeQueue"} {
+	for _, key := range []string{"brokerRole", "flushDiskType", "brokerIP1", "namesrvAddr", "defaultTopicQueueNums", "mappedFileSizeConsumeQueue",
+		"deleteWhen", "diskSpaceWarningLevelRatio", "fileReservedTime"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -62,6 +62,20 @@ type Config struct {
 	SlaveReadEnable               bool          `prop:"slaveReadEnable"`
 	EnableSlaveActingMaster       bool          `prop:"enableSlaveActingMaster"`       // a slave stands in (read-only) for a dead master in routes
 	AccessMessageInMemoryMaxRatio int           `prop:"accessMessageInMemoryMaxRatio"` // % of RAM
+
+	// Retention (BROKER-INTERNALS §10).
+	FileReservedTime                 int           `prop:"fileReservedTime"`      // hours a segment is kept after its last write
+	DeleteWhen                       string        `prop:"deleteWhen"`            // hours of the day (';' list) when expired segments go
+	DiskMaxUsedSpaceRatio            int           `prop:"diskMaxUsedSpaceRatio"` // %: above it expired segments go at any hour
+	CleanResourceInterval            time.Duration `prop:"cleanResourceInterval"`
+	DeleteCommitLogFilesInterval     time.Duration `prop:"deleteCommitLogFilesInterval"`
+	DestroyMapedFileIntervalForcibly time.Duration `prop:"destroyMapedFileIntervalForcibly"`
+	CleanFileForciblyEnable          bool          `prop:"cleanFileForciblyEnable"`
+	// Java system properties rocketmq.broker.diskSpace…, here broker keys:
+	// above the first, unexpired segments go too; above the second, sends
+	// are refused until space is freed.
+	DiskSpaceCleanForciblyRatio float64 `prop:"diskSpaceCleanForciblyRatio"`
+	DiskSpaceWarningLevelRatio  float64 `prop:"diskSpaceWarningLevelRatio"`
 }
 
 // DefaultConfig returns the defaults of DESIGN.md §3 and RocketMQ's own.
@@ -104,6 +118,15 @@ func DefaultConfig() Config {
 		SlaveReadEnable:                   true,
 		EnableSlaveActingMaster:           true,
 		AccessMessageInMemoryMaxRatio:     40,
+		FileReservedTime:                  72,
+		DeleteWhen:                        "04",
+		DiskMaxUsedSpaceRatio:             75,
+		CleanResourceInterval:             10 * time.Second,
+		DeleteCommitLogFilesInterval:      100 * time.Millisecond,
+		DestroyMapedFileIntervalForcibly:  120 * time.Second,
+		CleanFileForciblyEnable:           true,
+		DiskSpaceCleanForciblyRatio:       0.85,
+		DiskSpaceWarningLevelRatio:        0.90,
 	}
 }
 
@@ -222,6 +245,30 @@ func (c *Config) Validate() error {
 	}
 	if c.AccessMessageInMemoryMaxRatio < 0 || c.AccessMessageInMemoryMaxRatio > 100 {
 		bad("accessMessageInMemoryMaxRatio=%d: want 0..100", c.AccessMessageInMemoryMaxRatio)
+	}
+	if c.FileReservedTime < 0 {
+		bad("fileReservedTime=%d: want hours >= 0", c.FileReservedTime)
+	}
+	if _, err := parseDeleteWhen(c.DeleteWhen); err != nil {
+		bad("deleteWhen=%q: %v", c.DeleteWhen, err)
+	}
+	if c.DiskMaxUsedSpaceRatio < 1 || c.DiskMaxUsedSpaceRatio > 100 {
+		bad("diskMaxUsedSpaceRatio=%d: want a percentage (RocketMQ clamps it to 10..95)", c.DiskMaxUsedSpaceRatio)
+	}
+	if c.CleanResourceInterval <= 0 {
+		bad("cleanResourceInterval must be positive")
+	}
+	if c.DeleteCommitLogFilesInterval < 0 {
+		bad("deleteCommitLogFilesInterval must not be negative")
+	}
+	if c.DestroyMapedFileIntervalForcibly <= 0 {
+		bad("destroyMapedFileIntervalForcibly must be positive")
+	}
+	if c.DiskSpaceCleanForciblyRatio <= 0 || c.DiskSpaceCleanForciblyRatio > 1 {
+		bad("diskSpaceCleanForciblyRatio=%v: want a fraction in (0, 1]", c.DiskSpaceCleanForciblyRatio)
+	}
+	if c.DiskSpaceWarningLevelRatio <= 0 || c.DiskSpaceWarningLevelRatio > 1 {
+		bad("diskSpaceWarningLevelRatio=%v: want a fraction in (0, 1]", c.DiskSpaceWarningLevelRatio)
 	}
 	return errors.Join(errs...)
 }

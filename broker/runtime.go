@@ -22,6 +22,9 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"msgPutTotal":            i64(b.stats.sent.Load()),
 		"msgGetTotal":            i64(b.stats.pulled.Load()),
 		"storeSyncs":             i64(st.Syncs),
+		"commitLogDiskRatio":     strconv.FormatFloat(b.cleaner.usedRatio(), 'f', 4, 64),
+		"diskFull":               strconv.FormatBool(b.cleaner.diskFull.Load()),
+		"segmentsDeleted":        i64(st.SegmentsDeleted),
 	}
 	if b.master != nil {
 		ms := b.master.Stats()

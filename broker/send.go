@@ -98,6 +98,11 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader) (TopicConfig, *
 		return TopicConfig{}, remoting.Errorf(req, remoting.ServiceNotAvailable,
 			"broker %s is a slave (brokerId=%d) and does not accept messages; send to its master", b.cfg.BrokerName, b.cfg.BrokerID)
 	}
+	if b.cleaner.diskFull.Load() {
+		return TopicConfig{}, remoting.Errorf(req, remoting.ServiceNotAvailable,
+			"broker %s refuses sends: its disk is %.1f%% used, over diskSpaceWarningLevelRatio=%g; retention is deleting old commit log segments",
+			b.cfg.BrokerName, 100*b.cleaner.usedRatio(), b.cfg.DiskSpaceWarningLevelRatio)
+	}
 	if err := validateTopic(h.topic); err != nil {
 		return TopicConfig{}, remoting.NewResponse(req, remoting.MessageIllegal, err.Error())
 	}

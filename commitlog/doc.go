@@ -2,8 +2,9 @@
 // memory-mapped segment files, each named by its 20-digit start offset, and
 // indexes them per topic queue in consume queues.
 //
-// It does not know about brokers, roles, topics' configuration, retention or
-// the network: the broker decides what to append and where the bytes go; this
+// It does not know about brokers, roles, topics' configuration, retention
+// policy or the network: the broker decides what to append, where the bytes
+// go and which old segments to delete (DeleteSegments, retain.go); this
 // package keeps them durable, findable and readable without copying.
 //
 // # Files

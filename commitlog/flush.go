@@ -107,6 +107,7 @@ func (l *Log) flushLoop() {
 		case <-tick.C:
 		}
 		l.runRetired()
+		l.closeDoomed(time.Now(), false)
 		l.wmu.Lock()
 		batch, l.waiters = l.waiters, batch[:0]
 		l.wmu.Unlock()

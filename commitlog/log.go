@@ -39,7 +39,11 @@ type Config struct {
 	Flush            FlushMode     // default AsyncFlush
 	FlushInterval    time.Duration // async flush period, default 500 ms
 	SyncFlushTimeout time.Duration // WaitDurable bound, default 5 s
-	Log              *slog.Logger  // default: discard
+	// DeleteGrace is how long a segment deleted by retention stays mapped
+	// and open for readers that found it just before (Java's
+	// destroyMapedFileIntervalForcibly); default 120 s.
+	DeleteGrace time.Duration
+	Log         *slog.Logger // default: discard
 }
 
 const (
@@ -47,6 +51,7 @@ const (
 	defaultQueueFileEntries = 300000
 	defaultFlushInterval    = 500 * time.Millisecond
 	defaultSyncFlushTimeout = 5 * time.Second
+	defaultDeleteGrace      = 120 * time.Second
 	minSegmentSize          = 4096
 
 	clockRebase = time.Second
@@ -64,6 +69,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncFlushTimeout == 0 {
 		c.SyncFlushTimeout = defaultSyncFlushTimeout
+	}
+	if c.DeleteGrace == 0 {
+		c.DeleteGrace = defaultDeleteGrace
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -91,6 +99,9 @@ func (c Config) validate() error {
 	}
 	if c.SyncFlushTimeout < 0 {
 		errs = append(errs, fmt.Errorf("syncFlushTimeout=%v", c.SyncFlushTimeout))
+	}
+	if c.DeleteGrace < 0 {
+		errs = append(errs, fmt.Errorf("destroyMapedFileIntervalForcibly=%v", c.DeleteGrace))
 	}
 	return errors.Join(errs...)
 }
@@ -126,15 +137,16 @@ func (r AppendResult) EndOffset() int64 { return r.PhysOffset + int64(r.WroteByt
 
 // Stats are cumulative counters.
 type Stats struct {
-	Appends      int64 // records appended by Append and AppendBatch
-	Batches      int64 // AppendBatch calls that wrote
-	BytesWritten int64 // log bytes written: records, blanks and AppendAt bytes
-	Replicated   int64 // records indexed from AppendAt bytes
-	Rolls        int64 // segments started
-	Syncs        int64 // msync calls on the log
-	QueueSyncs   int64 // msync calls on consume-queue files
-	SyncWaits    int64 // WaitDurable calls that had to wait for the flusher
-	SyncTimeouts int64 // WaitDurable calls that ended with ErrFlushTimeout
+	Appends         int64 // records appended by Append and AppendBatch
+	Batches         int64 // AppendBatch calls that wrote
+	BytesWritten    int64 // log bytes written: records, blanks and AppendAt bytes
+	Replicated      int64 // records indexed from AppendAt bytes
+	Rolls           int64 // segments started
+	SegmentsDeleted int64 // segments deleted by retention
+	Syncs           int64 // msync calls on the log
+	QueueSyncs      int64 // msync calls on consume-queue files
+	SyncWaits       int64 // WaitDurable calls that had to wait for the flusher
+	SyncTimeouts    int64 // WaitDurable calls that ended with ErrFlushTimeout
 }
 
 // ArrivalFunc is told that a queue's next offset has grown. topic is the
@@ -191,6 +203,8 @@ type Log struct {
 	forceCQ  atomic.Bool
 	retireMu sync.Mutex
 	retired  []func()
+	doomMu   sync.Mutex
+	doomed   []doomedSegment // deleted by retention, unmapped after DeleteGrace
 
 	closeErr error // from the flusher's last round, for Close
 
@@ -234,6 +248,11 @@ func Open(cfg Config) (*Log, error) {
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
+	}
+	// Entries of records that retention deleted before the last run ended
+	// (or before a crash) are not served.
+	if err := l.trimQueues(); err != nil {
+		l.log.Warn("trim consume queues", "err", err)
 	}
 	l.alloc = newAllocator(l.logDir, cfg.SegmentSize, l.log)
 	if l.active != nil {
@@ -282,6 +301,7 @@ func (l *Log) Close() error {
 // closeFiles unmaps and closes every file and releases the directory lock.
 func (l *Log) closeFiles() error {
 	l.runRetired()
+	l.closeDoomed(time.Time{}, true)
 	var errs []error
 	l.qmu.Lock()
 	for _, t := range l.topics {
@@ -572,7 +592,8 @@ func findSegment(list []*segment, off, size int64) *segment {
 
 // Read returns the size bytes at phyOffset, which must lie in one segment
 // and in [MinOffset, MaxOffset). The slice aliases the mapping (no copy) and
-// stays valid until Close; do not write to it.
+// stays valid until Close, or for Config.DeleteGrace after retention
+// deletes its segment; do not write to it.
 func (l *Log) Read(phyOffset int64, size int32) ([]byte, error) {
 	if l.closing.Load() {
 		return nil, ErrClosed
@@ -614,7 +635,8 @@ func (l *Log) Stats() Stats {
 // Chunk locates the readable log bytes starting at phyOffset for a
 // zero-copy transfer: the segment file that holds them, their position in
 // it, and their length, at most max and never past the segment's end or
-// MaxOffset. The file stays open until Close; read it with pread or
+// MaxOffset. The file stays open until Close (or for Config.DeleteGrace
+// after retention deletes its segment); read it with pread or
 // sendfile at the position, never through its shared offset.
 func (l *Log) Chunk(phyOffset int64, max int) (*os.File, int64, int, error) {
 	if l.closing.Load() {
