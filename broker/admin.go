@@ -147,6 +147,8 @@ func (b *Broker) createSystemTopics() {
 		{TopicName: selfTestTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: offsetMovedTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: scheduleTopic, ReadQueueNums: int32(len(delayLevels)), WriteQueueNums: int32(len(delayLevels)), Perm: rw},
+		{TopicName: halfTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
+		{TopicName: opTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: b.cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: permRead | permWrite | permInherit},
 		{TopicName: b.cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: permRead | permWrite | permInherit},
 	} {

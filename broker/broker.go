@@ -37,6 +37,7 @@ type Broker struct {
 	locks     locks
 	delays    *scheduler
 	cleaner   *cleaner
+	tx        *txChecker
 	master    *ha.Master // nil on a slave
 	slave     *ha.Slave  // nil on a master
 
@@ -118,6 +119,7 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("open store %s: %w", root, err)
 	}
 	b.cleaner = newCleaner(b)
+	b.tx = newTxChecker(b)
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
 		b.polls.arrived(topic, queueID)
 		if b.master != nil {
@@ -178,6 +180,7 @@ func (b *Broker) Start() error {
 	b.goLoop(b.polls.run)
 	b.goLoop(b.cleaner.run)
 	if b.cfg.BrokerRole != Slave {
+		b.goLoop(b.tx.run)
 		b.goLoop(b.delays.run)
 	}
 	return nil

@@ -76,6 +76,11 @@ type Config struct {
 	// are refused until space is freed.
 	DiskSpaceCleanForciblyRatio float64 `prop:"diskSpaceCleanForciblyRatio"`
 	DiskSpaceWarningLevelRatio  float64 `prop:"diskSpaceWarningLevelRatio"`
+
+	// Transaction checks (BROKER-INTERNALS §16.3).
+	TransactionCheckInterval time.Duration `prop:"transactionCheckInterval"`
+	TransactionTimeOut       time.Duration `prop:"transactionTimeOut"` // a half message younger than this is not checked
+	TransactionCheckMax      int           `prop:"transactionCheckMax"`
 }
 
 // DefaultConfig returns the defaults of DESIGN.md §3 and RocketMQ's own.
@@ -127,6 +132,9 @@ func DefaultConfig() Config {
 		CleanFileForciblyEnable:           true,
 		DiskSpaceCleanForciblyRatio:       0.85,
 		DiskSpaceWarningLevelRatio:        0.90,
+		TransactionCheckInterval:          60 * time.Second,
+		TransactionTimeOut:                6 * time.Second,
+		TransactionCheckMax:               15,
 	}
 }
 
@@ -266,6 +274,15 @@ func (c *Config) Validate() error {
 	}
 	if c.DiskSpaceCleanForciblyRatio <= 0 || c.DiskSpaceCleanForciblyRatio > 1 {
 		bad("diskSpaceCleanForciblyRatio=%v: want a fraction in (0, 1]", c.DiskSpaceCleanForciblyRatio)
+	}
+	if c.TransactionCheckInterval <= 0 {
+		bad("transactionCheckInterval must be positive")
+	}
+	if c.TransactionTimeOut < 0 {
+		bad("transactionTimeOut must not be negative")
+	}
+	if c.TransactionCheckMax < 1 {
+		bad("transactionCheckMax=%d: want at least 1", c.TransactionCheckMax)
 	}
 	if c.DiskSpaceWarningLevelRatio <= 0 || c.DiskSpaceWarningLevelRatio > 1 {
 		bad("diskSpaceWarningLevelRatio=%v: want a fraction in (0, 1]", c.DiskSpaceWarningLevelRatio)

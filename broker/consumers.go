@@ -144,6 +144,22 @@ func (cs *consumers) register(hb *heartbeatBody, conn *remoting.Conn, now time.T
 	return changed
 }
 
+// producerConn returns the connection of a live producer of group, or nil.
+func (cs *consumers) producerConn(group string) *remoting.Conn {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var best *client
+	for _, c := range cs.producers[group] {
+		if c.conn != nil && (best == nil || c.lastSeen.After(best.lastSeen)) {
+			best = c
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.conn
+}
+
 // unregister removes clientID from the named groups; it returns the
 // consumer groups whose membership changed.
 func (cs *consumers) unregister(clientID, producerGroup, consumerGroup string) []string {

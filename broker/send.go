@@ -186,7 +186,11 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 		StoreHost:      b.storeHost,
 		ReconsumeTimes: h.reconsumeTimes,
 	}
-	b.delayIfAsked(&msg)
+	if h.sysFlag&txMask == txPrepared {
+		toHalf(&msg) // invisible until END_TRANSACTION commits it
+	} else {
+		b.delayIfAsked(&msg)
+	}
 	res, err := b.store.Append(&msg)
 	if err != nil {
 		return storeErr(req, err)

@@ -1,6 +1,10 @@
 package broker
 
 import (
+	"strconv"
+	"sync"
+	"time"
+
 	"github.com/rocketgo/rocketgo/commitlog"
 	"github.com/rocketgo/rocketgo/remoting"
 )
@@ -13,10 +17,37 @@ const (
 	txRollback = 0xC
 )
 
-// endTransaction handles END_TRANSACTION (37). A half message is stored in
-// its real topic as PREPARED, which gives it no consume-queue entry; a
-// commit appends it again as COMMIT, which makes it visible; a rollback
-// leaves it invisible. An unknown outcome (0) is ignored, as Java does.
+// Transactional messages (BROKER-INTERNALS §16.3). A half message is stored
+// in halfTopic queue 0 as an ordinary record, its real topic and queue in
+// properties; the consume queue of halfTopic is the list of transactions.
+// END_TRANSACTION commits (appends the real message, type COMMIT) or rolls
+// back (appends nothing), and either way appends an "op" record to opTopic
+// whose body is the half message's queue offset. The checker asks the
+// producer group about half messages left without an op.
+const (
+	halfTopic          = "RMQ_SYS_TRANS_HALF_TOPIC"
+	opTopic            = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+	txCheckGroup       = "CID_RMQ_SYS_TRANS" // its offsets are the checker's progress
+	propPGroup         = "PGROUP"
+	propTxCheckTimes   = "TRANSACTION_CHECK_TIMES"
+	propCheckImmunity  = "CHECK_IMMUNITY_TIME_IN_SECONDS"
+	propTransactionID  = "__transactionId__"
+	opTag              = "d"
+	maxChecksPerRun    = 2000
+	maxHalfScanPerRun  = 20000
+	transactionOpBatch = 64
+)
+
+// toHalf turns a PREPARED send into the half message stored for it.
+func toHalf(m *commitlog.Message) {
+	props := withProperty(m.Properties, propRealTopic, m.Topic)
+	m.Properties = withProperty(props, propRealQueueID, strconv.Itoa(int(m.QueueID)))
+	m.Topic, m.QueueID = halfTopic, 0
+	m.SysFlag &^= txMask
+}
+
+// endTransaction handles END_TRANSACTION (37). An unknown outcome (0) is
+// ignored, as Java does: the checker will ask again.
 func (b *Broker) endTransaction(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	if b.cfg.BrokerRole == Slave {
 		return remoting.Errorf(req, remoting.SlaveNotAvailable, "broker %s is a slave; end transactions on its master", b.cfg.BrokerName)
@@ -32,9 +63,7 @@ func (b *Broker) endTransaction(c *remoting.Conn, req *remoting.Command) *remoti
 	switch kind {
 	case 0:
 		return remoting.NewResponse(req, remoting.Success, "")
-	case txRollback:
-		return remoting.NewResponse(req, remoting.Success, "")
-	case txCommit:
+	case txCommit, txRollback:
 	default:
 		return remoting.Errorf(req, remoting.InvalidParameter, "commitOrRollback=%d: want 8 (commit), 12 (rollback) or 0 (unknown)", kind)
 	}
@@ -42,12 +71,64 @@ func (b *Broker) endTransaction(c *remoting.Conn, req *remoting.Command) *remoti
 	if resp != nil {
 		return resp
 	}
+	if rec.Topic != halfTopic {
+		return b.endLegacyTransaction(req, rec, kind, phys)
+	}
+	if !b.tx.resolve(rec.QueueOffset) {
+		return remoting.NewResponse(req, remoting.Success, "") // already ended
+	}
+	if kind == txCommit {
+		topic, _ := property(rec.Properties, propRealTopic)
+		qid, err := strconv.Atoi(func() string { v, _ := property(rec.Properties, propRealQueueID); return v }())
+		if topic == "" || err != nil {
+			b.tx.unresolve(rec.QueueOffset)
+			return remoting.Errorf(req, remoting.SystemError, "the half message at commit-log offset %d has no real topic/queue", phys)
+		}
+		props := rec.Properties
+		for _, k := range []string{propRealTopic, propRealQueueID, propTranMsg, propTxCheckTimes} {
+			props = withoutProperty(props, k)
+		}
+		m := commitlog.Message{
+			Topic: topic, QueueID: int32(qid), Flag: rec.Flag, Body: rec.Body, Properties: props,
+			SysFlag: rec.SysFlag&^txMask | txCommit, BornTimestamp: rec.BornTimestamp,
+			BornHost: rec.BornHost, StoreHost: b.storeHost, ReconsumeTimes: rec.ReconsumeTimes,
+			PreparedTransactionOffset: phys,
+		}
+		b.delayIfAsked(&m)
+		if _, err := b.store.Append(&m); err != nil {
+			b.tx.unresolve(rec.QueueOffset)
+			return storeErr(req, err)
+		}
+	}
+	if err := b.appendOp(rec.QueueOffset); err != nil {
+		return storeErr(req, err)
+	}
+	return remoting.NewResponse(req, remoting.Success, "")
+}
+
+// appendOp records that the half message at queue offset half has ended.
+func (b *Broker) appendOp(half int64) error {
+	m := commitlog.Message{
+		Topic: opTopic, Body: []byte(strconv.FormatInt(half, 10)),
+		Properties: withProperty("", propTags, opTag), BornTimestamp: time.Now().UnixMilli(),
+		BornHost: b.storeHost, StoreHost: b.storeHost,
+	}
+	_, err := b.store.Append(&m)
+	return err
+}
+
+// endLegacyTransaction ends a half message stored by an earlier rocketgo
+// in its real topic with type PREPARED (no consume-queue entry).
+func (b *Broker) endLegacyTransaction(req *remoting.Command, rec commitlog.Record, kind int32, phys int64) *remoting.Command {
 	if rec.SysFlag&txMask != txPrepared {
-		return remoting.Errorf(req, remoting.SystemError, "the message at commit-log offset %d is not a prepared transaction message", phys)
+		return remoting.Errorf(req, remoting.SystemError, "the message at commit-log offset %d is not a half (prepared) transaction message", phys)
+	}
+	if kind == txRollback {
+		return remoting.NewResponse(req, remoting.Success, "")
 	}
 	m := commitlog.Message{
 		Topic: rec.Topic, QueueID: rec.QueueID, Flag: rec.Flag, Body: rec.Body,
-		Properties: withoutProperty(string(rec.Properties), propTranMsg),
+		Properties: withoutProperty(rec.Properties, propTranMsg),
 		SysFlag:    rec.SysFlag&^txMask | txCommit, BornTimestamp: rec.BornTimestamp,
 		BornHost: rec.BornHost, StoreHost: b.storeHost, ReconsumeTimes: rec.ReconsumeTimes,
 		PreparedTransactionOffset: phys,
@@ -56,4 +137,225 @@ func (b *Broker) endTransaction(c *remoting.Conn, req *remoting.Command) *remoti
 		return storeErr(req, err)
 	}
 	return remoting.NewResponse(req, remoting.Success, "")
+}
+
+// txChecker asks producers about half messages left without an outcome
+// (Java's TransactionalMessageCheckService). Its progress, the first half
+// offset not known to be ended, and the op offset from which the ops of the
+// later halves can be read again, are kept as txCheckGroup's consumer
+// offsets, so a restart resumes where it was. Check counts are kept in
+// memory only: after a restart a half message may be checked
+// transactionCheckMax more times.
+type txChecker struct {
+	b *Broker
+
+	mu     sync.Mutex
+	loaded bool
+	next   int64           // first half offset not known to be ended
+	opNext int64           // next op offset to read
+	ended  map[int64]int64 // half offset → its op's offset (-1: op not read back yet)
+	checks map[int64]int   // half offset → checks sent
+}
+
+func newTxChecker(b *Broker) *txChecker {
+	return &txChecker{b: b, ended: map[int64]int64{}, checks: map[int64]int{}}
+}
+
+// resolve marks half as ended and reports whether it was not already.
+func (t *txChecker) resolve(half int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.ended[half]; ok || (t.loaded && half < t.next) {
+		return false
+	}
+	t.ended[half] = -1
+	return true
+}
+
+// unresolve undoes resolve after a failed commit.
+func (t *txChecker) unresolve(half int64) {
+	t.mu.Lock()
+	delete(t.ended, half)
+	t.mu.Unlock()
+}
+
+func (t *txChecker) run(done <-chan struct{}) {
+	tick := time.NewTicker(t.b.cfg.TransactionCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			t.check(now)
+		}
+	}
+}
+
+// check is one round: read the new ops, then walk the half messages from
+// the progress mark, asking about those older than transactionTimeOut.
+func (t *txChecker) check(now time.Time) {
+	b := t.b
+	store := b.store
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.loaded {
+		t.next = b.progress(halfTopic)
+		t.opNext = b.progress(opTopic)
+		t.loaded = true
+	}
+	// Ops.
+	var entries []commitlog.Entry
+	for {
+		var err error
+		entries, err = store.QueueEntries(opTopic, 0, max(t.opNext, store.QueueMinOffset(opTopic, 0)), transactionOpBatch, entries)
+		if err != nil || len(entries) == 0 {
+			break
+		}
+		for _, e := range entries {
+			off := t.opNext
+			t.opNext++
+			raw, err := store.Read(e.PhysOffset, e.Size)
+			if err != nil {
+				continue
+			}
+			rec, _, err := commitlog.DecodeRecord(raw)
+			if err != nil {
+				continue
+			}
+			if half, err := strconv.ParseInt(string(rec.Body), 10, 64); err == nil && half >= t.next {
+				t.ended[half] = off
+			}
+		}
+	}
+	// Halves.
+	half := max(t.next, store.QueueMinOffset(halfTopic, 0))
+	end := store.QueueMaxOffset(halfTopic, 0)
+	sent := 0
+	timeout := b.cfg.TransactionTimeOut
+	advance := true // every half below `half` has ended
+	for scanned := 0; half < end && scanned < maxHalfScanPerRun && sent < maxChecksPerRun; half, scanned = half+1, scanned+1 {
+		if _, ok := t.ended[half]; ok {
+			if advance {
+				t.next = half + 1
+			}
+			continue
+		}
+		rec, ok := t.readHalf(half)
+		if !ok { // gone (retention) or unreadable: nothing to ask about
+			if advance {
+				t.next = half + 1
+			}
+			continue
+		}
+		age := now.Sub(time.UnixMilli(rec.StoreTimestamp))
+		if age < timeout {
+			break // the later ones are younger still
+		}
+		if v, ok := property(rec.Properties, propCheckImmunity); ok {
+			if secs, err := strconv.Atoi(v); err == nil && age < time.Duration(secs)*time.Second {
+				advance = false
+				continue
+			}
+		}
+		if t.checks[half] >= b.cfg.TransactionCheckMax {
+			b.log.Warn("transaction never ended: half message discarded after transactionCheckMax checks",
+				"halfOffset", half, "commitLogOffset", rec.PhysOffset, "checks", t.checks[half])
+			t.ended[half] = -1
+			if advance {
+				t.next = half + 1
+			}
+			continue
+		}
+		advance = false
+		if t.ask(rec) {
+			t.checks[half]++
+			sent++
+		}
+	}
+	// Forget what lies below the progress mark; keep the ops from the
+	// oldest one still needed.
+	opKeep := t.opNext
+	for h, op := range t.ended {
+		if h < t.next {
+			delete(t.ended, h)
+			delete(t.checks, h)
+		} else if op >= 0 && op < opKeep {
+			opKeep = op
+		}
+	}
+	for h := range t.checks {
+		if h < t.next {
+			delete(t.checks, h)
+		}
+	}
+	b.offsets.commit(txCheckGroup, halfTopic, 0, t.next)
+	b.offsets.commit(txCheckGroup, opTopic, 0, opKeep)
+}
+
+// progress is txCheckGroup's committed offset on topic's queue 0, or 0.
+func (b *Broker) progress(topic string) int64 {
+	off, _ := b.offsets.query(txCheckGroup, topic, 0)
+	return off
+}
+
+// readHalf reads the half message at a queue offset of halfTopic.
+func (t *txChecker) readHalf(half int64) (commitlog.Record, bool) {
+	store := t.b.store
+	es, err := store.QueueEntries(halfTopic, 0, half, 1, nil)
+	if err != nil || len(es) != 1 {
+		return commitlog.Record{}, false
+	}
+	raw, err := store.Read(es[0].PhysOffset, es[0].Size)
+	if err != nil {
+		return commitlog.Record{}, false
+	}
+	rec, _, err := commitlog.DecodeRecord(raw)
+	return rec, err == nil
+}
+
+// ask sends CHECK_TRANSACTION_STATE about a half message to one live
+// producer of its group (the Go client answers only checks for its own
+// group). It reports whether a producer was asked.
+func (t *txChecker) ask(rec commitlog.Record) bool {
+	b := t.b
+	group, _ := property(rec.Properties, propPGroup)
+	conn := b.consumers.producerConn(group)
+	if conn == nil {
+		return false
+	}
+	topic, _ := property(rec.Properties, propRealTopic)
+	qv, _ := property(rec.Properties, propRealQueueID)
+	qid, _ := strconv.Atoi(qv)
+	checks := t.checks[rec.QueueOffset] + 1
+	m := commitlog.Message{
+		Topic: topic, QueueID: int32(qid), Flag: rec.Flag, Body: rec.Body,
+		Properties: withProperty(rec.Properties, propTxCheckTimes, strconv.Itoa(checks)),
+		SysFlag:    rec.SysFlag&^txMask | txPrepared, BornTimestamp: rec.BornTimestamp,
+		BornHost: rec.BornHost, StoreHost: rec.StoreHost, ReconsumeTimes: rec.ReconsumeTimes,
+	}
+	body, err := commitlog.EncodeRecord(&m, rec.QueueOffset, rec.PhysOffset, rec.StoreTimestamp)
+	if err != nil {
+		b.log.Warn("encode a transaction check", "commitLogOffset", rec.PhysOffset, "err", err)
+		return false
+	}
+	uniq, _ := property(rec.Properties, propUniqKey)
+	txID, ok := property(rec.Properties, propTransactionID)
+	if !ok {
+		txID = uniq
+	}
+	req := remoting.NewRequest(remoting.CheckTransactionState,
+		"tranStateTableOffset", strconv.FormatInt(rec.QueueOffset, 10),
+		"commitLogOffset", strconv.FormatInt(rec.PhysOffset, 10),
+		"msgId", uniq,
+		"transactionId", txID,
+		"offsetMsgId", offsetMsgID(b.storeHost, rec.PhysOffset),
+		"topic", topic,
+		"bname", b.cfg.BrokerName,
+	)
+	req.Body = body
+	if err := conn.Oneway(req); err != nil {
+		return false
+	}
+	return true
 }

@@ -344,6 +344,20 @@ func putTail(b []byte, p int, reconsume int32, preparedOffset int64, body []byte
 	copy(b[p+2:], props)
 }
 
+// EncodeRecord returns m in the store layout, as the log would hold it at
+// physOffset with the given queue offset and store time: what a broker
+// sends when a client asks for a message in that layout
+// (CHECK_TRANSACTION_STATE bodies).
+func EncodeRecord(m *Message, queueOffset, physOffset, storeTimestamp int64) ([]byte, error) {
+	p, err := prepare(m, math.MaxInt32+blankLen+1)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, p.size)
+	p.encode(b, queueOffset, physOffset, storeTimestamp)
+	return b, nil
+}
+
 // prepared is a message checked and measured outside the append lock.
 type prepared struct {
 	m        *Message

@@ -333,3 +333,22 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeRecordRoundTrip(t *testing.T) {
+	m := testMessage("T", 3, 7)
+	b, err := EncodeRecord(m, 42, 1<<20, 1700000000123)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, n, err := DecodeRecord(b)
+	if err != nil || n != len(b) {
+		t.Fatalf("DecodeRecord: %v (%d of %d bytes)", err, n, len(b))
+	}
+	if r.Topic != "T" || r.QueueID != 3 || r.QueueOffset != 42 || r.PhysOffset != 1<<20 || r.StoreTimestamp != 1700000000123 ||
+		string(r.Body) != string(m.Body) || r.Properties != m.Properties || r.BornHost != m.BornHost {
+		t.Fatalf("round trip: %+v", r)
+	}
+	if _, err := EncodeRecord(&Message{Topic: ""}, 0, 0, 0); err == nil {
+		t.Fatal("encoded a message without a topic")
+	}
+}
