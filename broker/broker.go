@@ -191,15 +191,19 @@ func (b *Broker) routes() {
 	s := b.server
 	// The hot paths keep nothing of a request they have answered (a send
 	// that waits for a flush or a slave, and a parked pull, call Keep), so
-	// the server recycles their memory.
-	s.HandleScoped(remoting.SendMessage, b.sendMessage)
-	s.HandleScoped(remoting.SendMessageV2, b.sendMessage)
-	s.HandleScoped(remoting.SendBatchMessage, b.sendMessage)
+	// the server recycles their memory. Sends and offset requests never
+	// block (an append writes to pre-faulted pages; waiting for a flush or
+	// a slave is a callback), so they run on the event loop; a send that
+	// would create a topic (an fsync) is offloaded. Pulls may read cold
+	// pages from disk: workers.
+	s.HandleInline(remoting.SendMessage, b.sendMessage)
+	s.HandleInline(remoting.SendMessageV2, b.sendMessage)
+	s.HandleInline(remoting.SendBatchMessage, b.sendMessage)
 	s.HandleScoped(remoting.PullMessage, b.pullMessage)
-	s.HandleScoped(remoting.QueryConsumerOffset, b.queryConsumerOffset)
-	s.HandleScoped(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
-	s.HandleScoped(remoting.GetMaxOffset, b.getMaxOffset)
-	s.HandleScoped(remoting.GetMinOffset, b.getMinOffset)
+	s.HandleInline(remoting.QueryConsumerOffset, b.queryConsumerOffset)
+	s.HandleInline(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
+	s.HandleInline(remoting.GetMaxOffset, b.getMaxOffset)
+	s.HandleInline(remoting.GetMinOffset, b.getMinOffset)
 	s.Handle(remoting.HeartBeat, b.heartBeat)
 	s.Handle(remoting.UnregisterClient, b.unregisterClient)
 	s.Handle(remoting.GetConsumerListByGroup, b.getConsumerListByGroup)

@@ -153,6 +153,9 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	if err != nil {
 		return fieldErr(req, err)
 	}
+	if req.OnLoop() && b.sendMayBlock(&h) {
+		return remoting.Offload
+	}
 	if h.batch || req.Code == remoting.SendBatchMessage {
 		return b.sendBatch(c, req, &h)
 	}
@@ -206,6 +209,16 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "true")
 	return b.finishSend(c, req, resp, res.EndOffset(), wait)
+}
+
+// sendMayBlock reports whether a send would write a config file (an fsync):
+// a topic to create, or a retry topic that may divert to a new DLQ.
+func (b *Broker) sendMayBlock(h *sendHeader) bool {
+	if strings.HasPrefix(h.topic, retryPrefix) {
+		return true
+	}
+	_, ok := b.topics.get(h.topic)
+	return !ok
 }
 
 // redirectRetry applies the retry rules to a send aimed at a %RETRY% topic:

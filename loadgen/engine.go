@@ -19,6 +19,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/rocketgo/rocketgo/client"
+	"github.com/rocketgo/rocketgo/internal/procs"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -56,7 +57,7 @@ type Progress struct {
 // RunOutput is a finished run: its summary and its histograms.
 type RunOutput struct {
 	Run   Run
-	Hists map[string]*hdrhistogram.Histogram // "send", "service", "pacing", "endToEnd"
+	Hists map[string]*hdrhistogram.Histogram // by kind: HistSend, HistService, …
 }
 
 const (
@@ -391,6 +392,11 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		}
 		close(stopSends)
 	}()
+	// The pacers and the hiccup meter sleep in clock_nanosleep on locked
+	// threads: Ps of their own, or they starve the client's goroutines.
+	releaseProcs := procs.Reserve(len(producers) + 1)
+	defer releaseProcs()
+	hiccups := startHiccupMeter(warmupEnd, end)
 	var swg sync.WaitGroup // outstanding sends
 	var pwg sync.WaitGroup
 	batch := max(w.BatchSize, 1)
@@ -461,6 +467,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		}()
 	}
 	pwg.Wait()
+	hiccup := hiccups.finish()
 	swg.Wait()
 	fwg.Wait()
 	// What consumers had not read when sending stopped: a backlog that
@@ -484,7 +491,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	cwg.Wait()
 	close(progressDone)
 
-	out := rec.output(spec, faults)
+	out := rec.output(spec, faults, hiccup)
 	if w.ConsumersPerTopic > 0 {
 		out.Run.Backlog = max(backlog, 0)
 	}
@@ -536,7 +543,7 @@ func consumeQueue(ctx context.Context, c *client.PullConsumer, q client.MessageQ
 }
 
 // output turns the recorder into the run's summary and histograms.
-func (r *recorder) output(spec RunSpec, faults []Fault) *RunOutput {
+func (r *recorder) output(spec RunSpec, faults []Fault, hiccup *hdrhistogram.Histogram) *RunOutput {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := spec.Workload
@@ -547,6 +554,7 @@ func (r *recorder) output(spec RunSpec, faults []Fault) *RunOutput {
 		AchievedRate: float64(r.acked) / w.Duration.Seconds(),
 		Consumed:     r.consumed, Duplicates: r.dup,
 		Send: PercentilesOf(r.send), Service: PercentilesOf(r.service), Pacing: PercentilesOf(r.pacing), EndToEnd: PercentilesOf(r.endToEnd),
+		Hiccup: PercentilesOf(hiccup),
 		Faults: faults,
 	}
 	if w.ConsumersPerTopic > 0 {
@@ -564,7 +572,7 @@ func (r *recorder) output(spec RunSpec, faults []Fault) *RunOutput {
 	}
 	markRecovery(&run)
 	return &RunOutput{Run: run, Hists: map[string]*hdrhistogram.Histogram{
-		"send": r.send, "service": r.service, "pacing": r.pacing, "endToEnd": r.endToEnd,
+		HistSend: r.send, HistService: r.service, HistPacing: r.pacing, HistEndToEnd: r.endToEnd, HistHiccup: hiccup,
 	}}
 }
 

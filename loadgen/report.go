@@ -153,6 +153,7 @@ func verdict(s *Summary, groups []runGroup) []string {
 		out = append(out, kneeSentences(groups)...)
 		out = append(out, peakSentence(s, groups))
 	}
+	out = append(out, hiccupSentence(groups))
 	out = append(out, deliverySentences(s, groups)...)
 	out = append(out, faultSentences(groups)...)
 	return slices.DeleteFunc(out, func(x string) bool { return x == "" })
@@ -604,6 +605,53 @@ func writeResults(b *strings.Builder, s *Summary, groups []runGroup) {
 			sent, acked, errs, cell(statuses), consumed, lost, dups, backlog)
 	}
 	b.WriteString("\n")
+	writeHiccups(b, groups)
+}
+
+// writeHiccups tables the machine's own stalls beside the send tails.
+func writeHiccups(b *strings.Builder, groups []runGroup) {
+	if !slices.ContainsFunc(groups, func(g runGroup) bool { return len(g.samples(hicMax)) > 0 }) {
+		return
+	}
+	b.WriteString("Machine stalls during each run, in µs (medians of the repetitions): how late a load-generator thread " +
+		"that only sleeps 1 ms at a time woke up, next to the send latency at the same percentiles. Nothing that thread " +
+		"does waits for a broker; its lateness is the scheduler's and the hypervisor's, a floor under every latency above.\n\n")
+	b.WriteString("| mode | target | stall p99 | send p99 | stall p99.9 | send p99.9 | stall max | send max |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|\n")
+	for _, g := range groups {
+		if len(g.samples(hicMax)) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", cell(g.Label), rateTitle(g.Rate),
+			medianCell(g.samples(hicP99), us), medianCell(g.samples(sendP99), us),
+			medianCell(g.samples(hicP999), us), medianCell(g.samples(sendP999), us),
+			medianCell(g.samples(hicMax), us), medianCell(g.samples(sendMax), us))
+	}
+	b.WriteString("\n")
+}
+
+// hiccupSentence says when the machine's stalls explain much of the tail:
+// the largest share of a group's send p99.9 that its stall p99.9 reaches,
+// if that is at least a quarter.
+func hiccupSentence(groups []runGroup) string {
+	var worst *runGroup
+	share := 0.0
+	for i := range groups {
+		g := &groups[i]
+		h, sp := g.samples(hicP999), g.samples(sendP999)
+		if len(h) == 0 || len(sp) == 0 || medianOf(sp) <= 0 {
+			continue
+		}
+		if x := medianOf(h) / medianOf(sp); x > share {
+			share, worst = x, g
+		}
+	}
+	if worst == nil || share < 0.25 {
+		return ""
+	}
+	return fmt.Sprintf("The machine itself stalled a sleeping thread by up to %s µs at p99.9 (%s at %s), %.0f%% of that run's send p99.9 "+
+		"of %s µs: tails at and beyond p99.9 here measure this host's scheduling as much as the broker (see the stall table).",
+		us(medianOf(worst.samples(hicP999))), worst.Label, rateTitle(worst.Rate), 100*min(share, 1), us(medianOf(worst.samples(sendP999))))
 }
 
 func writeFaults(b *strings.Builder, groups []runGroup) {

@@ -12,6 +12,7 @@ const (
 	HistService  = "service"
 	HistPacing   = "pacing"
 	HistEndToEnd = "endToEnd"
+	HistHiccup   = "hiccup" // the machine's stalls during the run (hiccup.go)
 )
 
 // HistKey is the key of a histogram in the map WriteCharts takes:
@@ -122,6 +123,9 @@ func sendP99(r *Run) (float64, bool)  { return float64(r.Send.P99), r.Send.Count
 func sendP999(r *Run) (float64, bool) { return float64(r.Send.P999), r.Send.Count > 0 }
 func sendMax(r *Run) (float64, bool)  { return float64(r.Send.Max), r.Send.Count > 0 }
 func e2eP50(r *Run) (float64, bool)   { return float64(r.EndToEnd.P50), r.EndToEnd.Count > 0 }
+func hicP99(r *Run) (float64, bool)   { return float64(r.Hiccup.P99), r.Hiccup.Count > 0 }
+func hicP999(r *Run) (float64, bool)  { return float64(r.Hiccup.P999), r.Hiccup.Count > 0 }
+func hicMax(r *Run) (float64, bool)   { return float64(r.Hiccup.Max), r.Hiccup.Count > 0 }
 func e2eP99(r *Run) (float64, bool)   { return float64(r.EndToEnd.P99), r.EndToEnd.Count > 0 }
 func achieved(r *Run) (float64, bool) { return r.AchievedRate, r.Measured > 0 || r.Sent > 0 }
 

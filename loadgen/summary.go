@@ -73,6 +73,9 @@ type Run struct {
 	Service  Percentiles `json:"service"`
 	Pacing   Percentiles `json:"pacing"`
 	EndToEnd Percentiles `json:"endToEnd"`
+	// Hiccup: how late a thread that only sleeps 1 ms at a time woke up
+	// during the measured window (the machine's own stalls; see hiccup.go).
+	Hiccup Percentiles `json:"hiccup"`
 
 	Intervals []Interval `json:"intervals"`
 	Faults    []Fault    `json:"faults,omitempty"`

@@ -78,3 +78,53 @@ func BenchmarkLoopbackSend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoopbackOpenLoop sends at a fixed 2000 requests/s (open loop:
+// each request leaves at its scheduled time whatever happened to the ones
+// before) through a Client to a Server whose inline handler answers at once,
+// and reports the latency percentiles. This is where threads asleep between
+// requests show: the event loops block in epoll_wait, and every wake-up of
+// a goroutine goes through the scheduler (see internal/procs).
+func BenchmarkLoopbackOpenLoop(b *testing.B) {
+	const rate = 2000
+	s := startServer(b, ServerConfig{}, func(s *Server) {
+		s.HandleInline(SendMessageV2, func(_ *Conn, req *Command) *Command {
+			return NewResponse(req, Success, "")
+		})
+	})
+	c := newClient(b)
+	addr := s.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Invoke(ctx, addr, sendV2Request()); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, b.N)
+	done := make(chan struct{}, b.N)
+	interval := time.Second / rate
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		t0 := time.Now()
+		err := c.InvokeAsync(ctx, addr, sendV2Request(), func(resp *Command, err error) {
+			lat[i] = time.Since(t0)
+			if err != nil || resp.Code != Success {
+				b.Error(err, resp)
+			}
+			done <- struct{}{}
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range b.N {
+		<-done
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) / 1e3 }
+	b.ReportMetric(q(0.5), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(q(0.999), "p99.9-µs")
+}

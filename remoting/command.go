@@ -57,7 +57,12 @@ type Command struct {
 	own    []byte // the buffer the strings and Body alias
 	pooled bool   // own and the Command go back to the pool on release
 	kept   bool   // the handler keeps the request past its return
+	onLoop bool   // an inline handler is running on the event loop
 }
+
+// OnLoop reports whether the handler serving this request runs on the
+// server's event loop (HandleInline), where it must not block.
+func (c *Command) OnLoop() bool { return c.onLoop }
 
 // NewRequest returns a request with the given code and ext fields (key,
 // value pairs).

@@ -17,6 +17,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/rocketgo/rocketgo/internal/procs"
 )
 
 // HandlerFunc serves one request. It runs on a worker goroutine. A non-nil
@@ -65,12 +67,21 @@ type Server struct {
 	engine  gnet.Engine
 	addr    string
 	runDone chan error // receives gnet.Run's result, then is closed
+
+	releaseProcs func() // gives back the Ps reserved for the event loops
 }
 
 type handler struct {
 	fn     HandlerFunc
 	scoped bool // see HandleScoped
+	inline bool // see HandleInline
 }
+
+// Offload is what a handler registered with HandleInline returns, before
+// it has done anything, when the request would make it block: the server
+// then queues the request to a worker and calls the handler again there
+// (where req.OnLoop() is false).
+var Offload = &Command{}
 
 type task struct {
 	c   *Conn
@@ -117,6 +128,16 @@ func (s *Server) HandleScoped(code int32, h HandlerFunc) {
 	s.register(code, handler{fn: h, scoped: true})
 }
 
+// HandleInline registers h for request code to run on the event loop that
+// read the request, as soon as it is decoded: no hand-off to a worker, and
+// its response goes out with the loop's next write. On a small machine this
+// saves two thread wake-ups per request. h must not block — no disk or
+// network waits, no long-held locks; when it finds it would (req.OnLoop()
+// tells where it runs), it returns Offload. The rules of HandleScoped apply.
+func (s *Server) HandleInline(code int32, h HandlerFunc) {
+	s.register(code, handler{fn: h, scoped: true, inline: true})
+}
+
 func (s *Server) register(code int32, h handler) {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
@@ -141,6 +162,9 @@ func (s *Server) Start() error {
 		return fmt.Errorf("start %s server: already started", s.cfg.Name)
 	}
 	s.started = true
+	// The event loops, and gnet's accepting loop, block in epoll_wait
+	// holding a P each: give them Ps of their own (see internal/procs).
+	s.releaseProcs = procs.Reserve(s.cfg.EventLoops + 1)
 	s.queue = make(chan task, s.cfg.QueueSize)
 	booted := make(chan struct{})
 	s.runDone = make(chan error, 1)
@@ -161,6 +185,7 @@ func (s *Server) Start() error {
 	case <-booted:
 	case err := <-s.runDone:
 		s.started = false
+		s.releaseProcs()
 		if err == nil {
 			err = errors.New("engine stopped during boot")
 		}
@@ -169,6 +194,7 @@ func (s *Server) Start() error {
 	if h.bootErr != nil {
 		_ = s.stopEngineLocked()
 		s.started = false
+		s.releaseProcs()
 		return fmt.Errorf("listen %s: %w", s.cfg.Addr, h.bootErr)
 	}
 	for range s.cfg.Workers {
@@ -205,6 +231,7 @@ func (s *Server) Close() error {
 		close(s.stopIdle)
 	}
 	s.wg.Wait()
+	s.releaseProcs()
 	return err
 }
 
@@ -263,6 +290,9 @@ func (s *Server) serve(c *Conn, req *Command) {
 		return
 	}
 	resp := s.call(h.fn, c, req)
+	if resp == Offload { // only an inline call may offload
+		resp = Errorf(req, SystemError, "request code %d: the handler asked to be offloaded from a worker", req.Code)
+	}
 	if resp != nil {
 		c.reply(req, resp) // encodes resp: nothing refers to req afterwards
 	}
@@ -291,10 +321,23 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		c.complete(cmd)
 		return
 	}
-	if _, ok := (*s.handlers.Load())[cmd.Code]; !ok {
+	h, ok := (*s.handlers.Load())[cmd.Code]
+	if !ok {
 		c.replyFromLoop(cmd, unsupported(cmd))
 		cmd.release()
 		return
+	}
+	if h.inline {
+		cmd.onLoop = true
+		resp := s.call(h.fn, c, cmd)
+		cmd.onLoop = false
+		if resp != Offload {
+			if resp != nil {
+				c.replyFromLoop(cmd, resp) // flushed at the end of OnTraffic
+			}
+			cmd.release()
+			return
+		}
 	}
 	select {
 	case s.queue <- task{c, cmd}:
