@@ -328,6 +328,25 @@ func percentileChart(groups []runGroup, hists map[string]*hdrhistogram.Histogram
 	if len(lines) == 0 {
 		return nil
 	}
+	if kind == HistSend {
+		// The machine's own stalls over all runs, for scale: the floor
+		// under every curve above.
+		var stalls *hdrhistogram.Histogram
+		for _, g := range groups {
+			if h := hists[HistKey(g.Label, g.Rate, HistHiccup)]; h != nil && h.TotalCount() > 0 {
+				if stalls == nil {
+					stalls = hdrhistogram.Import(h.Export())
+				} else {
+					stalls.Merge(h)
+				}
+			}
+		}
+		if xys, lo, hi := plottable(percentileCurve(stalls), true); len(xys) > 0 {
+			ylo, yhi = math.Min(ylo, lo), math.Max(yhi, hi)
+			lines = append(lines, series{name: "machine stalls (1 ms sleeper, all runs)", xys: xys, width: vg.Points(1),
+				color: color.Gray{Y: 0x88}, dash: []vg.Length{vg.Points(2), vg.Points(2)}})
+		}
+	}
 	title, yLabel := "Send latency by percentile (from intended send time)", "send latency (µs)"
 	if kind == HistEndToEnd {
 		title, yLabel = "End-to-end latency by percentile (intended send → consumed)", "end-to-end latency (µs)"

@@ -416,3 +416,33 @@ func TestOddDataDoesNotBreakResults(t *testing.T) {
 	}
 	Compare(s, s)
 }
+
+// The stall table appears when runs carry hiccup data, and the verdict
+// blames the machine only when its stalls reach a quarter of the send p99.9.
+func TestReportMachineStalls(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		stall    int64 // hiccup p99.9 of every run, µs
+		sentence bool
+	}{{"quiet machine", 100, false}, {"noisy machine", 1 << 30, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := syntheticSummary(t)
+			for i := range s.Runs {
+				r := &s.Runs[i]
+				stall := min(tc.stall, r.Send.P999)
+				r.Hiccup = Percentiles{Count: 10000, P50: 60, P99: stall / 2, P999: stall, Max: stall * 2}
+			}
+			dir := t.TempDir()
+			if err := WriteReport(dir, s, nil); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+			if !bytes.Contains(data, []byte("| mode | target | stall p99 | send p99 | stall p99.9 | send p99.9 | stall max | send max |")) {
+				t.Errorf("report.md lacks the stall table:\n%s", data)
+			}
+			if got := bytes.Contains(data, []byte("The machine itself stalled a sleeping thread")); got != tc.sentence {
+				t.Errorf("verdict blames the machine: %v, want %v:\n%s", got, tc.sentence, data)
+			}
+		})
+	}
+}
