@@ -41,8 +41,11 @@ type Broker struct {
 	master    *ha.Master // nil on a slave
 	slave     *ha.Slave  // nil on a master
 
-	// sendStages are what a send waits for before it is answered.
+	// sendStages are what a send waits for before it is answered, and
+	// the latency stage each one is recorded under.
 	sendStages []sendStage
+	stageNames []string
+	lat        *stageStats
 
 	memTotal  int64          // bytes of RAM, for the slave-read rule
 	addr      string         // advertised ip:port for clients
@@ -73,6 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		cfg:         cfg,
 		log:         log,
 		consumers:   newConsumers(),
+		lat:         newStageStats(),
 		registerNow: make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
@@ -104,6 +108,7 @@ func (b *Broker) Start() error {
 	if b.cfg.FlushDiskType == SyncFlush {
 		flush = commitlog.SyncFlush
 		b.sendStages = append(b.sendStages, b.flushStage)
+		b.stageNames = append(b.stageNames, stageFlushWait)
 	}
 	b.store, err = commitlog.Open(commitlog.Config{
 		Dir:              root,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
@@ -166,6 +167,22 @@ func TestSyncFlush(t *testing.T) {
 	}
 	if n := c.maxOffset(topic, 0) + c.maxOffset(topic, 1); n != 51 {
 		t.Fatalf("stored %d messages, want 51", n)
+	}
+	// The broker times each send's stages; a SYNC_FLUSH master has no
+	// slave stage.
+	rt := c.runtime(c.brokerAddr)
+	for stage, want := range map[string]int64{"sendStore": 51, "sendFlushWait": 51, "sendTotal": 51, "sendSlaveWait": 0} {
+		v, ok := rt["latency."+stage]
+		if want == 0 {
+			if ok {
+				t.Errorf("runtime info has latency.%s on a master without slaves", stage)
+			}
+			continue
+		}
+		h, err := hdrhistogram.Decode([]byte(v))
+		if err != nil || h.TotalCount() < want {
+			t.Errorf("latency.%s: %v, %d samples; want %d", stage, err, h.TotalCount(), want)
+		}
 	}
 }
 

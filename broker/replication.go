@@ -52,6 +52,7 @@ func (b *Broker) startHA() error {
 	b.haAddr = b.master.Addr()
 	if b.cfg.BrokerRole == SyncMaster {
 		b.sendStages = append(b.sendStages, b.replicaStage)
+		b.stageNames = append(b.stageNames, stageSlaveWait)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"diskFull":               strconv.FormatBool(b.cleaner.diskFull.Load()),
 		"segmentsDeleted":        i64(st.SegmentsDeleted),
 	}
+	b.lat.encode(t)
 	if b.master != nil {
 		ms := b.master.Stats()
 		t["haConnections"] = strconv.Itoa(ms.Slaves)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/rocketgo/rocketgo/commitlog"
 	"github.com/rocketgo/rocketgo/remoting"
@@ -198,6 +199,7 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	if err != nil {
 		return storeErr(req, err)
 	}
+	appended := b.stageDone(stageStore, received(req))
 	b.stats.sent.Add(1)
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	resp.SetExt("msgId", offsetMsgID(b.storeHost, res.PhysOffset))
@@ -208,7 +210,23 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	}
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "true")
-	return b.finishSend(c, req, resp, res.EndOffset(), wait)
+	return b.finishSend(c, req, resp, res.EndOffset(), wait, appended)
+}
+
+// received is when the request arrived, or now for one that did not come
+// through the server.
+func received(req *remoting.Command) time.Time {
+	if t := req.ReceivedAt(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
+}
+
+// stageDone records the stage that began at since and returns now.
+func (b *Broker) stageDone(stage string, since time.Time) time.Time {
+	now := time.Now()
+	b.lat.record(stage, now.Sub(since))
+	return now
 }
 
 // sendMayBlock reports whether a send would write a config file (an fsync):
@@ -240,15 +258,21 @@ func (b *Broker) redirectRetry(req *remoting.Command, h *sendHeader) *remoting.C
 // finishSend answers a stored send: at once, or when the stages the role
 // and flush type require (group-commit flush, later replication) are done.
 // It returns nil when the answer will be written later.
-func (b *Broker) finishSend(c *remoting.Conn, req, resp *remoting.Command, end int64, wait bool) *remoting.Command {
+func (b *Broker) finishSend(c *remoting.Conn, req, resp *remoting.Command, end int64, wait bool, appended time.Time) *remoting.Command {
+	start := received(req)
 	if !wait || len(b.sendStages) == 0 {
+		b.stageDone(stageTotal, start)
 		return resp
 	}
 	req.Keep() // answered later; resp may alias it
-	w := &sendWait{b: b, c: c, req: req, resp: resp}
+	w := &sendWait{b: b, c: c, req: req, resp: resp, start: start}
 	w.pending.Store(int32(len(b.sendStages)))
-	for _, stage := range b.sendStages {
-		stage(end, w.done)
+	for i, stage := range b.sendStages {
+		name := b.stageNames[i]
+		stage(end, func(code int32, remark string) {
+			b.stageDone(name, appended)
+			w.done(code, remark)
+		})
 	}
 	return nil
 }
@@ -261,6 +285,7 @@ type sendWait struct {
 	b         *Broker
 	c         *remoting.Conn
 	req, resp *remoting.Command
+	start     time.Time // the request arrived
 	pending   atomic.Int32
 	code      atomic.Int32
 	remark    atomic.Pointer[string]
@@ -286,6 +311,7 @@ func (w *sendWait) done(code int32, remark string) {
 		w.resp.Code = code
 		w.resp.Remark = *w.remark.Load()
 	}
+	w.b.stageDone(stageTotal, w.start)
 	if w.req.IsOneway() {
 		return
 	}
@@ -361,6 +387,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	if err != nil {
 		return storeErr(req, err)
 	}
+	appended := b.stageDone(stageStore, received(req))
 	b.stats.sent.Add(int64(len(msgs)))
 	var ids strings.Builder
 	for i, off := range offsets {
@@ -375,7 +402,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	resp.SetExt("queueOffset", strconv.FormatInt(res.QueueOffset, 10))
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "true")
-	return b.finishSend(c, req, resp, res.EndOffset(), true)
+	return b.finishSend(c, req, resp, res.EndOffset(), true, appended)
 }
 
 type batchEntry struct {

@@ -397,6 +397,19 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	releaseProcs := procs.Reserve(len(producers) + 1)
 	defer releaseProcs()
 	hiccups := startHiccupMeter(warmupEnd, end)
+	// The broker's own stage histograms when the measured window opens.
+	stagesBefore := make(chan map[string]*hdrhistogram.Histogram, 1)
+	go func() {
+		select {
+		case <-time.After(time.Until(warmupEnd)):
+		case <-ctx.Done():
+		}
+		h, err := brokerStages(ctx, spec.Namesrvs, spec.Group)
+		if err != nil {
+			log.Debug("broker stages", "err", err)
+		}
+		stagesBefore <- h
+	}()
 	var swg sync.WaitGroup // outstanding sends
 	var pwg sync.WaitGroup
 	batch := max(w.BatchSize, 1)
@@ -470,6 +483,16 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	hiccup := hiccups.finish()
 	swg.Wait()
 	fwg.Wait()
+	var stages map[string]Percentiles
+	if before := <-stagesBefore; before != nil {
+		if after, err := brokerStages(ctx, spec.Namesrvs, spec.Group); err == nil {
+			if d, ok := stageDiff(before, after); ok {
+				stages = d
+			} else {
+				log.Info("broker stage histograms not comparable (restarted during the run?)")
+			}
+		}
+	}
 	// What consumers had not read when sending stopped: a backlog that
 	// grows run over run means they cannot keep up.
 	backlog := rec.live.acked.Load() - rec.live.consumed.Load()
@@ -492,6 +515,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	close(progressDone)
 
 	out := rec.output(spec, faults, hiccup)
+	out.Run.Broker = stages
 	if w.ConsumersPerTopic > 0 {
 		out.Run.Backlog = max(backlog, 0)
 	}

@@ -606,6 +606,41 @@ func writeResults(b *strings.Builder, s *Summary, groups []runGroup) {
 	}
 	b.WriteString("\n")
 	writeHiccups(b, groups)
+	writeBrokerStages(b, groups)
+}
+
+// writeBrokerStages tables the master's own send stages (p50 / p99, µs,
+// medians of the repetitions) beside what the clients saw.
+func writeBrokerStages(b *strings.Builder, groups []runGroup) {
+	has := func(g runGroup, stage string) bool {
+		return len(g.samples(func(r *Run) (float64, bool) { p, ok := r.Broker[stage]; return 0, ok && p.Count > 0 })) > 0
+	}
+	if !slices.ContainsFunc(groups, func(g runGroup) bool { return has(g, StageTotal) }) {
+		return
+	}
+	cellOf := func(g runGroup, stage string) string {
+		if !has(g, stage) {
+			return "—"
+		}
+		p50 := g.samples(func(r *Run) (float64, bool) { p, ok := r.Broker[stage]; return float64(p.P50), ok && p.Count > 0 })
+		p99 := g.samples(func(r *Run) (float64, bool) { p, ok := r.Broker[stage]; return float64(p.P99), ok && p.Count > 0 })
+		return us(medianOf(p50)) + " / " + us(medianOf(p99))
+	}
+	b.WriteString("Inside the broker: the master's own time per send in µs, p50 / p99 (medians of the repetitions), from the " +
+		"histograms it keeps per stage — *store*: request received to message appended; *flush wait*: appended to durable " +
+		"(SYNC_FLUSH); *slave wait*: appended to held by a slave (SYNC_MASTER); *in broker*: received to answer queued. " +
+		"The rest of *send* (measured by the clients from the intended send time) is the network, the clients and the scheduler.\n\n")
+	b.WriteString("| mode | target | store | flush wait | slave wait | in broker | send |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|\n")
+	for _, g := range groups {
+		if !has(g, StageTotal) {
+			continue
+		}
+		send := medianCell(g.samples(sendP50), us) + " / " + medianCell(g.samples(sendP99), us)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", cell(g.Label), rateTitle(g.Rate),
+			cellOf(g, StageStore), cellOf(g, StageFlushWait), cellOf(g, StageSlaveWait), cellOf(g, StageTotal), send)
+	}
+	b.WriteString("\n")
 }
 
 // writeHiccups tables the machine's own stalls beside the send tails.

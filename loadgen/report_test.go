@@ -446,3 +446,52 @@ func TestReportMachineStalls(t *testing.T) {
 		})
 	}
 }
+
+func TestStageDiff(t *testing.T) {
+	before, after := hdrhistogram.New(1, 60_000_000, 3), hdrhistogram.New(1, 60_000_000, 3)
+	for range 100 {
+		_ = before.RecordValue(10)
+		_ = after.RecordValue(10)
+	}
+	for range 50 {
+		_ = after.RecordValue(5000)
+	}
+	d, ok := stageDiff(map[string]*hdrhistogram.Histogram{StageTotal: before}, map[string]*hdrhistogram.Histogram{StageTotal: after, StageStore: after})
+	if !ok {
+		t.Fatal("not comparable")
+	}
+	if p := d[StageTotal]; p.Count != 50 || p.P50 < 4990 || p.P50 > 5010 {
+		t.Fatalf("difference: %+v, want 50 samples at 5000", p)
+	}
+	if p := d[StageStore]; p.Count != 150 {
+		t.Fatalf("a stage without a before snapshot: %+v, want all 150 samples", p)
+	}
+	// A broker restarted in between has fewer samples than before.
+	if _, ok := stageDiff(map[string]*hdrhistogram.Histogram{StageTotal: after}, map[string]*hdrhistogram.Histogram{StageTotal: before}); ok {
+		t.Fatal("a shrinking histogram was subtracted")
+	}
+}
+
+func TestReportBrokerStages(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	for i := range s.Runs {
+		s.Runs[i].Broker = map[string]Percentiles{
+			StageStore: {Count: 100, P50: 12, P99: 140},
+			StageTotal: {Count: 100, P50: 15, P99: 160},
+		}
+		if s.Runs[i].Label == syncLabel {
+			s.Runs[i].Broker[StageSlaveWait] = Percentiles{Count: 100, P50: 300, P99: 900}
+		}
+	}
+	dir := t.TempDir()
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	for _, w := range []string{"| mode | target | store | flush wait | slave wait | in broker | send |",
+		"| " + syncLabel + " | 10000 msg/s | 12 / 140 | — | 300 / 900 | 15 / 160 |"} {
+		if !bytes.Contains(data, []byte(w)) {
+			t.Errorf("report.md lacks %q:\n%s", w, data)
+		}
+	}
+}

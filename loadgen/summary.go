@@ -76,6 +76,10 @@ type Run struct {
 	// Hiccup: how late a thread that only sleeps 1 ms at a time woke up
 	// during the measured window (the machine's own stalls; see hiccup.go).
 	Hiccup Percentiles `json:"hiccup"`
+	// Broker: the master's own send stages over the measured window, by
+	// stage (StageStore, …; see brokerlat.go); empty for brokers that do
+	// not report them.
+	Broker map[string]Percentiles `json:"broker,omitempty"`
 
 	Intervals []Interval `json:"intervals"`
 	Faults    []Fault    `json:"faults,omitempty"`
