@@ -150,6 +150,7 @@ func (b *Broker) autoCreate(req *remoting.Command, h *sendHeader) (TopicConfig, 
 // sendMessage handles SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
 // SEND_REPLY_MESSAGE (324).
 func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	start := time.Now() // sends run inline, right after the frame is decoded
 	h, err := parseSendHeader(req)
 	if err != nil {
 		return fieldErr(req, err)
@@ -158,7 +159,7 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 		return remoting.Offload
 	}
 	if h.batch || req.Code == remoting.SendBatchMessage {
-		return b.sendBatch(c, req, &h)
+		return b.sendBatch(c, req, &h, start)
 	}
 	if len(req.Body) > int(b.cfg.MaxMessageSize) {
 		return remoting.Errorf(req, remoting.MessageIllegal, "the message body is %d bytes, over the limit maxMessageSize=%d", len(req.Body), b.cfg.MaxMessageSize)
@@ -199,7 +200,7 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	if err != nil {
 		return storeErr(req, err)
 	}
-	appended := b.stageDone(stageStore, received(req))
+	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(1)
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	resp.SetExt("msgId", offsetMsgID(b.storeHost, res.PhysOffset))
@@ -210,16 +211,7 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	}
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "true")
-	return b.finishSend(c, req, resp, res.EndOffset(), wait, appended)
-}
-
-// received is when the request arrived, or now for one that did not come
-// through the server.
-func received(req *remoting.Command) time.Time {
-	if t := req.ReceivedAt(); !t.IsZero() {
-		return t
-	}
-	return time.Now()
+	return b.finishSend(c, req, resp, res.EndOffset(), wait, start, appended)
 }
 
 // stageDone records the stage that began at since and returns now.
@@ -258,8 +250,7 @@ func (b *Broker) redirectRetry(req *remoting.Command, h *sendHeader) *remoting.C
 // finishSend answers a stored send: at once, or when the stages the role
 // and flush type require (group-commit flush, later replication) are done.
 // It returns nil when the answer will be written later.
-func (b *Broker) finishSend(c *remoting.Conn, req, resp *remoting.Command, end int64, wait bool, appended time.Time) *remoting.Command {
-	start := received(req)
+func (b *Broker) finishSend(c *remoting.Conn, req, resp *remoting.Command, end int64, wait bool, start, appended time.Time) *remoting.Command {
 	if !wait || len(b.sendStages) == 0 {
 		b.stageDone(stageTotal, start)
 		return resp
@@ -347,7 +338,7 @@ func bornHost(c *remoting.Conn) netip.AddrPort {
 
 // sendBatch handles SEND_BATCH_MESSAGE (320): one queue, consecutive
 // offsets, one answer.
-func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeader) *remoting.Command {
+func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeader, start time.Time) *remoting.Command {
 	if len(req.Body) > int(b.cfg.MaxMessageSize) {
 		return remoting.Errorf(req, remoting.MessageIllegal, "the batch body is %d bytes, over the limit maxMessageSize=%d", len(req.Body), b.cfg.MaxMessageSize)
 	}
@@ -387,7 +378,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	if err != nil {
 		return storeErr(req, err)
 	}
-	appended := b.stageDone(stageStore, received(req))
+	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(int64(len(msgs)))
 	var ids strings.Builder
 	for i, off := range offsets {
@@ -402,7 +393,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	resp.SetExt("queueOffset", strconv.FormatInt(res.QueueOffset, 10))
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "true")
-	return b.finishSend(c, req, resp, res.EndOffset(), true, appended)
+	return b.finishSend(c, req, resp, res.EndOffset(), true, start, appended)
 }
 
 type batchEntry struct {

@@ -14,10 +14,10 @@ import (
 // clients saw into the broker's part and the rest (network, client,
 // scheduling).
 const (
-	stageStore     = "sendStore"     // request received → message appended (parse, checks, append)
+	stageStore     = "sendStore"     // handler start (right after decode: sends run inline) → message appended
 	stageFlushWait = "sendFlushWait" // appended → durable (SYNC_FLUSH group commit)
 	stageSlaveWait = "sendSlaveWait" // appended → a slave has it (SYNC_MASTER)
-	stageTotal     = "sendTotal"     // request received → answer handed to the connection
+	stageTotal     = "sendTotal"     // handler start → answer handed to the connection
 )
 
 // stageMaxUs bounds the recorded values (a minute).

@@ -20,10 +20,10 @@ import (
 // what. Other brokers (Apache RocketMQ) report none; the run then has no
 // breakdown.
 const (
-	StageStore     = "sendStore"     // request received → message appended
+	StageStore     = "sendStore"     // request decoded → message appended
 	StageFlushWait = "sendFlushWait" // appended → durable (SYNC_FLUSH)
 	StageSlaveWait = "sendSlaveWait" // appended → a slave has it (SYNC_MASTER)
-	StageTotal     = "sendTotal"     // request received → answer handed to the connection
+	StageTotal     = "sendTotal"     // request decoded → answer handed to the connection
 )
 
 // Stages lists them in the order of a send's life.

@@ -627,8 +627,8 @@ func writeBrokerStages(b *strings.Builder, groups []runGroup) {
 		return us(medianOf(p50)) + " / " + us(medianOf(p99))
 	}
 	b.WriteString("Inside the broker: the master's own time per send in µs, p50 / p99 (medians of the repetitions), from the " +
-		"histograms it keeps per stage — *store*: request received to message appended; *flush wait*: appended to durable " +
-		"(SYNC_FLUSH); *slave wait*: appended to held by a slave (SYNC_MASTER); *in broker*: received to answer queued. " +
+		"histograms it keeps per stage — *store*: request decoded to message appended; *flush wait*: appended to durable " +
+		"(SYNC_FLUSH); *slave wait*: appended to held by a slave (SYNC_MASTER); *in broker*: decoded to answer queued. " +
 		"The rest of *send* (measured by the clients from the intended send time) is the network, the clients and the scheduler.\n\n")
 	b.WriteString("| mode | target | store | flush wait | slave wait | in broker | send |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|\n")

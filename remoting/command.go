@@ -3,7 +3,6 @@ package remoting
 import (
 	"fmt"
 	"strconv"
-	"time"
 )
 
 // Header serialization types (the high byte of the frame's second word).
@@ -59,13 +58,7 @@ type Command struct {
 	pooled bool   // own and the Command go back to the pool on release
 	kept   bool   // the handler keeps the request past its return
 	onLoop bool   // an inline handler is running on the event loop
-
-	received time.Time // when a server decoded it
 }
-
-// ReceivedAt is when the server decoded the request (the zero time for a
-// command that did not come through a Server).
-func (c *Command) ReceivedAt() time.Time { return c.received }
 
 // OnLoop reports whether the handler serving this request runs on the
 // server's event loop (HandleInline), where it must not block.

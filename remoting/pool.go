@@ -3,7 +3,6 @@ package remoting
 import (
 	"encoding/binary"
 	"sync"
-	"time"
 )
 
 // Pooled requests.
@@ -49,7 +48,6 @@ func decodeRequest(frame []byte) (*Command, error) {
 	buf = buf[:n]
 	copy(buf, frame[frameHeadLen:])
 	c.reset(buf)
-	c.received = time.Now()
 	if err := c.decode(buf, typ, hdrLen); err != nil {
 		c.release()
 		return nil, err
@@ -61,7 +59,7 @@ func decodeRequest(frame []byte) (*Command, error) {
 // cleared: stale entries alias own, which c keeps anyway.
 func (c *Command) reset(own []byte) {
 	c.Code, c.Language, c.Version, c.Opaque, c.Flag = 0, "", 0, 0, 0
-	c.Remark, c.Body, c.SerializeType, c.received = "", nil, 0, time.Time{}
+	c.Remark, c.Body, c.SerializeType = "", nil, 0
 	c.ext = nil
 	c.own, c.pooled, c.kept, c.onLoop = own, true, false, false
 }
