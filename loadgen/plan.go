@@ -85,6 +85,12 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			work = d
 		}
 		var err error
+		if fl, err := MeasureFloors(work); err != nil {
+			log.Warn("hardware floors", "err", err)
+		} else {
+			sum.Machine.Floors = &fl
+			log.Info("hardware floors", "fsyncP50us", fl.FsyncP50, "loopbackRttP50us", fl.RTTP50)
+		}
 		cluster, err = Launch(ctx, plan.Topology, opts.BinDir, work, log)
 		if err != nil {
 			return "", err

@@ -153,6 +153,7 @@ func verdict(s *Summary, groups []runGroup) []string {
 		out = append(out, kneeSentences(groups)...)
 		out = append(out, peakSentence(s, groups))
 	}
+	out = append(out, floorSentence(s, groups))
 	out = append(out, hiccupSentence(groups))
 	out = append(out, deliverySentences(s, groups)...)
 	out = append(out, faultSentences(groups)...)
@@ -499,6 +500,10 @@ func writeSetup(b *strings.Builder, s *Summary) {
 		line = "not recorded"
 	}
 	fmt.Fprintf(b, "- **Machine:** %s; %.0f%% idle and load average %.2f at the start.\n", line, 100*m.IdleAtStart, m.Load1)
+	if f := m.Floors; f != nil {
+		fmt.Fprintf(b, "- **Hardware floors** (measured before the runs): 4 KiB write + fdatasync on the brokers' disk p50 %d µs, p99 %d µs; "+
+			"1 KiB loopback TCP round trip p50 %d µs, p99 %d µs.\n", f.FsyncP50, f.FsyncP99, f.RTTP50, f.RTTP99)
+	}
 	if s.Placement.Brokers != "" || s.Placement.Loadgen != "" {
 		fmt.Fprintf(b, "- **CPU placement:** brokers on %s, load generator on %s.\n", orDash(s.Placement.Brokers), orDash(s.Placement.Loadgen))
 	}
@@ -663,6 +668,35 @@ func writeHiccups(b *strings.Builder, groups []runGroup) {
 			medianCell(g.samples(hicMax), us), medianCell(g.samples(sendMax), us))
 	}
 	b.WriteString("\n")
+}
+
+// floorSentence compares each mode's p50 at its lowest rate with the
+// hardware floor that bounds it: one fdatasync for SYNC_FLUSH, a loopback
+// round trip otherwise.
+func floorSentence(s *Summary, groups []runGroup) string {
+	f := s.Machine.Floors
+	if f == nil || f.RTTP50 <= 0 || f.FsyncP50 <= 0 {
+		return ""
+	}
+	var parts []string
+	seen := map[string]bool{}
+	for _, g := range groups { // rates ascend within a label
+		if seen[g.Label] || g.Rate == 0 || len(g.samples(sendP50)) == 0 || len(g.Runs) == 0 {
+			continue
+		}
+		seen[g.Label] = true
+		p50 := medianOf(g.samples(sendP50))
+		if g.Runs[0].Flush == "SYNC_FLUSH" {
+			parts = append(parts, fmt.Sprintf("%s %.1f× one fdatasync", g.Label, p50/float64(f.FsyncP50)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %.1f× a loopback round trip", g.Label, p50/float64(f.RTTP50)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Against the hardware floors (fdatasync p50 %d µs, loopback round trip p50 %d µs), the send p50 at each mode's lowest rate is: %s.",
+		f.FsyncP50, f.RTTP50, strings.Join(parts, "; "))
 }
 
 // hiccupSentence says when the machine's stalls explain much of the tail:

@@ -495,3 +495,36 @@ func TestReportBrokerStages(t *testing.T) {
 		}
 	}
 }
+
+func TestReportFloors(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	s.Machine.Floors = &Floors{FsyncP50: 500, FsyncP99: 2000, RTTP50: 50, RTTP99: 200}
+	dir := t.TempDir()
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	for _, w := range []string{"**Hardware floors** (measured before the runs): 4 KiB write + fdatasync on the brokers' disk p50 500 µs",
+		"Against the hardware floors (fdatasync p50 500 µs, loopback round trip p50 50 µs)", asyncLabel + " "} {
+		if !bytes.Contains(data, []byte(w)) {
+			t.Errorf("report.md lacks %q:\n%s", w, data)
+		}
+	}
+}
+
+func TestMeasureFloors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times 200 fdatasyncs")
+	}
+	f, err := MeasureFloors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.FsyncP50 <= 0 || f.FsyncP99 < f.FsyncP50 || f.RTTP50 <= 0 || f.RTTP99 < f.RTTP50 {
+		t.Fatalf("implausible floors %+v", f)
+	}
+	t.Logf("%+v", f)
+	if _, err := MeasureFloors(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("measured in a directory that does not exist")
+	}
+}

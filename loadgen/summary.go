@@ -30,6 +30,7 @@ type Machine struct {
 	Hostname    string  `json:"hostname"`
 	IdleAtStart float64 `json:"idleAtStart"` // fraction of CPU idle over the second before the run
 	Load1       float64 `json:"load1"`       // 1-minute load average at start
+	Floors      *Floors `json:"floors,omitempty"`
 }
 
 // Versions names the code that ran.
