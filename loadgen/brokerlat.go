@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,8 +32,15 @@ var Stages = []string{StageStore, StageFlushWait, StageSlaveWait, StageTotal}
 
 const latencyKeyPrefix = "latency."
 
-// brokerStages fetches the cumulative stage histograms of group's master.
-func brokerStages(ctx context.Context, namesrvs []string, group string) (map[string]*hdrhistogram.Histogram, error) {
+// brokerSnapshot is what a run takes from the master's runtime info.
+type brokerSnapshot struct {
+	stages    map[string]*hdrhistogram.Histogram // cumulative, by stage
+	logOffset int64                              // commitLogMaxOffset; -1 when not reported
+}
+
+// brokerStages fetches the cumulative stage histograms and the CommitLog
+// end offset of group's master.
+func brokerStages(ctx context.Context, namesrvs []string, group string) (*brokerSnapshot, error) {
 	rpc := remoting.NewClient(remoting.ClientConfig{})
 	defer rpc.Close()
 	master, err := masterOf(ctx, rpc, namesrvs, group)
@@ -55,6 +63,10 @@ func brokerStages(ctx context.Context, namesrvs []string, group string) (map[str
 		return nil, fmt.Errorf("runtime info of %s: %w", master, err)
 	}
 	out := map[string]*hdrhistogram.Histogram{}
+	snap := &brokerSnapshot{stages: out, logOffset: -1}
+	if v, err := strconv.ParseInt(kv.Table["commitLogMaxOffset"], 10, 64); err == nil {
+		snap.logOffset = v
+	}
 	for k, v := range kv.Table {
 		name, ok := strings.CutPrefix(k, latencyKeyPrefix)
 		if !ok {
@@ -66,7 +78,7 @@ func brokerStages(ctx context.Context, namesrvs []string, group string) (map[str
 		}
 		out[name] = h
 	}
-	return out, nil
+	return snap, nil
 }
 
 // stageDiff is what each stage recorded between two snapshots. It reports

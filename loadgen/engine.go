@@ -398,7 +398,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	defer releaseProcs()
 	hiccups := startHiccupMeter(warmupEnd, end)
 	// The broker's own stage histograms when the measured window opens.
-	stagesBefore := make(chan map[string]*hdrhistogram.Histogram, 1)
+	stagesBefore := make(chan *brokerSnapshot, 1)
 	go func() {
 		select {
 		case <-time.After(time.Until(warmupEnd)):
@@ -484,10 +484,14 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	swg.Wait()
 	fwg.Wait()
 	var stages map[string]Percentiles
+	logBytes := int64(-1)
 	if before := <-stagesBefore; before != nil {
 		if after, err := brokerStages(ctx, spec.Namesrvs, spec.Group); err == nil {
-			if d, ok := stageDiff(before, after); ok {
+			if d, ok := stageDiff(before.stages, after.stages); ok {
 				stages = d
+				if before.logOffset >= 0 && after.logOffset >= before.logOffset {
+					logBytes = after.logOffset - before.logOffset
+				}
 			} else {
 				log.Info("broker stage histograms not comparable (restarted during the run?)")
 			}
@@ -516,6 +520,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 
 	out := rec.output(spec, faults, hiccup)
 	out.Run.Broker = stages
+	out.Run.LogBytes = logBytes
 	if w.ConsumersPerTopic > 0 {
 		out.Run.Backlog = max(backlog, 0)
 	}

@@ -154,6 +154,7 @@ func verdict(s *Summary, groups []runGroup) []string {
 		out = append(out, peakSentence(s, groups))
 	}
 	out = append(out, floorSentence(s, groups))
+	out = append(out, diskSentence(s, groups))
 	out = append(out, hiccupSentence(groups))
 	out = append(out, deliverySentences(s, groups)...)
 	out = append(out, faultSentences(groups)...)
@@ -668,6 +669,49 @@ func writeHiccups(b *strings.Builder, groups []runGroup) {
 			medianCell(g.samples(hicMax), us), medianCell(g.samples(sendMax), us))
 	}
 	b.WriteString("\n")
+}
+
+// diskSentence sizes retention from what the runs wrote: the CommitLog
+// bytes per acknowledged message (median over runs that report them) and
+// the disk that the highest throughput measured fills per hour and over
+// RocketMQ's default fileReservedTime.
+func diskSentence(s *Summary, groups []runGroup) string {
+	var per []float64
+	for _, r := range s.Runs {
+		if r.LogBytes > 0 && r.Acked > 0 {
+			per = append(per, float64(r.LogBytes)/float64(r.Acked))
+		}
+	}
+	if len(per) == 0 {
+		return ""
+	}
+	bpm := medianOf(per)
+	peak := 0.0
+	for _, g := range groups {
+		if xs := g.samples(achieved); len(xs) > 0 {
+			peak = max(peak, medianOf(xs))
+		}
+	}
+	if peak <= 0 {
+		return ""
+	}
+	const reserveHours = 72             // fileReservedTime's default
+	perHour := (bpm + 20) * peak * 3600 // + one 20-byte consume-queue entry
+	return fmt.Sprintf("On disk each message took %.0f bytes of CommitLog (body, header, topic and properties) and 20 bytes of consume queue; "+
+		"at the highest throughput measured, %s msg/s, a broker group's master fills %s per hour, %s over the default fileReservedTime of %d h "+
+		"(each slave holds the same again).", bpm, rateNum(peak), humanBytes(perHour), humanBytes(perHour*reserveHours), reserveHours)
+}
+
+// humanBytes spells a size for capacity planning: MiB, GiB or TiB with one
+// decimal.
+func humanBytes(n float64) string {
+	switch {
+	case n >= 1<<40:
+		return fmt.Sprintf("%.1f TiB", n/(1<<40))
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", n/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", n/(1<<20))
 }
 
 // floorSentence compares each mode's p50 at its lowest rate with the

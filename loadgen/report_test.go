@@ -528,3 +528,20 @@ func TestMeasureFloors(t *testing.T) {
 		t.Fatal("measured in a directory that does not exist")
 	}
 }
+
+func TestReportDiskSizing(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	for i := range s.Runs {
+		s.Runs[i].LogBytes = s.Runs[i].Acked * 1200
+	}
+	dir := t.TempDir()
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	// The synthetic peak is about 40000 msg/s: 1220 B × 40000 × 3600 ≈ 163.6 GiB per hour.
+	if !bytes.Contains(data, []byte("On disk each message took 1200 bytes of CommitLog")) || !bytes.Contains(data, []byte("GiB per hour")) ||
+		!bytes.Contains(data, []byte("TiB over the default fileReservedTime of 72 h")) {
+		t.Errorf("report.md lacks the disk sizing sentence:\n%s", data)
+	}
+}

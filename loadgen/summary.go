@@ -81,6 +81,10 @@ type Run struct {
 	// stage (StageStore, …; see brokerlat.go); empty for brokers that do
 	// not report them.
 	Broker map[string]Percentiles `json:"broker,omitempty"`
+	// LogBytes is how much the master's CommitLog grew over the measured
+	// window (-1 when unknown): with Acked, the bytes each message costs on
+	// disk, for sizing retention.
+	LogBytes int64 `json:"logBytes"`
 
 	Intervals []Interval `json:"intervals"`
 	Faults    []Fault    `json:"faults,omitempty"`
