@@ -38,6 +38,7 @@ type Broker struct {
 	delays    *scheduler
 	cleaner   *cleaner
 	tx        *txChecker
+	acl       *acl       // nil unless aclEnable
 	master    *ha.Master // nil on a slave
 	slave     *ha.Slave  // nil on a master
 
@@ -125,6 +126,16 @@ func (b *Broker) Start() error {
 	}
 	b.cleaner = newCleaner(b)
 	b.tx = newTxChecker(b)
+	if b.cfg.AclEnable {
+		path := b.cfg.AclFile
+		if path == "" {
+			path = filepath.Join(configDir(root), "plain_acl.yml")
+		}
+		if b.acl, err = newACL(path); err != nil {
+			b.store.Close()
+			return fmt.Errorf("aclEnable=true: %w", err)
+		}
+	}
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
 		b.polls.arrived(topic, queueID)
 		if b.master != nil {
@@ -184,6 +195,9 @@ func (b *Broker) Start() error {
 	b.goLoop(b.housekeepingLoop)
 	b.goLoop(b.polls.run)
 	b.goLoop(b.cleaner.run)
+	if b.acl != nil {
+		b.goLoop(b.acl.run(b))
+	}
 	if b.cfg.BrokerRole != Slave {
 		b.goLoop(b.tx.run)
 		b.goLoop(b.delays.run)
@@ -194,6 +208,21 @@ func (b *Broker) Start() error {
 // routes binds request codes to handlers.
 func (b *Broker) routes() {
 	s := b.server
+	// With aclEnable every request is checked before its handler runs.
+	guard := func(fn remoting.HandlerFunc) remoting.HandlerFunc {
+		if b.acl == nil {
+			return fn
+		}
+		return func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+			if resp := b.acl.check(c, req); resp != nil {
+				return resp
+			}
+			return fn(c, req)
+		}
+	}
+	handle := func(code int32, fn remoting.HandlerFunc) { s.Handle(code, guard(fn)) }
+	scoped := func(code int32, fn remoting.HandlerFunc) { s.HandleScoped(code, guard(fn)) }
+	inline := func(code int32, fn remoting.HandlerFunc) { s.HandleInline(code, guard(fn)) }
 	// The hot paths keep nothing of a request they have answered (a send
 	// that waits for a flush or a slave, and a parked pull, call Keep), so
 	// the server recycles their memory. Sends and offset requests never
@@ -201,29 +230,29 @@ func (b *Broker) routes() {
 	// a slave is a callback), so they run on the event loop; a send that
 	// would create a topic (an fsync) is offloaded. Pulls may read cold
 	// pages from disk: workers.
-	s.HandleInline(remoting.SendMessage, b.sendMessage)
-	s.HandleInline(remoting.SendMessageV2, b.sendMessage)
-	s.HandleInline(remoting.SendBatchMessage, b.sendMessage)
-	s.HandleScoped(remoting.PullMessage, b.pullMessage)
-	s.HandleInline(remoting.QueryConsumerOffset, b.queryConsumerOffset)
-	s.HandleInline(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
-	s.HandleInline(remoting.GetMaxOffset, b.getMaxOffset)
-	s.HandleInline(remoting.GetMinOffset, b.getMinOffset)
-	s.Handle(remoting.HeartBeat, b.heartBeat)
-	s.Handle(remoting.UnregisterClient, b.unregisterClient)
-	s.Handle(remoting.GetConsumerListByGroup, b.getConsumerListByGroup)
-	s.Handle(remoting.SearchOffsetByTimestamp, b.searchOffsetByTimestamp)
-	s.Handle(remoting.GetEarliestMsgStoretime, b.getEarliestMsgStoretime)
-	s.Handle(remoting.UpdateAndCreateTopic, b.updateAndCreateTopic)
-	s.Handle(remoting.DeleteTopicInBroker, b.deleteTopicInBroker)
-	s.Handle(remoting.GetAllTopicConfig, b.getAllTopicConfig)
-	s.Handle(remoting.GetAllSubscriptionGroupConfig, b.getAllSubscriptionGroupConfig)
-	s.Handle(remoting.ConsumerSendMsgBack, b.consumerSendMsgBack)
-	s.Handle(remoting.LockBatchMQ, b.lockBatchMQ)
-	s.Handle(remoting.UnlockBatchMQ, b.unlockBatchMQ)
-	s.Handle(remoting.EndTransaction, b.endTransaction)
-	s.Handle(remoting.GetAllConsumerOffset, b.getAllConsumerOffset)
-	s.Handle(remoting.GetBrokerRuntimeInfo, b.getBrokerRuntimeInfo)
+	inline(remoting.SendMessage, b.sendMessage)
+	inline(remoting.SendMessageV2, b.sendMessage)
+	inline(remoting.SendBatchMessage, b.sendMessage)
+	scoped(remoting.PullMessage, b.pullMessage)
+	inline(remoting.QueryConsumerOffset, b.queryConsumerOffset)
+	inline(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
+	inline(remoting.GetMaxOffset, b.getMaxOffset)
+	inline(remoting.GetMinOffset, b.getMinOffset)
+	handle(remoting.HeartBeat, b.heartBeat)
+	handle(remoting.UnregisterClient, b.unregisterClient)
+	handle(remoting.GetConsumerListByGroup, b.getConsumerListByGroup)
+	handle(remoting.SearchOffsetByTimestamp, b.searchOffsetByTimestamp)
+	handle(remoting.GetEarliestMsgStoretime, b.getEarliestMsgStoretime)
+	handle(remoting.UpdateAndCreateTopic, b.updateAndCreateTopic)
+	handle(remoting.DeleteTopicInBroker, b.deleteTopicInBroker)
+	handle(remoting.GetAllTopicConfig, b.getAllTopicConfig)
+	handle(remoting.GetAllSubscriptionGroupConfig, b.getAllSubscriptionGroupConfig)
+	handle(remoting.ConsumerSendMsgBack, b.consumerSendMsgBack)
+	handle(remoting.LockBatchMQ, b.lockBatchMQ)
+	handle(remoting.UnlockBatchMQ, b.unlockBatchMQ)
+	handle(remoting.EndTransaction, b.endTransaction)
+	handle(remoting.GetAllConsumerOffset, b.getAllConsumerOffset)
+	handle(remoting.GetBrokerRuntimeInfo, b.getBrokerRuntimeInfo)
 }
 
 func (b *Broker) goLoop(fn func(done <-chan struct{})) {

@@ -77,6 +77,10 @@ type Config struct {
 	DiskSpaceCleanForciblyRatio float64 `prop:"diskSpaceCleanForciblyRatio"`
 	DiskSpaceWarningLevelRatio  float64 `prop:"diskSpaceWarningLevelRatio"`
 
+	// Access control (RocketMQ 4.x plain ACL; see acl.go).
+	AclEnable bool   `prop:"aclEnable"`
+	AclFile   string `prop:"rocketmq.acl.plain.file"` // default <storePathRootDir>/config/plain_acl.yml
+
 	// Transaction checks (BROKER-INTERNALS §16.3).
 	TransactionCheckInterval time.Duration `prop:"transactionCheckInterval"`
 	TransactionTimeOut       time.Duration `prop:"transactionTimeOut"` // a half message younger than this is not checked

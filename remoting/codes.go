@@ -10,6 +10,7 @@ const (
 	UpdateConsumerOffset             = 15
 	UpdateAndCreateTopic             = 17
 	GetAllTopicConfig                = 21
+	UpdateBrokerConfig               = 25
 	GetBrokerRuntimeInfo             = 28
 	SearchOffsetByTimestamp          = 29
 	GetMaxOffset                     = 30
@@ -41,6 +42,7 @@ const (
 	GetProducerConnectionList        = 204
 	WipeWritePermOfBroker            = 205
 	GetAllTopicListFromNameserver    = 206
+	DeleteSubscriptionGroup          = 207
 	DeleteTopicInBroker              = 215
 	DeleteTopicInNamesrv             = 216
 	ResetConsumerClientOffset        = 220
