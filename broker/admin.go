@@ -146,7 +146,7 @@ func (b *Broker) createSystemTopics() {
 		{TopicName: autoCreateTopicKey, ReadQueueNums: b.cfg.DefaultTopicQueueNums, WriteQueueNums: b.cfg.DefaultTopicQueueNums, Perm: tbwPerm},
 		{TopicName: selfTestTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: offsetMovedTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
-		{TopicName: scheduleTopic, ReadQueueNums: int32(len(delayLevels)), WriteQueueNums: int32(len(delayLevels)), Perm: rw},
+		{TopicName: scheduleTopic, ReadQueueNums: int32(len(b.delayLevels)), WriteQueueNums: int32(len(b.delayLevels)), Perm: rw},
 		{TopicName: halfTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: opTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: b.cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: permRead | permWrite | permInherit},

@@ -48,6 +48,8 @@ type Broker struct {
 	stageNames []string
 	lat        *stageStats
 
+	delayLevels []time.Duration // messageDelayLevel
+
 	memTotal  int64          // bytes of RAM, for the slave-read rule
 	addr      string         // advertised ip:port for clients
 	haAddr    string         // advertised ip:port for slaves
@@ -82,6 +84,7 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		done:        make(chan struct{}),
 	}
 	b.polls = newPolls(b)
+	b.delayLevels, _ = parseDelayLevels(cfg.MessageDelayLevel) // validated above
 	var si unix.Sysinfo_t
 	if err := unix.Sysinfo(&si); err == nil {
 		b.memTotal = int64(si.Totalram) * int64(si.Unit)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigValidateNamesEveryBadKey(t *testing.T) {
@@ -156,6 +157,21 @@ func TestValidateTopic(t *testing.T) {
 	for _, bad := range []string{"", "a b", "a/b", strings.Repeat("x", 128), "tópico"} {
 		if err := validateTopic(bad); err == nil {
 			t.Errorf("validateTopic(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseDelayLevels(t *testing.T) {
+	got, err := parseDelayLevels(defaultDelayLevels)
+	if err != nil || len(got) != 18 || got[0] != time.Second || got[4] != time.Minute || got[17] != 2*time.Hour {
+		t.Fatalf("default levels: %v %v", got, err)
+	}
+	if got, err := parseDelayLevels("100ms 1d"); err != nil || got[0] != 100*time.Millisecond || got[1] != 24*time.Hour {
+		t.Fatalf("100ms 1d: %v %v", got, err)
+	}
+	for _, bad := range []string{"", "5x", "-1s", "0s", "s"} {
+		if _, err := parseDelayLevels(bad); err == nil {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }

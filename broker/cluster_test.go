@@ -231,23 +231,26 @@ func newProducer(t *testing.T, ns []string, opts ...producer.Option) rocketmq.Pr
 // pushConsumer starts a push consumer that hands every message to got.
 func (c *cluster) pushConsumer(group, instance, topic, expr string, got func(*primitive.MessageExt)) rocketmq.PushConsumer {
 	c.t.Helper()
-	pc, err := rocketmq.NewPushConsumer(
+	return c.pushConsumerWith(topic, expr, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			got(m)
+		}
+		return consumer.ConsumeSuccess, nil
+	}, consumer.WithGroupName(group), consumer.WithInstance(instance))
+}
+
+// pushConsumerWith starts a push consumer reading from the first offset,
+// with extra options, that hands messages to fn.
+func (c *cluster) pushConsumerWith(topic, expr string, fn func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error), opts ...consumer.Option) rocketmq.PushConsumer {
+	c.t.Helper()
+	pc, err := rocketmq.NewPushConsumer(append([]consumer.Option{
 		consumer.WithNsResolver(primitive.NewPassthroughResolver(c.nsAddrs)),
-		consumer.WithGroupName(group),
-		consumer.WithInstance(instance),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
-	)
+	}, opts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	err = pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: expr},
-		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-			for _, m := range msgs {
-				got(m)
-			}
-			return consumer.ConsumeSuccess, nil
-		})
-	if err != nil {
+	if err := pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: expr}, fn); err != nil {
 		c.t.Fatal(err)
 	}
 	if err := pc.Start(); err != nil {

@@ -81,6 +81,8 @@ type Config struct {
 	AclEnable bool   `prop:"aclEnable"`
 	AclFile   string `prop:"rocketmq.acl.plain.file"` // default <storePathRootDir>/config/plain_acl.yml
 
+	MessageDelayLevel string `prop:"messageDelayLevel"` // delay levels 1..n of delayed messages and retries
+
 	// Transaction checks (BROKER-INTERNALS §16.3).
 	TransactionCheckInterval time.Duration `prop:"transactionCheckInterval"`
 	TransactionTimeOut       time.Duration `prop:"transactionTimeOut"` // a half message younger than this is not checked
@@ -136,6 +138,7 @@ func DefaultConfig() Config {
 		CleanFileForciblyEnable:           true,
 		DiskSpaceCleanForciblyRatio:       0.85,
 		DiskSpaceWarningLevelRatio:        0.90,
+		MessageDelayLevel:                 defaultDelayLevels,
 		TransactionCheckInterval:          60 * time.Second,
 		TransactionTimeOut:                6 * time.Second,
 		TransactionCheckMax:               15,
@@ -278,6 +281,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DiskSpaceCleanForciblyRatio <= 0 || c.DiskSpaceCleanForciblyRatio > 1 {
 		bad("diskSpaceCleanForciblyRatio=%v: want a fraction in (0, 1]", c.DiskSpaceCleanForciblyRatio)
+	}
+	if _, err := parseDelayLevels(c.MessageDelayLevel); err != nil {
+		bad("messageDelayLevel=%q: %v", c.MessageDelayLevel, err)
 	}
 	if c.TransactionCheckInterval <= 0 {
 		bad("transactionCheckInterval must be positive")

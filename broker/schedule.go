@@ -2,21 +2,46 @@ package broker
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rocketgo/rocketgo/commitlog"
 )
 
-// delayLevels are RocketMQ's default messageDelayLevel: level n (1-based)
-// waits delayLevels[n-1].
-var delayLevels = [...]time.Duration{
-	time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second,
-	time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 5 * time.Minute,
-	6 * time.Minute, 7 * time.Minute, 8 * time.Minute, 9 * time.Minute, 10 * time.Minute,
-	20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
+// defaultDelayLevels is RocketMQ's default messageDelayLevel: level n
+// (1-based) waits the n-th duration.
+const defaultDelayLevels = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+
+// parseDelayLevels reads a messageDelayLevel value: durations separated by
+// spaces, each a number with the unit s, m, h or d (as Java reads it) or ms.
+func parseDelayLevels(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Fields(s) {
+		unit := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
+		var d time.Duration
+		for _, u := range []string{"ms", "s", "m", "h", "d"} {
+			if num, ok := strings.CutSuffix(f, u); ok {
+				n, err := strconv.Atoi(num)
+				if err != nil || n < 0 {
+					return nil, fmt.Errorf("%q is not a duration like 5s, 2m, 1h or 1d", f)
+				}
+				d = time.Duration(n) * unit[u]
+				break
+			}
+		}
+		if d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration like 5s, 2m, 1h or 1d", f)
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 || len(out) > 64 {
+		return nil, fmt.Errorf("want 1..64 delay levels, got %d", len(out))
+	}
+	return out, nil
 }
 
 const scheduleTick = 100 * time.Millisecond
@@ -36,7 +61,7 @@ func (b *Broker) delayIfAsked(m *commitlog.Message) {
 	if err != nil || level <= 0 {
 		return
 	}
-	level = min(level, len(delayLevels))
+	level = min(level, len(b.delayLevels))
 	props := withProperty(m.Properties, propRealTopic, m.Topic)
 	props = withProperty(props, propRealQueueID, strconv.Itoa(int(m.QueueID)))
 	m.Properties = props
@@ -68,7 +93,7 @@ func newScheduler(b *Broker) (*scheduler, error) {
 	}
 	for k, v := range f.OffsetTable {
 		level, err := strconv.Atoi(k)
-		if err != nil || level < 1 || level > len(delayLevels) {
+		if err != nil || level < 1 || level > len(b.delayLevels) {
 			continue
 		}
 		s.offsets[level] = v
@@ -84,7 +109,7 @@ func (s *scheduler) run(done <-chan struct{}) {
 		case <-done:
 			return
 		case now := <-t.C:
-			for level := 1; level <= len(delayLevels); level++ {
+			for level := 1; level <= len(s.b.delayLevels); level++ {
 				s.deliver(level, now)
 			}
 		}
@@ -132,7 +157,7 @@ func (s *scheduler) deliver(level int, now time.Time) {
 				off++
 				continue
 			}
-			if time.UnixMilli(rec.StoreTimestamp).Add(delayLevels[level-1]).After(now) {
+			if time.UnixMilli(rec.StoreTimestamp).Add(s.b.delayLevels[level-1]).After(now) {
 				return
 			}
 			if err := s.redeliver(&rec); err != nil {
