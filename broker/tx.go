@@ -268,8 +268,12 @@ func (t *txChecker) check(now time.Time) {
 			continue
 		}
 		advance = false
+		// A round counts as a check even when no producer of the group is
+		// connected (as in Java), so a transaction whose producer is gone
+		// is discarded after transactionCheckMax rounds instead of holding
+		// the progress mark forever.
+		t.checks[half]++
 		if t.ask(rec) {
-			t.checks[half]++
 			sent++
 		}
 	}
@@ -314,9 +318,9 @@ func (t *txChecker) readHalf(half int64) (commitlog.Record, bool) {
 	return rec, err == nil
 }
 
-// ask sends CHECK_TRANSACTION_STATE about a half message to one live
-// producer of its group (the Go client answers only checks for its own
-// group). It reports whether a producer was asked.
+// ask sends CHECK_TRANSACTION_STATE about a half message (already counted
+// in t.checks) to one live producer of its group (the Go client answers
+// only checks for its own group). It reports whether a producer was asked.
 func (t *txChecker) ask(rec commitlog.Record) bool {
 	b := t.b
 	group, _ := property(rec.Properties, propPGroup)
@@ -327,7 +331,7 @@ func (t *txChecker) ask(rec commitlog.Record) bool {
 	topic, _ := property(rec.Properties, propRealTopic)
 	qv, _ := property(rec.Properties, propRealQueueID)
 	qid, _ := strconv.Atoi(qv)
-	checks := t.checks[rec.QueueOffset] + 1
+	checks := t.checks[rec.QueueOffset]
 	m := commitlog.Message{
 		Topic: topic, QueueID: int32(qid), Flag: rec.Flag, Body: rec.Body,
 		Properties: withProperty(rec.Properties, propTxCheckTimes, strconv.Itoa(checks)),

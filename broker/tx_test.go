@@ -43,9 +43,12 @@ func (l *checkListener) count() int {
 // commit makes the message visible, rollback never does, and a producer
 // that keeps answering unknown is asked transactionCheckMax times.
 func TestTransactionCheckBack(t *testing.T) {
+	// The first check waits transactionTimeOut: long enough for the
+	// producers' first heartbeat to reach the broker (a round with no
+	// producer to ask counts as a check, as in Java).
 	c := startCluster(t, 1,
 		"-transactionCheckInterval", "200",
-		"-transactionTimeOut", "300",
+		"-transactionTimeOut", "3000",
 		"-transactionCheckMax", "3",
 	)
 	const topic = "TxCheck"
