@@ -21,9 +21,10 @@ import (
 	"github.com/rocketgo/rocketgo/internal/procs"
 )
 
-// HandlerFunc serves one request. It runs on a worker goroutine. A non-nil
-// result is written back as the response; nil means the handler answers
-// later with c.Write, or never.
+// HandlerFunc serves one request. It runs on a worker goroutine, or on the
+// event loop for handlers registered with HandleInline. A non-nil result is
+// written back as the response; nil means the handler answers later with
+// c.Write, or never.
 type HandlerFunc func(c *Conn, req *Command) *Command
 
 // ServerConfig configures a Server. Zero fields take the defaults noted.
