@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -60,11 +61,22 @@ type CapacityStep struct {
 // CapacityResult is the outcome of a search.
 type CapacityResult struct {
 	SLO       SLO            `json:"slo"`
-	Sustained float64        `json:"sustainedRate"` // 0 when even Start failed
+	Sustained float64        `json:"sustainedRate"` // 0 when even Start failed, or nothing was confirmed
 	Steps     []CapacityStep `json:"steps"`
+	// Exhausted is set when the search used up MaxRuns before it could
+	// confirm a rate: around the SLO's edge the runs disagree. LastPass and
+	// FirstFail are then the tightest bounds it had.
+	Exhausted bool    `json:"exhausted,omitempty"`
+	LastPass  float64 `json:"lastPass,omitempty"`
+	FirstFail float64 `json:"firstFail,omitempty"`
 }
 
-// Run performs the search, measuring each offered rate with measure.
+// errExhausted ends a search that used up its runs.
+var errExhausted = errors.New("capacity search: out of runs")
+
+// Run performs the search, measuring each offered rate with measure. A
+// search that runs out of runs before it confirms a rate is not an error:
+// its result says so (Exhausted) and gives the bounds it reached.
 func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Context, rate float64, phase string) (*Run, error)) (CapacityResult, error) {
 	factor := cs.Factor
 	if factor <= 1 {
@@ -83,9 +95,10 @@ func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Conte
 		maxRuns = 20
 	}
 	res := CapacityResult{SLO: cs.SLO}
+	lo, hi := 0.0, math.Inf(1) // lo passes, hi fails
 	try := func(rate float64, phase string) (bool, error) {
 		if len(res.Steps) >= maxRuns {
-			return false, fmt.Errorf("capacity search: gave up after %d runs", maxRuns)
+			return false, errExhausted
 		}
 		r, err := measure(ctx, rate, phase)
 		if err != nil {
@@ -95,67 +108,78 @@ func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Conte
 		res.Steps = append(res.Steps, CapacityStep{Phase: phase, Rate: rate, Pass: ok, Why: why})
 		return ok, nil
 	}
-	lo, hi := 0.0, math.Inf(1) // lo passes, hi fails
-	for rate := cs.Start; ; rate *= factor {
-		if cs.Max > 0 && rate > cs.Max {
-			rate = cs.Max
-		}
-		ok, err := try(rate, "step")
-		if err != nil {
-			return res, err
-		}
-		if !ok {
-			hi = rate
-			break
-		}
-		lo = rate
-		if cs.Max > 0 && rate >= cs.Max {
-			break
-		}
-	}
-	for {
-		for !math.IsInf(hi, 1) && (hi-lo)/hi > prec && lo > 0 {
-			mid := math.Round((lo + hi) / 2)
-			ok, err := try(mid, "bisect")
-			if err != nil {
-				return res, err
+	search := func() error {
+		for rate := cs.Start; ; rate *= factor {
+			if cs.Max > 0 && rate > cs.Max {
+				rate = cs.Max
 			}
-			if ok {
-				lo = mid
-			} else {
-				hi = mid
-			}
-		}
-		if lo == 0 {
-			return res, nil // even the starting rate failed
-		}
-		confirmed := true
-		for i := 0; i < confirms; i++ {
-			ok, err := try(lo, "confirm")
+			ok, err := try(rate, "step")
 			if err != nil {
-				return res, err
+				return err
 			}
 			if !ok {
-				confirmed = false
+				hi = rate
+				break
+			}
+			lo = rate
+			if cs.Max > 0 && rate >= cs.Max {
 				break
 			}
 		}
-		if confirmed {
-			res.Sustained = lo
-			return res, nil
-		}
-		// The best pass did not hold up: it becomes the failing bound.
-		hi, lo = lo, lo/factor
-		if lo < cs.Start/factor {
-			return res, nil
-		}
-		ok, err := try(lo, "step")
-		if err != nil {
-			return res, err
-		}
-		if !ok {
-			hi, lo = lo, 0
-			return res, nil
+		for {
+			for !math.IsInf(hi, 1) && (hi-lo)/hi > prec && lo > 0 {
+				mid := math.Round((lo + hi) / 2)
+				ok, err := try(mid, "bisect")
+				if err != nil {
+					return err
+				}
+				if ok {
+					lo = mid
+				} else {
+					hi = mid
+				}
+			}
+			if lo == 0 {
+				return nil // even the starting rate failed
+			}
+			confirmed := true
+			for i := 0; i < confirms; i++ {
+				ok, err := try(lo, "confirm")
+				if err != nil {
+					return err
+				}
+				if !ok {
+					confirmed = false
+					break
+				}
+			}
+			if confirmed {
+				res.Sustained = lo
+				return nil
+			}
+			// The best pass did not hold up: it becomes the failing bound.
+			hi, lo = lo, lo/factor
+			if lo < cs.Start/factor {
+				lo = 0
+				return nil
+			}
+			ok, err := try(lo, "step")
+			if err != nil {
+				return err
+			}
+			if !ok {
+				hi, lo = lo, 0
+				return nil
+			}
 		}
 	}
+	err := search()
+	if errors.Is(err, errExhausted) {
+		res.Exhausted, res.LastPass = true, lo
+		if !math.IsInf(hi, 1) {
+			res.FirstFail = hi
+		}
+		return res, nil
+	}
+	return res, err
 }

@@ -79,3 +79,26 @@ func TestSLOVerdict(t *testing.T) {
 		}
 	}
 }
+
+// A system whose verdicts keep flipping near the edge exhausts the run
+// budget: the result says so and keeps the bounds instead of failing.
+func TestCapacitySearchExhausted(t *testing.T) {
+	n := 0
+	flip := func(_ context.Context, rate float64, phase string) (*Run, error) {
+		n++
+		r := &Run{TargetRate: rate, Sent: int64(rate), Acked: int64(rate), AchievedRate: rate}
+		r.Send.P99 = 1000
+		if rate > 8000 || (phase == "confirm" && n%2 == 0) {
+			r.Send.P99 = 50_000
+		}
+		return r, nil
+	}
+	cs := CapacitySearch{SLO: SLO{P99: 10 * time.Millisecond}, Start: 1000, MaxRuns: 6}
+	res, err := cs.Run(context.Background(), flip)
+	if err != nil {
+		t.Fatalf("an exhausted search is an error: %v", err)
+	}
+	if !res.Exhausted || res.Sustained != 0 || len(res.Steps) != 6 || res.LastPass <= 0 || res.FirstFail <= res.LastPass {
+		t.Fatalf("exhausted result %+v", res)
+	}
+}

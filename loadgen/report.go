@@ -876,10 +876,19 @@ func writeCapacity(b *strings.Builder, s *Summary) {
 	for _, c := range s.Capacity {
 		r := c.Result
 		slo := fmt.Sprintf("p99 ≤ %v, backlog ≤ %.0f%% of acknowledged", r.SLO.P99, 100*r.SLO.MaxBacklogGrowth)
-		if r.Sustained > 0 {
+		switch {
+		case r.Sustained > 0:
 			fmt.Fprintf(b, "**%s** sustains **%s msg/s** (%.0f msg/s per core) within the SLO (%s), confirmed by repeated runs.\n\n",
 				c.Label, rateNum(r.Sustained), r.Sustained/float64(max(s.Machine.Cores, 1)), slo)
-		} else {
+		case r.Exhausted && r.LastPass > 0:
+			bound := "no failing rate was found"
+			if r.FirstFail > 0 {
+				bound = "the lowest failing rate was " + rateNum(r.FirstFail) + " msg/s"
+			}
+			fmt.Fprintf(b, "**%s**: no rate was confirmed within the SLO (%s) in %d runs — repeated runs near the edge disagreed. "+
+				"The last rate that passed was %s msg/s (not confirmed); %s. Plan below the last pass, or search with more runs.\n\n",
+				c.Label, slo, len(r.Steps), rateNum(r.LastPass), bound)
+		default:
 			fmt.Fprintf(b, "**%s** met the SLO (%s) at no rate tried.\n\n", c.Label, slo)
 		}
 		b.WriteString("| step | phase | offered msg/s | verdict |\n|--:|---|--:|---|\n")

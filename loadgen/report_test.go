@@ -545,3 +545,20 @@ func TestReportDiskSizing(t *testing.T) {
 		t.Errorf("report.md lacks the disk sizing sentence:\n%s", data)
 	}
 }
+
+func TestReportCapacityExhausted(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	s.Capacity = []Capacity{{Label: syncLabel, Result: CapacityResult{
+		SLO:       SLO{P99: 10 * time.Millisecond, MaxBacklogGrowth: 0.05},
+		Steps:     []CapacityStep{{Phase: "step", Rate: 2000, Pass: true}, {Phase: "step", Rate: 4000, Pass: false, Why: "p99 12ms over the SLO 10ms"}},
+		Exhausted: true, LastPass: 2000, FirstFail: 4000,
+	}}}
+	dir := t.TempDir()
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	if !bytes.Contains(data, []byte("no rate was confirmed within the SLO")) || !bytes.Contains(data, []byte("The last rate that passed was 2000 msg/s (not confirmed); the lowest failing rate was 4000 msg/s")) {
+		t.Errorf("report.md lacks the exhausted-search wording:\n%s", data)
+	}
+}
