@@ -96,6 +96,7 @@ func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Conte
 	}
 	res := CapacityResult{SLO: cs.SLO}
 	lo, hi := 0.0, math.Inf(1) // lo passes, hi fails
+	var passed []float64       // every rate that passed once
 	try := func(rate float64, phase string) (bool, error) {
 		if len(res.Steps) >= maxRuns {
 			return false, errExhausted
@@ -106,6 +107,9 @@ func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Conte
 		}
 		ok, why := cs.SLO.Verdict(r)
 		res.Steps = append(res.Steps, CapacityStep{Phase: phase, Rate: rate, Pass: ok, Why: why})
+		if ok {
+			passed = append(passed, rate)
+		}
 		return ok, nil
 	}
 	search := func() error {
@@ -157,8 +161,20 @@ func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Conte
 				res.Sustained = lo
 				return nil
 			}
-			// The best pass did not hold up: it becomes the failing bound.
-			hi, lo = lo, lo/factor
+			// The best pass did not hold up: it becomes the failing bound,
+			// and the search goes on from the next lower rate that passed
+			// (one noisy run near the edge does not send it back to the
+			// start), or a step down when there is none.
+			hi, lo = lo, 0
+			for _, p := range passed {
+				if p < hi && p > lo {
+					lo = p
+				}
+			}
+			if lo > 0 {
+				continue
+			}
+			lo = hi / factor
 			if lo < cs.Start/factor {
 				lo = 0
 				return nil

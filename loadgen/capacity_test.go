@@ -50,6 +50,10 @@ func TestCapacitySearch(t *testing.T) {
 	if res.Sustained >= 23_000 || res.Sustained == 0 {
 		t.Fatalf("after a failed confirmation at 23000 the search settled on %.0f: %+v", res.Sustained, res.Steps)
 	}
+	// It went on from the next lower rate that had passed, not from half.
+	if res.Sustained < 23_000*0.9 {
+		t.Fatalf("after one noisy confirmation the search fell back to %.0f: %+v", res.Sustained, res.Steps)
+	}
 
 	// Nothing passes.
 	res, err = cs.Run(context.Background(), fakeMeasure(500, -1))

@@ -888,6 +888,9 @@ func writeCapacity(b *strings.Builder, s *Summary) {
 			fmt.Fprintf(b, "**%s**: no rate was confirmed within the SLO (%s) in %d runs — repeated runs near the edge disagreed. "+
 				"The last rate that passed was %s msg/s (not confirmed); %s. Plan below the last pass, or search with more runs.\n\n",
 				c.Label, slo, len(r.Steps), rateNum(r.LastPass), bound)
+		case slices.ContainsFunc(r.Steps, func(st CapacityStep) bool { return st.Pass }):
+			fmt.Fprintf(b, "**%s**: no rate was confirmed within the SLO (%s): every rate that passed once failed when repeated. "+
+				"This machine's noise is as large as the margin; see the steps below.\n\n", c.Label, slo)
 		default:
 			fmt.Fprintf(b, "**%s** met the SLO (%s) at no rate tried.\n\n", c.Label, slo)
 		}
