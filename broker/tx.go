@@ -204,11 +204,12 @@ func (t *txChecker) check(now time.Time) {
 		t.opNext = b.progress(opTopic)
 		t.loaded = true
 	}
-	// Ops.
+	// Ops (from the first one retention kept).
+	t.opNext = max(t.opNext, store.QueueMinOffset(opTopic, 0))
 	var entries []commitlog.Entry
 	for {
 		var err error
-		entries, err = store.QueueEntries(opTopic, 0, max(t.opNext, store.QueueMinOffset(opTopic, 0)), transactionOpBatch, entries)
+		entries, err = store.QueueEntries(opTopic, 0, t.opNext, transactionOpBatch, entries)
 		if err != nil || len(entries) == 0 {
 			break
 		}
