@@ -2,14 +2,12 @@ package broker
 
 import (
 	"crypto/hmac"
-	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -329,31 +327,11 @@ func aclSigned(req *remoting.Command, secret []byte) bool {
 	if err != nil {
 		return false
 	}
-	if hmac.Equal(aclSignature(req, secret, false), want) {
+	if hmac.Equal(remoting.ACLSignature(req, secret, false), want) {
 		return true
 	}
 	_, hasToken := req.Ext("SecurityToken")
-	return hasToken && hmac.Equal(aclSignature(req, secret, true), want)
-}
-
-// aclSignature is HMAC-SHA1 over the values of the ext fields but
-// Signature (and SecurityToken when skipToken), sorted by key, then the body.
-func aclSignature(req *remoting.Command, secret []byte, skipToken bool) []byte {
-	fields := slices.Clone(req.Fields())
-	// A repeated key counts once, with its last value (as Ext reads it).
-	slices.SortStableFunc(fields, func(a, b remoting.Field) int { return strings.Compare(a.Key, b.Key) })
-	mac := hmac.New(sha1.New, secret)
-	for i, f := range fields {
-		if f.Key == "Signature" || (skipToken && f.Key == "SecurityToken") {
-			continue
-		}
-		if i+1 < len(fields) && fields[i+1].Key == f.Key {
-			continue
-		}
-		mac.Write([]byte(f.Value))
-	}
-	mac.Write(req.Body)
-	return mac.Sum(nil)
+	return hasToken && hmac.Equal(remoting.ACLSignature(req, secret, true), want)
 }
 
 // acl is the broker's access control, nil when aclEnable is false.

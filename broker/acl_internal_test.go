@@ -14,7 +14,7 @@ import (
 // The test vector of REMOTING.md §11.
 func TestACLSignatureVector(t *testing.T) {
 	req := remoting.NewRequest(remoting.GetRouteinfoByTopic, "topic", "TopicTest", "AccessKey", "ak")
-	got := base64.StdEncoding.EncodeToString(aclSignature(req, []byte("sk"), false))
+	got := base64.StdEncoding.EncodeToString(remoting.ACLSignature(req, []byte("sk"), false))
 	if got != "bUNDfLxxr02vTlIhHg73lpRhduQ=" {
 		t.Fatalf("signature %s, want bUNDfLxxr02vTlIhHg73lpRhduQ=", got)
 	}
@@ -28,7 +28,7 @@ func TestACLSignatureVector(t *testing.T) {
 	if !aclSigned(req, []byte("sk")) {
 		t.Fatal("Go-style signature with a SecurityToken refused")
 	}
-	req.SetExt("Signature", base64.StdEncoding.EncodeToString(aclSignature(req, []byte("sk"), false)))
+	req.SetExt("Signature", base64.StdEncoding.EncodeToString(remoting.ACLSignature(req, []byte("sk"), false)))
 	if !aclSigned(req, []byte("sk")) {
 		t.Fatal("Java-style signature with a SecurityToken refused")
 	}

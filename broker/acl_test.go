@@ -16,6 +16,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
+	"github.com/rocketgo/rocketgo/client"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -104,6 +105,29 @@ func TestACL(t *testing.T) {
 		t.Fatalf("send with a SecurityToken: %v %v", res, err)
 	}
 
+	// rocketgo's own client (loadgen's) signs with the same algorithm.
+	for _, tc := range []struct {
+		name string
+		opts []client.Option
+		ok   bool
+	}{
+		{"signed", []client.Option{client.Credentials("userAK001", "userSK001")}, true},
+		{"unsigned", nil, false},
+	} {
+		rp, err := client.NewProducer(c.nsAddrs, append(tc.opts, client.Retries(0))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rp.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_, err = rp.Send(context.Background(), &client.Message{Topic: "AclTopic", Body: []byte("rocketgo client")})
+		rp.Close()
+		if (err == nil) != tc.ok {
+			t.Fatalf("rocketgo client, %s: send error %v", tc.name, err)
+		}
+	}
+
 	pull := func(group string) (*primitive.PullResult, error) {
 		pc, err := rocketmq.NewPullConsumer(consumer.WithNsResolver(primitive.NewPassthroughResolver(c.nsAddrs)),
 			consumer.WithGroupName(group), consumer.WithInstance("acl-"+group), consumer.WithCredentials(user))
@@ -120,7 +144,7 @@ func TestACL(t *testing.T) {
 		return pc.PullFrom(context.Background(), &primitive.MessageQueue{Topic: "AclTopic", BrokerName: "broker-a", QueueId: 0}, 0, 8)
 	}
 	res, err := pull("GID_acl_ok")
-	if err != nil || res.Status != primitive.PullFound || len(res.GetMessageExts()) != 2 {
+	if err != nil || res.Status != primitive.PullFound || len(res.GetMessageExts()) != 3 {
 		t.Fatalf("pull with SUB on topic and group: %v %+v", err, res)
 	}
 	if res, err := pull("GID_acl_denied"); err == nil && res.Status == primitive.PullFound {

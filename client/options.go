@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 // Option sets a Producer or PullConsumer parameter. Options that do not
@@ -21,6 +23,7 @@ type options struct {
 	log           *slog.Logger
 	binaryHeaders bool
 	brokerAddr    func(string) string
+	cred          *remoting.Credentials
 }
 
 // Defaults.
@@ -76,6 +79,12 @@ func RouteRefresh(d time.Duration) Option { return func(o *options) { o.routeRef
 // Logger sets the logger for background work (route refreshes,
 // heartbeats). The default discards.
 func Logger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// Credentials signs every request with an ACL account (brokers with
+// aclEnable=true refuse unsigned ones).
+func Credentials(accessKey, secretKey string) Option {
+	return func(o *options) { o.cred = &remoting.Credentials{AccessKey: accessKey, SecretKey: secretKey} }
+}
 
 // BinaryHeaders makes sends, pulls and offset calls use RocketMQ's binary
 // (ROCKETMQ) header encoding instead of JSON. Every RocketMQ broker, and

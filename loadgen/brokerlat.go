@@ -40,8 +40,8 @@ type brokerSnapshot struct {
 
 // brokerStages fetches the cumulative stage histograms and the CommitLog
 // end offset of group's master.
-func brokerStages(ctx context.Context, namesrvs []string, group string) (*brokerSnapshot, error) {
-	rpc := remoting.NewClient(remoting.ClientConfig{})
+func brokerStages(ctx context.Context, namesrvs []string, group string, cred *remoting.Credentials) (*brokerSnapshot, error) {
+	rpc := remoting.NewClient(remoting.ClientConfig{Credentials: cred})
 	defer rpc.Close()
 	master, err := masterOf(ctx, rpc, namesrvs, group)
 	if err != nil {

@@ -36,6 +36,8 @@ type RunSpec struct {
 	Cluster    *Cluster // where faults act; nil when driving an existing cluster
 	Progress   func(Progress)
 	Log        *slog.Logger
+	// Credentials sign every request (ACL); nil sends them unsigned.
+	Credentials *remoting.Credentials
 }
 
 // FaultPlan is a fault to inject at At into the measured window.
@@ -250,11 +252,14 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	for i := range topics {
 		topics[i] = fmt.Sprintf("lg-%s-%d-%d", runID, i, time.Now().UnixNano()%1e9)
 	}
-	if err := createTopics(ctx, spec.Namesrvs, spec.Group, topics, w.QueuesPerTopic); err != nil {
+	if err := createTopics(ctx, spec.Namesrvs, spec.Group, topics, w.QueuesPerTopic, spec.Credentials); err != nil {
 		return nil, err
 	}
 
 	clientOpts := []client.Option{client.Logger(log)}
+	if cr := spec.Credentials; cr != nil {
+		clientOpts = append(clientOpts, client.Credentials(cr.AccessKey, cr.SecretKey))
+	}
 	if spec.Cluster != nil && len(spec.Cluster.clientVia) > 0 {
 		clientOpts = append(clientOpts, client.BrokerAddr(spec.Cluster.clientAddr))
 	}
@@ -404,7 +409,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		case <-time.After(time.Until(warmupEnd)):
 		case <-ctx.Done():
 		}
-		h, err := brokerStages(ctx, spec.Namesrvs, spec.Group)
+		h, err := brokerStages(ctx, spec.Namesrvs, spec.Group, spec.Credentials)
 		if err != nil {
 			log.Debug("broker stages", "err", err)
 		}
@@ -486,7 +491,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	var stages map[string]Percentiles
 	logBytes := int64(-1)
 	if before := <-stagesBefore; before != nil {
-		if after, err := brokerStages(ctx, spec.Namesrvs, spec.Group); err == nil {
+		if after, err := brokerStages(ctx, spec.Namesrvs, spec.Group, spec.Credentials); err == nil {
 			if d, ok := stageDiff(before.stages, after.stages); ok {
 				stages = d
 				if before.logOffset >= 0 && after.logOffset >= before.logOffset {
@@ -699,8 +704,8 @@ func (c *Cluster) node(target string) *Node {
 // createTopics creates topics with the given queue count on the master of
 // group (found through the first reachable namesrv) and waits until every
 // namesrv routes them.
-func createTopics(ctx context.Context, namesrvs []string, group string, topics []string, queues int) error {
-	rpc := remoting.NewClient(remoting.ClientConfig{})
+func createTopics(ctx context.Context, namesrvs []string, group string, topics []string, queues int, cred *remoting.Credentials) error {
+	rpc := remoting.NewClient(remoting.ClientConfig{Credentials: cred})
 	defer rpc.Close()
 	master, err := masterOf(ctx, rpc, namesrvs, group)
 	if err != nil {

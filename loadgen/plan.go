@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 // Plan is a benchmark: one topology, a base workload, and the groups,
@@ -44,6 +46,9 @@ type PlanOptions struct {
 	Log        *slog.Logger
 	Progress   func(Progress)
 	RepoDir    string // for the version stamp
+	// Credentials sign every request (for brokers with aclEnable=true);
+	// the account must be admin, as loadgen creates its topics.
+	Credentials *remoting.Credentials
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -119,6 +124,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		out, err := Execute(ctx, RunSpec{
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
 			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
+			Credentials: opts.Credentials,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)

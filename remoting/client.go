@@ -27,6 +27,7 @@ type ClientConfig struct {
 	Log          *slog.Logger  // nil discards
 	DialTimeout  time.Duration // default 3 s
 	MaxFrameSize int           // largest frame accepted, length prefix included; default 16 MiB
+	Credentials  *Credentials  // when set, every request is signed (ACL)
 }
 
 // Client sends requests to remoting servers over one TCP connection per
@@ -36,6 +37,7 @@ type Client struct {
 	log         *slog.Logger
 	dialTimeout time.Duration
 	maxFrame    int
+	cred        *Credentials
 	opaque      atomic.Int32
 
 	mu     sync.Mutex
@@ -77,6 +79,7 @@ func NewClient(cfg ClientConfig) *Client {
 		log:         log,
 		dialTimeout: cfg.DialTimeout,
 		maxFrame:    cfg.MaxFrameSize,
+		cred:        cfg.Credentials,
 		conns:       make(map[string]*clientConn),
 		stop:        make(chan struct{}),
 	}
@@ -112,6 +115,7 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Comman
 	f := futurePool.Get().(*future)
 	op := c.opaque.Add(1)
 	prepareRequest(req, op, 0)
+	c.sign(req)
 	if err := cc.send(req, f); err != nil {
 		futurePool.Put(f)
 		return nil, fmt.Errorf("invoke code %d on %s: %w", req.Code, addr, err)
@@ -158,6 +162,7 @@ func (c *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb 
 		}
 	}
 	prepareRequest(req, c.opaque.Add(1), 0)
+	c.sign(req)
 	if err := cc.send(req, f); err != nil {
 		f.reset()
 		futurePool.Put(f)
@@ -173,6 +178,7 @@ func (c *Client) InvokeOneway(addr string, req *Command) error {
 		return err
 	}
 	prepareRequest(req, c.opaque.Add(1), FlagOneway)
+	c.sign(req)
 	if err := cc.send(req, nil); err != nil {
 		return fmt.Errorf("invoke oneway code %d on %s: %w", req.Code, addr, err)
 	}
@@ -209,6 +215,13 @@ func (c *Client) Close() error {
 	}
 	c.wg.Wait()
 	return nil
+}
+
+// sign signs req when the client has credentials.
+func (c *Client) sign(req *Command) {
+	if c.cred != nil {
+		c.cred.Sign(req)
+	}
 }
 
 func prepareRequest(req *Command, opaque, flag int32) {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/rocketgo/rocketgo/bench"
 	"github.com/rocketgo/rocketgo/loadgen"
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 func main() {
@@ -89,6 +90,7 @@ func run(args []string, stderr io.Writer) int {
 // common flags of scenario and run.
 type common struct {
 	results, bin, namesrv, workDir string
+	accessKey, secretKey           string
 	quiet                          bool
 }
 
@@ -97,6 +99,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bin, "bin", "bin", "directory with the namesrv and broker binaries")
 	fs.StringVar(&c.namesrv, "namesrv", "", "drive an existing cluster: ';'-separated namesrv addresses")
 	fs.StringVar(&c.workDir, "workdir", "", "data directories of started processes (default: a temporary directory)")
+	fs.StringVar(&c.accessKey, "accessKey", "", "with -namesrv: sign every request with this ACL account (brokers with aclEnable=true)")
+	fs.StringVar(&c.secretKey, "secretKey", "", "the SecretKey of -accessKey")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress")
 }
 
@@ -105,6 +109,9 @@ func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
 	o := loadgen.PlanOptions{BinDir: c.bin, ResultsDir: c.results, WorkDir: c.workDir, Log: log, RepoDir: repo}
 	if c.namesrv != "" {
 		o.Namesrvs = strings.Split(c.namesrv, ";")
+	}
+	if c.accessKey != "" {
+		o.Credentials = &remoting.Credentials{AccessKey: c.accessKey, SecretKey: c.secretKey}
 	}
 	if !c.quiet {
 		o.Progress = newProgress().update
