@@ -285,9 +285,9 @@ func aclNeeds(req *remoting.Command) []aclNeed {
 		}
 	}
 	switch req.Code {
-	case remoting.SendMessage:
+	case remoting.SendMessage, remoting.SendReplyMessage:
 		topic("topic", aclPub)
-	case remoting.SendMessageV2, remoting.SendBatchMessage:
+	case remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessageV2:
 		topic("b", aclPub)
 	case remoting.ConsumerSendMsgBack:
 		group("group")

@@ -148,6 +148,7 @@ func (b *Broker) createSystemTopics() {
 		{TopicName: offsetMovedTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: scheduleTopic, ReadQueueNums: int32(len(b.delayLevels)), WriteQueueNums: int32(len(b.delayLevels)), Perm: rw},
 		{TopicName: halfTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
+		{TopicName: replyTopic(b.cfg.BrokerClusterName), ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: opTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: rw},
 		{TopicName: b.cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: permRead | permWrite | permInherit},
 		{TopicName: b.cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: permRead | permWrite | permInherit},

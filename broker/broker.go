@@ -241,6 +241,8 @@ func (b *Broker) routes() {
 	inline(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
 	inline(remoting.GetMaxOffset, b.getMaxOffset)
 	inline(remoting.GetMinOffset, b.getMinOffset)
+	handle(remoting.SendReplyMessage, b.sendReplyMessage) // waits for the requester: a worker
+	handle(remoting.SendReplyMessageV2, b.sendReplyMessage)
 	handle(remoting.HeartBeat, b.heartBeat)
 	handle(remoting.UnregisterClient, b.unregisterClient)
 	handle(remoting.GetConsumerListByGroup, b.getConsumerListByGroup)

@@ -130,19 +130,20 @@ func TestRetryThenDeadLetter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var dlq []*primitive.MessageExt
 	eventually(t, 60*time.Second, "the poison message in the dead-letter queue", func() bool {
 		resp := c.invoke(remoting.NewRequest(remoting.GetMaxOffset, "topic", "%DLQ%"+group, "queueId", "0"))
-		if resp.Code != remoting.Success || resp.ExtValue("offset") == "0" {
-			return false // no dead letter yet (the topic is created with the first)
-		}
-		dlq = c.pullAll("%DLQ%"+group, 1)[0]
-		return len(dlq) >= 1
+		return resp.Code == remoting.Success && resp.ExtValue("offset") != "0" // the topic is created with the first
 	})
+	c.waitRoute("%DLQ%" + group) // announced to the namesrv just after
+	dlq := c.pullAll("%DLQ%"+group, 1)[0]
 	mu.Lock()
 	defer mu.Unlock()
 	if len(dlq) != 1 || string(dlq[0].Body) != "poison" {
-		t.Fatalf("dead-letter queue holds %d messages, first %q; want only the poison one", len(dlq), dlq[0].Body)
+		var bodies []string
+		for _, m := range dlq {
+			bodies = append(bodies, string(m.Body))
+		}
+		t.Fatalf("dead-letter queue holds %q; want only the poison message", bodies)
 	}
 	if deliveries["poison"] != 3 {
 		t.Errorf("poison delivered %d times, want 3 (the first and maxReconsumeTimes=2 retries)", deliveries["poison"])
@@ -192,5 +193,51 @@ func TestPollConsumer(t *testing.T) {
 	}
 	if len(got) != n {
 		t.Fatalf("polled %d distinct messages, want %d", len(got), n)
+	}
+}
+
+// TestRequestReply: Producer.Request gets the answer a consumer sends back
+// with a reply message: the broker stores it in <cluster>_REPLY_TOPIC and
+// pushes it to the requesting client.
+func TestRequestReply(t *testing.T) {
+	c := startCluster(t, 1)
+	const topic = "Requests"
+	c.createTopic(topic, 2)
+	responder := c.producer(producer.WithGroupName("PG_responder"))
+	// The callback may still run while the test tears down (the client
+	// recovers panics in it, so a late t.Error would fail the binary with
+	// no test named): it records problems for the test to check instead.
+	var mu sync.Mutex
+	var replyErrs []error
+	c.pushConsumerWith(topic, "*", func(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			reply, err := consumer.CreateReplyMessage(m, nil)
+			if err == nil {
+				reply.Body = append([]byte("re: "), m.Body...) // CreateReplyMessage leaves the body unset
+				_, err = responder.SendSync(ctx, reply)
+			}
+			if err != nil {
+				mu.Lock()
+				replyErrs = append(replyErrs, err)
+				mu.Unlock()
+			}
+		}
+		return consumer.ConsumeSuccess, nil
+	}, consumer.WithGroupName("GID_responder"))
+	requester := c.producer(producer.WithGroupName("PG_requester"))
+	for i := range 3 {
+		body := fmt.Sprintf("question %d", i)
+		reply, err := requester.Request(context.Background(), 10*time.Second, primitive.NewMessage(topic, []byte(body)))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if string(reply.Body) != "re: "+body {
+			t.Fatalf("request %d: reply %q", i, reply.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(replyErrs) > 0 {
+		t.Fatalf("replying failed: %v", replyErrs)
 	}
 }

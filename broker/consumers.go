@@ -144,6 +144,24 @@ func (cs *consumers) register(hb *heartbeatBody, conn *remoting.Conn, now time.T
 	return changed
 }
 
+// clientConn returns the connection of the client with the given id, as
+// its heartbeats named it (producer or consumer), or nil.
+func (cs *consumers) clientConn(clientID string) *remoting.Conn {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, m := range cs.producers {
+		if c := m[clientID]; c != nil && c.conn != nil {
+			return c.conn
+		}
+	}
+	for _, g := range cs.groups {
+		if c := g.clients[clientID]; c != nil && c.conn != nil {
+			return c.conn
+		}
+	}
+	return nil
+}
+
 // producerConn returns the connection of a live producer of group, or nil.
 func (cs *consumers) producerConn(group string) *remoting.Conn {
 	cs.mu.Lock()
