@@ -3,6 +3,8 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +26,11 @@ func TestBroadcastingConsumers(t *testing.T) {
 	c := startCluster(t, 1)
 	const topic, n = "Broadcast", 12
 	c.createTopic(topic, 2)
+	// Broadcasting consumers keep their offsets in local files under
+	// $HOME/.rocketmq_client_go, by group: a group of its own per run, or a
+	// previous run's offsets would apply.
+	group := fmt.Sprintf("GID_broadcast_%d", time.Now().UnixNano())
+	t.Cleanup(func() { os.RemoveAll(filepath.Join(os.Getenv("HOME"), ".rocketmq_client_go", group)) })
 	var mu sync.Mutex
 	got := map[string]map[string]bool{"b1": {}, "b2": {}}
 	for name := range got {
@@ -34,7 +41,7 @@ func TestBroadcastingConsumers(t *testing.T) {
 				got[name][string(m.Body)] = true
 			}
 			return consumer.ConsumeSuccess, nil
-		}, consumer.WithGroupName("GID_broadcast"), consumer.WithInstance(name), consumer.WithConsumerModel(consumer.BroadCasting))
+		}, consumer.WithGroupName(group), consumer.WithInstance(name), consumer.WithConsumerModel(consumer.BroadCasting))
 	}
 	p := c.producer()
 	for i := range n {
