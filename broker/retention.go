@@ -26,8 +26,7 @@ type cleaner struct {
 	hours    [24]bool
 	diskFull atomic.Bool
 	ratio    atomic.Uint64 // math.Float64bits of the last used ratio, -1 unknown
-	lastErr  time.Time
-	runs     atomic.Int64
+	lastErr  time.Time     // of the last logged measuring error; cleaner goroutine only
 }
 
 // maxSegmentsPerRun bounds one run's deletions, as Java's
@@ -107,7 +106,6 @@ func (c *cleaner) once(now time.Time, done <-chan struct{}) {
 	maxRatio := float64(min(max(cfg.DiskMaxUsedSpaceRatio, 10), 95)) / 100
 	spaceFull := ratio < 0 || ratio > maxRatio
 	timeUp := c.hours[now.Hour()]
-	c.runs.Add(1)
 	if !timeUp && !spaceFull {
 		return
 	}
