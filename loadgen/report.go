@@ -72,6 +72,7 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 
 	writeSetup(b, s)
 	writeCapacity(b, s)
+	writeSizing(b, s)
 	writeResults(b, s, groups)
 	writeFaults(b, groups)
 
@@ -676,16 +677,10 @@ func writeHiccups(b *strings.Builder, groups []runGroup) {
 // the disk that the highest throughput measured fills per hour and over
 // RocketMQ's default fileReservedTime.
 func diskSentence(s *Summary, groups []runGroup) string {
-	var per []float64
-	for _, r := range s.Runs {
-		if r.LogBytes > 0 && r.Acked > 0 {
-			per = append(per, float64(r.LogBytes)/float64(r.Acked))
-		}
-	}
-	if len(per) == 0 {
+	bpm := bytesPerMessage(s)
+	if bpm <= 0 {
 		return ""
 	}
-	bpm := medianOf(per)
 	peak := 0.0
 	for _, g := range groups {
 		if xs := g.samples(achieved); len(xs) > 0 {
@@ -700,6 +695,67 @@ func diskSentence(s *Summary, groups []runGroup) string {
 	return fmt.Sprintf("On disk each message took %.0f bytes of CommitLog (body, header, topic and properties) and 20 bytes of consume queue; "+
 		"at the highest throughput measured, %s msg/s, a broker group's master fills %s per hour, %s over the default fileReservedTime of %d h "+
 		"(each slave holds the same again).", bpm, rateNum(peak), humanBytes(perHour), humanBytes(perHour*reserveHours), reserveHours)
+}
+
+// bytesPerMessage is the median CommitLog bytes per acknowledged message
+// over the runs that report them, or 0.
+func bytesPerMessage(s *Summary) float64 {
+	var per []float64
+	for _, r := range s.Runs {
+		if r.LogBytes > 0 && r.Acked > 0 {
+			per = append(per, float64(r.LogBytes)/float64(r.Acked))
+		}
+	}
+	if len(per) == 0 {
+		return 0
+	}
+	return medianOf(per)
+}
+
+// sizingLoads are the loads the sizing table plans for, msg/s.
+var sizingLoads = []float64{10_000, 100_000, 1_000_000}
+
+// writeSizing extrapolates each confirmed capacity to larger loads: how
+// many broker groups, machines and CommitLog disk they would take.
+func writeSizing(b *strings.Builder, s *Summary) {
+	bpm := bytesPerMessage(s)
+	var rows []string
+	for _, c := range s.Capacity {
+		r := c.Result
+		if r.Sustained <= 0 {
+			continue
+		}
+		slaves := 0
+		if run := firstRun(s, c.Label); run != nil {
+			for _, g := range s.Topology.Groups {
+				if g.Role == run.Mode && g.Flush == run.Flush {
+					slaves = g.Slaves
+					break
+				}
+			}
+		}
+		for _, load := range sizingLoads {
+			groups := int(math.Ceil(load / r.Sustained))
+			disk := "—"
+			if bpm > 0 {
+				disk = humanBytes((bpm + 20) * load / float64(groups) * 72 * 3600 * float64(1+slaves))
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %d + 1 | %d | %s |", cell(c.Label), rateNum(load), groups,
+				(groups+1)*(1+slaves), disk))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("### Sizing (what-if)\n\n")
+	b.WriteString("The confirmed capacities above, scaled out: broker groups needed for each load (plus one spare for " +
+		"failover), machines if each broker (master or slave) gets one like this, and the CommitLog one group keeps " +
+		"over the default fileReservedTime of 72 h, all its copies included. This assumes groups add up linearly " +
+		"(separate machines and disks, load spread evenly over their queues) and no more headroom than the SLO search " +
+		"left: measure on the target hardware before buying it.\n\n")
+	b.WriteString("| mode | load msg/s | broker groups | machines | CommitLog per group, 72 h |\n|---|--:|--:|--:|--:|\n")
+	b.WriteString(strings.Join(rows, "\n"))
+	b.WriteString("\n\n")
 }
 
 // humanBytes spells a size for capacity planning: MiB, GiB or TiB with one

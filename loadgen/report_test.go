@@ -562,3 +562,23 @@ func TestReportCapacityExhausted(t *testing.T) {
 		t.Errorf("report.md lacks the exhausted-search wording:\n%s", data)
 	}
 }
+
+func TestReportSizing(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	for i := range s.Runs {
+		s.Runs[i].LogBytes = s.Runs[i].Acked * 1200
+	}
+	s.Capacity = []Capacity{{Label: syncLabel, Result: CapacityResult{SLO: SLO{P99: 10 * time.Millisecond}, Sustained: 20000,
+		Steps: []CapacityStep{{Phase: "confirm", Rate: 20000, Pass: true}}}}}
+	dir := t.TempDir()
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	// 100000 msg/s at 20000 per group: 5 groups + 1 spare, 2 brokers each
+	// (the sync group has one slave); 1220 B × 20000/s × 72 h × 2 copies.
+	want := "| " + syncLabel + " | 100000 | 5 + 1 | 12 | 11.5 TiB |"
+	if !bytes.Contains(data, []byte("### Sizing (what-if)")) || !bytes.Contains(data, []byte(want)) {
+		t.Errorf("report.md lacks %q:\n%s", want, data)
+	}
+}

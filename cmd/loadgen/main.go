@@ -46,6 +46,7 @@ func usage(w io.Writer) {
   loadgen scenario [-profile quick|full] [-results DIR] [-bin DIR] NAME
   loadgen run -workload FILE [-topology FILE | -namesrv 'a:9876;b:9876' -group NAME] [flags]
   loadgen compare RESULT_DIR_A RESULT_DIR_B
+  loadgen report RESULT_DIR        (rewrite report.md from summary.json, keeping the charts)
   loadgen list
 `)
 }
@@ -65,6 +66,8 @@ func run(args []string, stderr io.Writer) int {
 		err = runCmd(ctx, args[1:])
 	case "compare":
 		err = compareCmd(args[1:])
+	case "report":
+		err = reportCmd(args[1:])
 	case "list":
 		for _, n := range bench.Names() {
 			fmt.Printf("%-15s %s\n", n, bench.Scenarios[n].Description)
@@ -335,4 +338,28 @@ func compareCmd(args []string) error {
 		return err
 	}
 	return loadgen.WriteComparison(os.Stdout, loadgen.Compare(a, b))
+}
+
+// reportCmd rewrites a result folder's report.md from its summary.json
+// (after loadgen learned to say more), linking the charts already there.
+func reportCmd(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("report: want one result folder, got %d arguments", len(args))
+	}
+	dir := args[0]
+	s, err := loadgen.ReadSummary(dir)
+	if err != nil {
+		return err
+	}
+	var charts []string
+	for _, name := range []string{loadgen.ChartPercentiles, loadgen.ChartOverTime, loadgen.ChartVsRate, loadgen.ChartEndToEnd} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			charts = append(charts, name)
+		}
+	}
+	if err := loadgen.WriteReport(dir, s, charts); err != nil {
+		return err
+	}
+	fmt.Println("rewrote", filepath.Join(dir, loadgen.ReportFile))
+	return nil
 }

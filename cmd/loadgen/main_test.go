@@ -38,6 +38,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"run", "-faults", "5s:explode:g/master"}, "explode"},
 		{[]string{"run", "-rates", "1000,fast"}, "fast"},
 		{[]string{"scenario", "nosuch"}, "nosuch"},
+		{[]string{"report"}, "one result folder"},
+		{[]string{"report", filepath.Join(dir, "nosuchdir")}, "nosuchdir"},
 		{[]string{"scenario", "-profile", "huge", "sync-vs-async"}, "huge"},
 		{[]string{"compare", dir}, "two result folders"},
 		{[]string{"frobnicate"}, "frobnicate"},
