@@ -334,6 +334,9 @@ func aclSigned(req *remoting.Command, secret []byte) bool {
 	return hasToken && hmac.Equal(remoting.ACLSignature(req, secret, true), want)
 }
 
+// aclReloadInterval is how often the ACL file is checked for changes.
+const aclReloadInterval = 2 * time.Second
+
 // acl is the broker's access control, nil when aclEnable is false.
 type acl struct {
 	path  string
@@ -369,21 +372,6 @@ func (a *acl) reload(b *Broker) {
 	}
 	a.table.Store(t)
 	b.log.Info("ACL file reloaded", "path", a.path, "accounts", len(t.accounts))
-}
-
-func (a *acl) run(b *Broker) func(done <-chan struct{}) {
-	return func(done <-chan struct{}) {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				a.reload(b)
-			}
-		}
-	}
 }
 
 // check returns nil when req may run, else the refusal.

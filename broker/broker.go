@@ -197,13 +197,13 @@ func (b *Broker) Start() error {
 	b.goLoop(b.registerLoop)
 	b.goLoop(b.housekeepingLoop)
 	b.goLoop(b.polls.run)
-	b.goLoop(b.cleaner.run)
+	b.every(b.cfg.CleanResourceInterval, func(now time.Time) { b.cleaner.once(now, b.done) })
 	if b.acl != nil {
-		b.goLoop(b.acl.run(b))
+		b.every(aclReloadInterval, func(time.Time) { b.acl.reload(b) })
 	}
 	if b.cfg.BrokerRole != Slave {
-		b.goLoop(b.tx.run)
-		b.goLoop(b.delays.run)
+		b.every(b.cfg.TransactionCheckInterval, b.tx.check)
+		b.every(scheduleTick, b.delays.deliverAll)
 	}
 	return nil
 }
@@ -258,6 +258,22 @@ func (b *Broker) routes() {
 	handle(remoting.EndTransaction, b.endTransaction)
 	handle(remoting.GetAllConsumerOffset, b.getAllConsumerOffset)
 	handle(remoting.GetBrokerRuntimeInfo, b.getBrokerRuntimeInfo)
+}
+
+// every runs fn on a goroutine of its own every d until the broker stops.
+func (b *Broker) every(d time.Duration, fn func(now time.Time)) {
+	b.goLoop(func(done <-chan struct{}) {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				fn(now)
+			}
+		}
+	})
 }
 
 func (b *Broker) goLoop(fn func(done <-chan struct{})) {

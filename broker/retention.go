@@ -57,19 +57,6 @@ func parseDeleteWhen(s string) ([24]bool, error) {
 	return h, nil
 }
 
-func (c *cleaner) run(done <-chan struct{}) {
-	t := time.NewTicker(c.b.cfg.CleanResourceInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case now := <-t.C:
-			c.once(now, done)
-		}
-	}
-}
-
 // usedRatio is the last measured used fraction of the store's file
 // system, or -1 before the first measure or when it failed.
 func (c *cleaner) usedRatio() float64 { return math.Float64frombits(c.ratio.Load()) }

@@ -101,18 +101,10 @@ func newScheduler(b *Broker) (*scheduler, error) {
 	return s, nil
 }
 
-func (s *scheduler) run(done <-chan struct{}) {
-	t := time.NewTicker(scheduleTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case now := <-t.C:
-			for level := 1; level <= len(s.b.delayLevels); level++ {
-				s.deliver(level, now)
-			}
-		}
+// deliverAll moves the due messages of every level.
+func (s *scheduler) deliverAll(now time.Time) {
+	for level := 1; level <= len(s.b.delayLevels); level++ {
+		s.deliver(level, now)
 	}
 }
 

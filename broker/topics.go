@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -179,17 +178,6 @@ func (t *topicTable) snapshot() (map[string]*TopicConfig, DataVersion) {
 		out[k] = &c
 	}
 	return out, t.version
-}
-
-func (t *topicTable) names() []string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make([]string, 0, len(t.topics))
-	for k := range t.topics {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // persistLocked writes topics.json. t.mu must be held.

@@ -179,19 +179,6 @@ func (t *txChecker) unresolve(half int64) {
 	t.mu.Unlock()
 }
 
-func (t *txChecker) run(done <-chan struct{}) {
-	tick := time.NewTicker(t.b.cfg.TransactionCheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case now := <-tick.C:
-			t.check(now)
-		}
-	}
-}
-
 // check is one round: read the new ops, then walk the half messages from
 // the progress mark, asking about those older than transactionTimeOut.
 func (t *txChecker) check(now time.Time) {

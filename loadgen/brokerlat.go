@@ -27,9 +27,6 @@ const (
 	StageTotal     = "sendTotal"     // request decoded → answer handed to the connection
 )
 
-// Stages lists them in the order of a send's life.
-var Stages = []string{StageStore, StageFlushWait, StageSlaveWait, StageTotal}
-
 const latencyKeyPrefix = "latency."
 
 // brokerSnapshot is what a run takes from the master's runtime info.

@@ -118,11 +118,6 @@ func (b *bitset) set(i int64) (was bool) {
 	return was
 }
 
-func (b bitset) has(i int64) bool {
-	w := int(i / 64)
-	return w < len(b) && b[w]&(uint64(1)<<(i%64)) != 0
-}
-
 func newRecorder(producers int, warmupEnd, end time.Time) *recorder {
 	n := int(end.Sub(warmupEnd)/time.Second) + 1
 	r := &recorder{

@@ -140,9 +140,6 @@ func (c *Command) SetExtInt(key string, v int64) {
 	c.SetExt(key, strconv.FormatInt(v, 10))
 }
 
-// resetExt drops all ext fields, keeping the inline storage.
-func (c *Command) resetExt() { c.ext = c.inline[:0] }
-
 // FieldError says which ext field of a request is missing or malformed. The
 // broker turns it into a response whose remark is Error().
 type FieldError struct {
