@@ -363,10 +363,10 @@ func (r *received) bodies() map[string]int {
 	return out
 }
 
-// freeDeadPort returns a port nothing listens on.
+// freeDeadPort returns a port that refuses connections for the test.
 func freeDeadPort(t *testing.T) int {
 	t.Helper()
-	return proctest.FreePort()
+	return proctest.DeadPort(t)
 }
 
 // ackedUntilKilled runs four synchronous senders of random 100–1000 byte

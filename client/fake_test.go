@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/proctest"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -122,16 +124,9 @@ func sendAnswer(code int32) remoting.HandlerFunc {
 // hang never answers.
 func hang(c *remoting.Conn, req *remoting.Command) *remoting.Command { return nil }
 
-// deadAddr returns an address nothing listens on.
+// deadAddr returns an address that refuses connections for the test.
 func deadAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(proctest.DeadPort(t)))
 }
 
 func newTestProducer(t testing.TB, namesrvs []string, opts ...Option) *Producer {

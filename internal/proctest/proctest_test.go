@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +197,19 @@ func TestBuildErrors(t *testing.T) {
 	}
 	if _, err := Build("./internal/proctest/testdata/doesnotexist"); err == nil {
 		t.Error("Build of a missing package succeeded")
+	}
+}
+
+// A dead port refuses connections and cannot be taken by a listener.
+func TestDeadPort(t *testing.T) {
+	port := DeadPort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s accepted a connection", addr)
+	}
+	if l, err := net.Listen("tcp", addr); err == nil {
+		l.Close()
+		t.Fatalf("a listener took the dead port %d", port)
 	}
 }
