@@ -3,11 +3,13 @@
 // (topics, consumer offsets, subscription groups, live consumers, queue
 // locks, delayed messages) and the registration with every namesrv.
 //
-// Handlers run in the remoting server's worker pool and never block on I/O
-// they do not own: a send that must wait (group-commit flush, and later a
-// slave's ack) returns nil and is answered from the completion callback; a
-// pull that finds nothing is parked in polls and answered when the commit
-// log reports an arrival on its queue or its suspend time ends.
+// Sends and offset requests run inline on the remoting server's event loops
+// (HandleInline), everything else in its worker pool; no handler blocks on
+// I/O it does not own: a send that must wait (group-commit flush, a slave's
+// ack) returns req.Later() and is answered from the completion callback; a
+// pull that finds nothing is parked in polls (req.Later() too) and answered
+// when the commit log reports an arrival on its queue or its suspend time
+// ends.
 //
 // Pull bodies are slices of the mapped commit log written with
 // Conn.WriteBody: the stored record is the wire layout.

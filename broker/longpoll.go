@@ -46,14 +46,14 @@ func newPolls(b *Broker) *polls {
 	}
 }
 
-// hold parks a pull. A message that arrived between the caller's check and
-// now wakes it at once.
-func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) {
+// hold parks a pull and returns what its handler returns. A message that
+// arrived between the caller's check and now wakes it at once.
+func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) *remoting.Command {
 	timeout := time.Duration(p.suspendMillis) * time.Millisecond
 	if !ps.b.cfg.LongPollingEnable {
 		timeout = ps.b.cfg.ShortPollingTimeMills
 	}
-	req.Keep() // answered later, and p's strings alias it
+	later := req.Later() // p's strings alias req
 	k := queueKey{p.topic, p.queueID}
 	h := &heldPull{c: c, req: req, p: *p, deadline: time.Now().Add(timeout)}
 	ps.mu.Lock()
@@ -63,6 +63,7 @@ func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) {
 	if ps.b.store.QueueMaxOffset(p.topic, p.queueID) > p.offset {
 		ps.arrived(p.topic, p.queueID)
 	}
+	return later
 }
 
 // arrived is the commit log's arrival listener: it must be cheap.
@@ -182,10 +183,10 @@ func (ps *polls) drain() {
 
 func (ps *polls) answer(h *heldPull) {
 	resp := ps.b.pullOnce(h.c, h.req, &h.p, false)
-	if resp == nil || resp == held {
+	if resp == h.req.Answered() {
 		return
 	}
-	if err := h.c.Write(resp); err != nil {
+	if err := h.c.Answer(h.req, resp); err != nil {
 		ps.b.log.Debug("answer held pull", "addr", h.c.RemoteAddr(), "err", err)
 	}
 }

@@ -84,18 +84,13 @@ func (b *Broker) pullMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	if p.sysFlag&pullCommitOffset != 0 && b.cfg.BrokerRole != Slave && p.commitOffset >= 0 {
 		b.offsets.commit(p.group, p.topic, p.queueID, p.commitOffset)
 	}
-	if resp := b.pullOnce(c, req, &p, p.sysFlag&pullSuspend != 0); resp != held {
-		return resp
-	}
-	return nil
+	return b.pullOnce(c, req, &p, p.sysFlag&pullSuspend != 0)
 }
 
-// held is the sentinel pullOnce returns when it parked the request.
-var held = &remoting.Command{}
-
-// pullOnce looks for messages. With suspend set and nothing to read it
-// parks the request for long polling and returns held; when it wrote the
-// answer itself (a zero-copy body) it returns nil.
+// pullOnce looks for messages. It returns the answer, or req.Answered()
+// when it wrote the answer itself (a zero-copy body); with suspend set and
+// nothing to read it parks the request for long polling and returns
+// req.Later().
 func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullRequest, suspend bool) *remoting.Command {
 	minOff := b.store.QueueMinOffset(p.topic, p.queueID)
 	maxOff := b.store.QueueMaxOffset(p.topic, p.queueID)
@@ -110,8 +105,7 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	switch {
 	case maxOff == 0 && p.offset == 0, p.offset == maxOff, slaveBehind:
 		if suspend {
-			b.polls.hold(c, req, p)
-			return held
+			return b.polls.hold(c, req, p)
 		}
 		return answer(remoting.PullNotFound, p.offset, "no new message")
 	case maxOff == 0:
@@ -165,10 +159,10 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	b.stats.pulled.Add(int64(found))
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	setPullExt(resp, next, minOff, maxOff, b.suggestBroker(p.group, lastPhys))
-	if err := c.WriteBody(resp, parts, nil); err != nil {
+	if err := c.AnswerBody(req, resp, parts, nil); err != nil {
 		b.log.Debug("answer pull", "addr", c.RemoteAddr(), "err", err)
 	}
-	return nil
+	return req.Answered()
 }
 
 func setPullExt(resp *remoting.Command, next, minOff, maxOff, suggest int64) {

@@ -156,7 +156,7 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 		return fieldErr(req, err)
 	}
 	if req.OnLoop() && b.sendMayBlock(&h) {
-		return remoting.Offload
+		return req.Offload()
 	}
 	if h.batch || req.Code == remoting.SendBatchMessage {
 		return b.sendBatch(c, req, &h, start)
@@ -249,13 +249,12 @@ func (b *Broker) redirectRetry(req *remoting.Command, h *sendHeader) *remoting.C
 
 // finishSend answers a stored send: at once, or when the stages the role
 // and flush type require (group-commit flush, later replication) are done.
-// It returns nil when the answer will be written later.
+// It returns req.Later() when the answer will be written later.
 func (b *Broker) finishSend(c *remoting.Conn, req, resp *remoting.Command, end int64, wait bool, start, appended time.Time) *remoting.Command {
 	if !wait || len(b.sendStages) == 0 {
 		b.stageDone(stageTotal, start)
 		return resp
 	}
-	req.Keep() // answered later; resp may alias it
 	w := &sendWait{b: b, c: c, req: req, resp: resp, start: start}
 	w.pending.Store(int32(len(b.sendStages)))
 	for i, stage := range b.sendStages {
@@ -265,7 +264,7 @@ func (b *Broker) finishSend(c *remoting.Conn, req, resp *remoting.Command, end i
 			w.done(code, remark)
 		})
 	}
-	return nil
+	return req.Later() // resp may alias req
 }
 
 // A sendStage starts waiting for end to reach some state and calls done
@@ -303,10 +302,7 @@ func (w *sendWait) done(code int32, remark string) {
 		w.resp.Remark = *w.remark.Load()
 	}
 	w.b.stageDone(stageTotal, w.start)
-	if w.req.IsOneway() {
-		return
-	}
-	if err := w.c.Write(w.resp); err != nil {
+	if err := w.c.Answer(w.req, w.resp); err != nil {
 		w.b.log.Debug("answer send", "addr", w.c.RemoteAddr(), "err", err)
 	}
 }

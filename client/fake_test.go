@@ -122,7 +122,7 @@ func sendAnswer(code int32) remoting.HandlerFunc {
 }
 
 // hang never answers.
-func hang(c *remoting.Conn, req *remoting.Command) *remoting.Command { return nil }
+func hang(c *remoting.Conn, req *remoting.Command) *remoting.Command { return req.Later() }
 
 // deadAddr returns an address that refuses connections for the test.
 func deadAddr(t testing.TB) string {

@@ -12,7 +12,7 @@ import (
 
 func TestClientTimeout(t *testing.T) {
 	s := startServer(t, ServerConfig{}, func(s *Server) {
-		s.Handle(PullMessage, func(*Conn, *Command) *Command { return nil }) // never answers
+		s.Handle(PullMessage, func(_ *Conn, req *Command) *Command { return req.Later() }) // never answers
 		s.Handle(testCode, echo)
 	})
 	c := newClient(t)
@@ -118,9 +118,9 @@ func TestClientDialError(t *testing.T) {
 func TestClientPendingFailOnDrop(t *testing.T) {
 	got := make(chan *Conn, 1)
 	s := startServer(t, ServerConfig{}, func(s *Server) {
-		s.Handle(PullMessage, func(c *Conn, _ *Command) *Command {
+		s.Handle(PullMessage, func(c *Conn, req *Command) *Command {
 			got <- c
-			return nil
+			return req.Later()
 		})
 	})
 	c := newClient(t)

@@ -180,11 +180,10 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("type %d case %d: %v", typ, i, err)
 			}
-			want := *c
 			if typ == SerializeRocketMQ && languageByte(c.Language) == languageOther {
-				want.Language = "OTHER"
+				c.Language = "OTHER" // what the binary header can say
 			}
-			sameCommand(t, got, &want)
+			sameCommand(t, got, c)
 		}
 	}
 }

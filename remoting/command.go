@@ -3,6 +3,7 @@ package remoting
 import (
 	"fmt"
 	"strconv"
+	"sync/atomic"
 )
 
 // Header serialization types (the high byte of the frame's second word).
@@ -58,6 +59,8 @@ type Command struct {
 	pooled bool   // own and the Command go back to the pool on release
 	kept   bool   // the handler keeps the request past its return
 	onLoop bool   // an inline handler is running on the event loop
+
+	later atomic.Int32 // laterNone, laterPending, laterAnswered: see Later
 }
 
 // OnLoop reports whether the handler serving this request runs on the

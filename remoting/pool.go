@@ -62,12 +62,13 @@ func (c *Command) reset(own []byte) {
 	c.Remark, c.Body, c.SerializeType = "", nil, 0
 	c.ext = nil
 	c.own, c.pooled, c.kept, c.onLoop = own, true, false, false
+	c.later.Store(laterNone)
 }
 
 // Keep tells the server that the handler keeps req (or strings or bytes
-// taken from it) after it returns, typically to answer it later: the
-// server then never reuses its memory. Only handlers registered with
-// HandleScoped need to call it; it is harmless elsewhere.
+// taken from it) after it returns: the server then never reuses its
+// memory. Later implies it. Only handlers registered with HandleScoped need
+// to call it; it is harmless elsewhere.
 func (c *Command) Keep() { c.kept = true }
 
 // release returns a pooled, unkept request to the pool. The caller must be

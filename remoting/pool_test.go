@@ -61,11 +61,10 @@ func TestServerScopedHandlerKeep(t *testing.T) {
 	s := startServer(t, ServerConfig{}, func(s *Server) {
 		s.HandleScoped(testCode, func(c *Conn, req *Command) *Command {
 			if req.ExtValue("park") == "1" {
-				req.Keep()
 				mu.Lock()
 				held = append(held, parked{c, req, strings.Clone(req.ExtValue("v"))})
 				mu.Unlock()
-				return nil
+				return req.Later()
 			}
 			return echo(c, req)
 		})
@@ -123,7 +122,7 @@ func TestServerScopedHandlerKeep(t *testing.T) {
 		if p.req.ExtValue("v") != p.v || string(p.req.Body) != p.v {
 			t.Errorf("kept request changed: v %q body %q, want %q", p.req.ExtValue("v"), p.req.Body, p.v)
 		}
-		if err := p.c.Write(echo(p.c, p.req)); err != nil {
+		if err := p.c.Answer(p.req, echo(p.c, p.req)); err != nil {
 			t.Error(err)
 		}
 	}

@@ -22,9 +22,9 @@ import (
 )
 
 // HandlerFunc serves one request. It runs on a worker goroutine, or on the
-// event loop for handlers registered with HandleInline. A non-nil result is
-// written back as the response; nil means the handler answers later with
-// c.Write, or never.
+// event loop for handlers registered with HandleInline. It returns the
+// response, or says explicitly what became of the request: req.Later(),
+// req.Answered() or req.Offload() (answer.go).
 type HandlerFunc func(c *Conn, req *Command) *Command
 
 // ServerConfig configures a Server. Zero fields take the defaults noted.
@@ -78,12 +78,6 @@ type handler struct {
 	inline bool // see HandleInline
 }
 
-// Offload is what a handler registered with HandleInline returns, before
-// it has done anything, when the request would make it block: the server
-// then queues the request to a worker and calls the handler again there
-// (where req.OnLoop() is false).
-var Offload = &Command{}
-
 type task struct {
 	c   *Conn
 	req *Command
@@ -123,8 +117,8 @@ func (s *Server) Handle(code int32, h HandlerFunc) { s.register(code, handler{fn
 // that keeps nothing of its request once it returns: not the Command, not
 // its Body, not a string taken from it (a map key, a config field) unless
 // copied. The server then reuses the request's memory for a later request.
-// A handler that does keep a request, for example to answer it later,
-// calls req.Keep() before it returns.
+// A handler that answers later returns req.Later(), which keeps the request;
+// one that keeps only strings or bytes of it calls req.Keep().
 func (s *Server) HandleScoped(code int32, h HandlerFunc) {
 	s.register(code, handler{fn: h, scoped: true})
 }
@@ -134,7 +128,8 @@ func (s *Server) HandleScoped(code int32, h HandlerFunc) {
 // its response goes out with the loop's next write. On a small machine this
 // saves two thread wake-ups per request. h must not block — no disk or
 // network waits, no long-held locks; when it finds it would (req.OnLoop()
-// tells where it runs), it returns Offload. The rules of HandleScoped apply.
+// tells where it runs), it returns req.Offload(). The rules of HandleScoped
+// apply.
 func (s *Server) HandleInline(code int32, h HandlerFunc) {
 	s.register(code, handler{fn: h, scoped: true, inline: true})
 }
@@ -291,10 +286,10 @@ func (s *Server) serve(c *Conn, req *Command) {
 		return
 	}
 	resp := s.call(h.fn, c, req)
-	if resp == Offload { // only an inline call may offload
+	if resp == markOffload { // only an inline call may offload
 		resp = Errorf(req, SystemError, "request code %d: the handler asked to be offloaded from a worker", req.Code)
 	}
-	if resp != nil {
+	if !isMarker(resp) {
 		c.reply(req, resp) // encodes resp: nothing refers to req afterwards
 	}
 	if h.scoped {
@@ -309,7 +304,12 @@ func (s *Server) call(h HandlerFunc, c *Conn, req *Command) (resp *Command) {
 			resp = Errorf(req, SystemError, "request code %d: internal error: %v", req.Code, r)
 		}
 	}()
-	return h(c, req)
+	resp = h(c, req)
+	if resp == nil {
+		s.log.Error("handler returned no answer", "code", req.Code, "addr", c.remote)
+		resp = Errorf(req, SystemError, "request code %d: internal error: the handler gave no answer", req.Code)
+	}
+	return resp
 }
 
 func unsupported(req *Command) *Command {
@@ -332,8 +332,8 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		cmd.onLoop = true
 		resp := s.call(h.fn, c, cmd)
 		cmd.onLoop = false
-		if resp != Offload {
-			if resp != nil {
+		if resp != markOffload {
+			if !isMarker(resp) {
 				c.replyFromLoop(cmd, resp) // flushed at the end of OnTraffic
 			}
 			cmd.release()

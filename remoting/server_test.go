@@ -136,8 +136,8 @@ func TestServerOutOfOrder(t *testing.T) {
 	held := make(chan func(), 1)
 	s := startServer(t, ServerConfig{}, func(s *Server) {
 		s.Handle(PullMessage, func(c *Conn, req *Command) *Command {
-			held <- func() { _ = c.Write(NewResponse(req, Success, "late")) }
-			return nil // long poll: answer later
+			held <- func() { _ = c.Answer(req, NewResponse(req, Success, "late")) }
+			return req.Later() // long poll
 		})
 		s.Handle(SendMessage, echo)
 	})
@@ -361,10 +361,10 @@ func TestConnWriteBodyAndClose(t *testing.T) {
 			resp := NewResponse(req, Success, "")
 			resp.SetExt("nextBeginOffset", "3")
 			parts := [][]byte{[]byte("one,"), nil, []byte("two,"), bytes.Repeat([]byte("x"), 100<<10)}
-			if err := c.WriteBody(resp, parts, func() { dones.Add(1) }); err != nil {
+			if err := c.AnswerBody(req, resp, parts, func() { dones.Add(1) }); err != nil {
 				t.Error(err)
 			}
-			return nil
+			return req.Answered()
 		})
 		s.Handle(HeartBeat, func(c *Conn, req *Command) *Command {
 			held.Store(c)
@@ -412,7 +412,7 @@ func TestServerCloseReleasesEverything(t *testing.T) {
 	s := NewServer(ServerConfig{Addr: "127.0.0.1:0", Log: testLogger(t)})
 	s.Handle(PullMessage, func(c *Conn, req *Command) *Command {
 		conns <- c
-		return nil
+		return req.Later()
 	})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -448,11 +448,9 @@ func TestServerManyInFlight(t *testing.T) {
 		s.Handle(testCode, func(c *Conn, req *Command) *Command {
 			if req.ExtValue("v")[0]%2 == 0 {
 				go func() { // answer later, from elsewhere
-					resp := echo(c, req)
-					fixResponse(req, resp)
-					_ = c.Write(resp)
+					_ = c.Answer(req, echo(c, req))
 				}()
-				return nil
+				return req.Later()
 			}
 			return echo(c, req)
 		})
@@ -488,13 +486,12 @@ func TestConnCloseFlushesFirst(t *testing.T) {
 		s.Handle(UnregisterClient, func(c *Conn, req *Command) *Command {
 			resp := NewResponse(req, Success, "bye")
 			resp.Body = make([]byte, 200<<10)
-			fixResponse(req, resp)
-			if err := c.Write(resp); err != nil {
+			if err := c.Answer(req, resp); err != nil {
 				t.Error(err)
 			}
 			c.Close()
 			c.Close()
-			return nil
+			return req.Answered()
 		})
 	})
 	c := newClient(t)
