@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/json"
 	"strings"
 
 	"github.com/rocketgo/rocketgo/remoting"
@@ -110,18 +109,6 @@ func (b *Broker) deleteTopicInBroker(c *remoting.Conn, req *remoting.Command) *r
 type topicConfigWrapper struct {
 	TopicConfigTable map[string]*TopicConfig `json:"topicConfigTable"`
 	DataVersion      DataVersion             `json:"dataVersion"`
-}
-
-// getAllTopicConfig handles GET_ALL_TOPIC_CONFIG (21).
-func (b *Broker) getAllTopicConfig(c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	topics, version := b.topics.snapshot()
-	body, err := json.Marshal(topicConfigWrapper{topics, version})
-	if err != nil {
-		return remoting.Errorf(req, remoting.SystemError, "encode topics: %v", err)
-	}
-	resp := remoting.NewResponse(req, remoting.Success, "")
-	resp.Body = body
-	return resp
 }
 
 // getAllSubscriptionGroupConfig handles GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).

@@ -34,6 +34,7 @@ type Broker struct {
 	groups    *groupTable
 	consumers *consumers
 	polls     *polls
+	metaWait  *metaWaiters // slaves' metadata requests held on a master
 	locks     locks
 	delays    *scheduler
 	cleaner   *cleaner
@@ -84,6 +85,7 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		done:        make(chan struct{}),
 	}
 	b.polls = newPolls(b)
+	b.metaWait = newMetaWaiters(cfg.MetadataLongPollMaxHeld)
 	b.delayLevels, _ = parseDelayLevels(cfg.MessageDelayLevel) // validated above
 	var si unix.Sysinfo_t
 	if err := unix.Sysinfo(&si); err == nil {
@@ -108,6 +110,7 @@ func (b *Broker) Start() error {
 	if b.groups, err = loadGroups(filepath.Join(configDir(root), "subscriptionGroup.json")); err != nil {
 		return err
 	}
+	b.groups.changed = b.metaWait.kick
 	flush := commitlog.AsyncFlush
 	if b.cfg.FlushDiskType == SyncFlush {
 		flush = commitlog.SyncFlush
@@ -139,10 +142,17 @@ func (b *Broker) Start() error {
 			return fmt.Errorf("aclEnable=true: %w", err)
 		}
 	}
+	var watch *queueWatch // a slave registers soon when its store gets a new queue
+	if b.cfg.BrokerRole == Slave {
+		watch = &queueWatch{fresh: b.registerSoon}
+	}
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
 		b.polls.arrived(topic, queueID)
 		if b.master != nil {
 			b.master.Notify()
+		}
+		if watch != nil {
+			watch.seen(topic, queueID)
 		}
 	})
 	b.createSystemTopics()
@@ -197,6 +207,7 @@ func (b *Broker) Start() error {
 	b.goLoop(b.registerLoop)
 	b.goLoop(b.housekeepingLoop)
 	b.goLoop(b.polls.run)
+	b.goLoop(b.serveHeldMetadata)
 	b.every(b.cfg.CleanResourceInterval, func(now time.Time) { b.cleaner.once(now, b.done) })
 	if b.acl != nil {
 		b.every(aclReloadInterval, func(time.Time) { b.acl.reload(b) })

@@ -294,7 +294,12 @@ func (c *cluster) pullAll(topic string, queues int) map[int][]*primitive.Message
 // (the pulls go where the route says).
 func (c *cluster) pullAllAt(addr, topic string, queues int) map[int][]*primitive.MessageExt {
 	c.t.Helper()
-	pc := c.pullConsumer(topic)
+	return c.pullAllWith(c.pullConsumer(topic), addr, topic, queues)
+}
+
+// pullAllWith is pullAllAt with the given pull consumer.
+func (c *cluster) pullAllWith(pc rocketmq.PullConsumer, addr, topic string, queues int) map[int][]*primitive.MessageExt {
+	c.t.Helper()
 	out := map[int][]*primitive.MessageExt{}
 	for q := 0; q < queues; q++ {
 		maxOff := c.maxOffsetAt(addr, topic, q)
@@ -369,23 +374,31 @@ func freeDeadPort(t *testing.T) int {
 	return proctest.DeadPort(t)
 }
 
-// ackedUntilKilled runs four synchronous senders of random 100–1000 byte
-// bodies until at least n sends were acknowledged SEND_OK, then calls kill
-// and stops them. It returns the acknowledged bodies by message id.
-func ackedUntilKilled(t *testing.T, p rocketmq.Producer, topic string, n int, kill func()) map[string][]byte {
-	t.Helper()
-	var mu sync.Mutex
-	acked := map[string][]byte{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+// sendLoad is four synchronous senders of random 100–1000 byte bodies. It
+// keeps the bodies acknowledged SEND_OK by message id, and counts the
+// answers to sends started after mark.
+type sendLoad struct {
+	t    *testing.T
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	acked    map[string][]byte
+	epoch    int // incremented by mark
+	answered int // answers (any status) to sends started after mark
+	ackedNew int // of which SEND_OK
+}
+
+func startSendLoad(t *testing.T, p rocketmq.Producer, topic string) *sendLoad {
+	l := &sendLoad{t: t, stop: make(chan struct{}), acked: map[string][]byte{}}
 	for w := 0; w < 4; w++ {
-		wg.Add(1)
+		l.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer l.wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for {
 				select {
-				case <-stop:
+				case <-l.stop:
 					return
 				default:
 				}
@@ -393,26 +406,78 @@ func ackedUntilKilled(t *testing.T, p rocketmq.Producer, topic string, n int, ki
 				for j := range body {
 					body[j] = byte(rng.Uint32())
 				}
+				l.mu.Lock()
+				epoch := l.epoch
+				l.mu.Unlock()
 				res, err := p.SendSync(context.Background(), primitive.NewMessage(topic, body))
 				if err != nil {
 					return
 				}
-				if res.Status == primitive.SendOK {
-					mu.Lock()
-					acked[res.MsgID] = body
-					mu.Unlock()
+				l.mu.Lock()
+				ok := res.Status == primitive.SendOK
+				if ok {
+					l.acked[res.MsgID] = body
 				}
+				if epoch > 0 {
+					l.answered++
+					if ok {
+						l.ackedNew++
+					}
+				}
+				l.mu.Unlock()
 			}
 		}()
 	}
-	eventually(t, 30*time.Second, fmt.Sprintf("%d acknowledged sends", n), func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked) >= n
+	return l
+}
+
+// waitFor polls until cond (called with l.mu held) holds.
+func (l *sendLoad) waitFor(what string, cond func() bool) {
+	l.t.Helper()
+	eventually(l.t, 30*time.Second, what, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return cond()
 	})
+}
+
+// waitAcked waits until n sends were acknowledged SEND_OK.
+func (l *sendLoad) waitAcked(n int) {
+	l.t.Helper()
+	l.waitFor(fmt.Sprintf("%d acknowledged sends", n), func() bool { return len(l.acked) >= n })
+}
+
+// mark starts counting the answers to sends started from now on.
+func (l *sendLoad) mark() {
+	l.mu.Lock()
+	l.epoch++
+	l.mu.Unlock()
+}
+
+// waitAnswered waits until n sends started after mark were answered,
+// whatever their status.
+func (l *sendLoad) waitAnswered(n int) {
+	l.t.Helper()
+	l.waitFor(fmt.Sprintf("%d sends answered after the mark", n), func() bool { return l.answered >= n })
+}
+
+// finish stops the senders and returns the acknowledged bodies by message
+// id and how many of them were sent after mark.
+func (l *sendLoad) finish() (acked map[string][]byte, afterMark int) {
+	close(l.stop)
+	l.wg.Wait()
+	return l.acked, l.ackedNew
+}
+
+// ackedUntilKilled runs a sendLoad until at least n sends were
+// acknowledged SEND_OK, then calls kill and stops it. It returns the
+// acknowledged bodies by message id.
+func ackedUntilKilled(t *testing.T, p rocketmq.Producer, topic string, n int, kill func()) map[string][]byte {
+	t.Helper()
+	l := startSendLoad(t, p, topic)
+	l.waitAcked(n)
 	kill()
-	close(stop)
-	wg.Wait()
+	acked, _ := l.finish()
 	return acked
 }
 

@@ -63,6 +63,15 @@ type Config struct {
 	EnableSlaveActingMaster       bool          `prop:"enableSlaveActingMaster"`       // a slave stands in (read-only) for a dead master in routes
 	AccessMessageInMemoryMaxRatio int           `prop:"accessMessageInMemoryMaxRatio"` // % of RAM
 
+	// Metadata of a slave (metawait.go): a full sync of its master's topics,
+	// subscription groups and consumer offsets every metadataSyncInterval,
+	// and between them a long poll that the master holds until its topic or
+	// group table changes, metadataLongPollTime at most, for at most
+	// metadataLongPollMaxHeld slaves' requests at once (SYSTEM_BUSY beyond).
+	MetadataSyncInterval    time.Duration `prop:"metadataSyncInterval"`
+	MetadataLongPollTime    time.Duration `prop:"metadataLongPollTime"`
+	MetadataLongPollMaxHeld int           `prop:"metadataLongPollMaxHeld"`
+
 	// Retention (BROKER-INTERNALS §10).
 	FileReservedTime                 int           `prop:"fileReservedTime"`      // hours a segment is kept after its last write
 	DeleteWhen                       string        `prop:"deleteWhen"`            // hours of the day (';' list) when expired segments go
@@ -129,6 +138,9 @@ func DefaultConfig() Config {
 		SlaveReadEnable:                   true,
 		EnableSlaveActingMaster:           true,
 		AccessMessageInMemoryMaxRatio:     40,
+		MetadataSyncInterval:              10 * time.Second,
+		MetadataLongPollTime:              20 * time.Second,
+		MetadataLongPollMaxHeld:           64,
 		FileReservedTime:                  72,
 		DeleteWhen:                        "04",
 		DiskMaxUsedSpaceRatio:             75,
@@ -260,6 +272,15 @@ func (c *Config) Validate() error {
 	}
 	if c.AccessMessageInMemoryMaxRatio < 0 || c.AccessMessageInMemoryMaxRatio > 100 {
 		bad("accessMessageInMemoryMaxRatio=%d: want 0..100", c.AccessMessageInMemoryMaxRatio)
+	}
+	if c.MetadataSyncInterval < 100*time.Millisecond {
+		bad("metadataSyncInterval=%v: want at least 100ms", c.MetadataSyncInterval)
+	}
+	if c.MetadataLongPollTime <= 0 || c.MetadataLongPollTime >= time.Duration(c.ServerChannelMaxIdleTimeSeconds)*time.Second {
+		bad("metadataLongPollTime=%v: want positive and below serverChannelMaxIdleTimeSeconds=%d", c.MetadataLongPollTime, c.ServerChannelMaxIdleTimeSeconds)
+	}
+	if c.MetadataLongPollMaxHeld < 1 {
+		bad("metadataLongPollMaxHeld=%d: want at least 1", c.MetadataLongPollMaxHeld)
 	}
 	if c.FileReservedTime < 0 {
 		bad("fileReservedTime=%d: want hours >= 0", c.FileReservedTime)

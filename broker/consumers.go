@@ -344,8 +344,10 @@ func (b *Broker) notifyConsumerIdsChanged(group string) {
 	}
 }
 
-// connClosed forgets the clients of a closed connection.
+// connClosed forgets the clients of a closed connection and its held
+// metadata requests.
 func (b *Broker) connClosed(c *remoting.Conn) {
+	b.metaWait.dropConn(c)
 	for _, g := range b.consumers.removeIf(func(cl *client) bool { return cl.conn == c }) {
 		b.notifyConsumerIdsChanged(g)
 	}

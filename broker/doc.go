@@ -14,7 +14,17 @@
 // Pull bodies are slices of the mapped commit log written with
 // Conn.WriteBody: the stored record is the wire layout.
 //
+// A slave serves what its store holds (stored.go): pulls and offset
+// requests of a topic its table lacks are answered from its consume queues,
+// and its registration lists those topics, so it can stand in for a dead
+// master with topics younger than its last metadata sync. It follows its
+// master's topic and subscription-group tables by long polling
+// (metawait.go): the master holds the slave's request until a table
+// changes.
+//
 // Lock order: no handler holds two of the tables' locks at once; polls.mu
 // may be taken from the commit log's arrival listener, so nothing holding
-// polls.mu calls into the commit log's append path.
+// polls.mu calls into the commit log's append path. metaWaiters.mu is a
+// leaf; the group table wakes the held metadata requests with its lock
+// held, through a channel that never blocks.
 package broker

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/rs/zerolog"
 
 	"github.com/rocketgo/rocketgo/remoting"
 )
@@ -68,23 +70,52 @@ func TestSyncMasterWaitsForSlave(t *testing.T) {
 	}
 }
 
-// TestKillSyncMasterLosesNothingAcked kills -9 a SYNC_MASTER under
-// synchronous load: every message acknowledged SEND_OK must be on the
-// slave, byte for byte.
+// TestKillSyncMasterLosesNothingAcked cuts the replication link under
+// synchronous load (the master's data stops reaching the slave), then
+// kills -9 the SYNC_MASTER: every message acknowledged SEND_OK must be on
+// the slave, byte for byte. Sends made while the link is cut are answered
+// FLUSH_SLAVE_TIMEOUT, never SEND_OK; an ASYNC_MASTER acknowledges them and
+// they are lost with it.
 func TestKillSyncMasterLosesNothingAcked(t *testing.T) {
-	c := startCluster(t, 2, "-brokerRole", "SYNC_MASTER")
+	c := startCluster(t, 2, "-brokerRole", "SYNC_MASTER", "-syncFlushTimeout", "1000")
 	const topic = "KillSync"
 	c.createTopic(topic, 4)
-	c.startSlave()
+	link := haLink(t, "127.0.0.1:"+strconv.Itoa(c.haPort))
+	c.startSlave("-haMasterAddress", link.Listen)
 	c.waitSlaveConnected(1)
-	p := c.producer(producer.WithRetry(0), producer.WithSendMsgTimeout(2*time.Second))
-	acked := ackedUntilKilled(t, p, topic, 300, c.broker.Kill)
+	p := c.producer(producer.WithRetry(0), producer.WithSendMsgTimeout(3*time.Second))
+	load := startSendLoad(t, p, topic)
+	load.waitAcked(300)
+	// Data from the master is dropped from now on; the slave's reports
+	// still reach the master, so it stays connected.
+	if _, err := link.Toxics.AddToxicJson(strings.NewReader(`{"name":"cut","type":"timeout","stream":"downstream","toxicity":1,"attributes":{"timeout":0}}`)); err != nil {
+		t.Fatal(err)
+	}
+	load.mark()
+	load.waitAnswered(8)
+	c.broker.Kill()
+	acked, afterCut := load.finish()
 	// The namesrvs drop the dead master; the slave stands in for reads.
 	lost, differ, stored := missing(acked, c.pullAllAt(c.slaveAddr, topic, 4))
-	t.Logf("acknowledged SEND_OK %d; on the slave %d of them (slave holds %d); lost %d; differing %d", len(acked), len(acked)-lost, stored, lost, differ)
+	t.Logf("acknowledged SEND_OK %d (%d of them sent with the link cut); on the slave %d of them (slave holds %d); lost %d; differing %d",
+		len(acked), afterCut, len(acked)-lost, stored, lost, differ)
 	if lost > 0 || differ > 0 {
 		t.Fatalf("%d acknowledged messages lost, %d differ", lost, differ)
 	}
+}
+
+// haLink puts a fault-injecting proxy (toxiproxy, in process) in front of
+// a master's HA address; a slave given its Listen address as
+// haMasterAddress replicates through it.
+func haLink(t *testing.T, upstream string) *toxiproxy.Proxy {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, "ha", "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		t.Fatalf("proxy to %s: %v", upstream, err)
+	}
+	t.Cleanup(p.Stop)
+	return p
 }
 
 // TestAsyncMasterFailoverReadsFromSlave kills an ASYNC_MASTER after its

@@ -178,7 +178,8 @@ type groupsFile struct {
 // groupTable holds subscription-group configs (config/subscriptionGroup.json),
 // created on a group's first heartbeat and persisted on change.
 type groupTable struct {
-	path string
+	path    string
+	changed func() // after every change, with t.mu held; must not block
 
 	mu      sync.RWMutex
 	groups  map[string]*SubscriptionGroupConfig
@@ -199,6 +200,13 @@ func loadGroups(path string) (*groupTable, error) {
 	}
 	t.version = f.DataVersion
 	return t, nil
+}
+
+// dataVersion is the table's data version.
+func (t *groupTable) dataVersion() DataVersion {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.version
 }
 
 func (t *groupTable) get(name string) (SubscriptionGroupConfig, bool) {
@@ -226,7 +234,7 @@ func (t *groupTable) ensure(name string) error {
 	}
 	g := defaultGroupConfig(name)
 	t.groups[name] = &g
-	t.version.next()
+	t.nextLocked()
 	return t.persistLocked()
 }
 
@@ -249,7 +257,7 @@ func (t *groupTable) merge(groups map[string]*SubscriptionGroupConfig) error {
 	if !changed {
 		return nil
 	}
-	t.version.next()
+	t.nextLocked()
 	return t.persistLocked()
 }
 
@@ -257,6 +265,14 @@ func (t *groupTable) marshal() ([]byte, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return json.Marshal(groupsFile{SubscriptionGroupTable: t.groups, DataVersion: t.version})
+}
+
+// nextLocked moves to the next data version and says so. t.mu must be held.
+func (t *groupTable) nextLocked() {
+	t.version.next()
+	if t.changed != nil {
+		t.changed()
+	}
 }
 
 // persistLocked writes subscriptionGroup.json. t.mu must be held.

@@ -7,7 +7,8 @@ import (
 )
 
 // queueArgs parses the topic and queueId ext fields shared by the offset
-// requests and checks that the queue exists.
+// requests and checks that the queue exists (readQueue: on a slave, in its
+// table or in its store).
 func (b *Broker) queueArgs(req *remoting.Command) (string, int32, *remoting.Command) {
 	topic, err := req.String("topic")
 	if err != nil {
@@ -17,12 +18,8 @@ func (b *Broker) queueArgs(req *remoting.Command) (string, int32, *remoting.Comm
 	if err != nil {
 		return "", 0, fieldErr(req, err)
 	}
-	tc, ok := b.topics.get(topic)
-	if !ok {
-		return "", 0, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist on broker %s", topic, b.cfg.BrokerName)
-	}
-	if qid < 0 || qid >= max(tc.ReadQueueNums, tc.WriteQueueNums) {
-		return "", 0, remoting.Errorf(req, remoting.InvalidParameter, "queueId %d is illegal: topic %s has %d queues", qid, topic, max(tc.ReadQueueNums, tc.WriteQueueNums))
+	if _, resp := b.readQueue(req, topic, qid); resp != nil {
+		return "", 0, resp
 	}
 	return topic, qid, nil
 }

@@ -62,15 +62,12 @@ func (b *Broker) pullMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	if err != nil {
 		return fieldErr(req, err)
 	}
-	tc, ok := b.topics.get(p.topic)
-	if !ok {
-		return remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist on broker %s", p.topic, b.cfg.BrokerName)
+	tc, resp := b.readQueue(req, p.topic, p.queueID)
+	if resp != nil {
+		return resp
 	}
 	if tc.Perm&permRead == 0 {
 		return remoting.Errorf(req, remoting.NoPermission, "the topic %s is not readable (perm=%d)", p.topic, tc.Perm)
-	}
-	if p.queueID < 0 || p.queueID >= max(tc.ReadQueueNums, tc.WriteQueueNums) {
-		return remoting.Errorf(req, remoting.InvalidParameter, "queueId %d is illegal: topic %s has %d read queues", p.queueID, p.topic, tc.ReadQueueNums)
 	}
 	if p.sysFlag&pullSubscription != 0 {
 		p.sub = parseSubscription(p.topic, req.ExtValue("subscription"), req.ExtValue("expressionType"))

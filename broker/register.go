@@ -27,7 +27,11 @@ func (b *Broker) registerAll() {
 	if len(addrs) == 0 {
 		return
 	}
+	b.metaWait.kick() // a topic change is announced here: tell the slaves too
 	topics, version := b.topics.snapshot()
+	if b.cfg.BrokerRole == Slave {
+		addStoredTopics(topics, b.store.Queues())
+	}
 	body, err := json.Marshal(registerBody{TopicConfigSerializeWrapper: topicConfigWrapper{topics, version}, FilterServerList: []string{}})
 	if err != nil {
 		b.log.Error("encode registration", "err", err)
@@ -83,6 +87,7 @@ func (b *Broker) setMaster(addr, haAddr string) {
 // registerSoon asks the registration loop to register now, without
 // waiting for it.
 func (b *Broker) registerSoon() {
+	b.metaWait.kick()
 	select {
 	case b.registerNow <- struct{}{}:
 	default:

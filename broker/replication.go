@@ -95,67 +95,170 @@ func (b *Broker) replicaStage(end int64, done func(int32, string)) {
 	})
 }
 
+// metadataRetry is how long a slave waits before it asks its master for
+// metadata again after a failure (no master known, master down).
+const metadataRetry = time.Second
+
+// masterAskTimeout bounds a metadata request to the master, beyond the time
+// the master may hold it.
+const masterAskTimeout = 3 * time.Second
+
 // syncFromMaster keeps a slave's topics, subscription groups and consumer
-// offsets in step with its master's, every 10 s.
+// offsets in step with its master's: everything every metadataSyncInterval
+// and after every failure (the consumer offsets only this way), and in
+// between a long poll (metawait.go) that brings topic and group changes as
+// they happen. One goroutine applies everything, so an older table never
+// overwrites a newer one.
 func (b *Broker) syncFromMaster(done <-chan struct{}) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		if addr := b.masterRemoting(); addr != "" && addr != b.addr {
-			if err := b.syncOnce(addr); err != nil {
-				b.log.Warn("sync metadata from master", "master", addr, "err", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-done
+		cancel()
+	}()
+	var seen metaVersions // the master's versions this slave has
+	var nextFull time.Time
+	failing := false
+	for ctx.Err() == nil {
+		addr := b.masterRemoting()
+		var wait time.Duration
+		var err error
+		switch {
+		case addr == "" || addr == b.addr:
+			wait = metadataRetry
+		case !time.Now().Before(nextFull):
+			seen, err = b.syncOnce(ctx, addr, seen)
+			nextFull = time.Now().Add(b.cfg.MetadataSyncInterval)
+		default:
+			var polled bool
+			seen, polled, err = b.syncChanges(ctx, addr, seen, time.Until(nextFull))
+			if !polled {
+				wait = time.Until(nextFull)
 			}
 		}
-		select {
-		case <-done:
+		switch {
+		case err != nil && ctx.Err() != nil:
 			return
-		case <-t.C:
+		case err != nil:
+			if !failing {
+				b.log.Warn("sync metadata from master", "master", addr, "err", err)
+			}
+			failing, nextFull, wait = true, time.Time{}, metadataRetry
+		case failing && addr != "":
+			b.log.Info("sync metadata from master resumed", "master", addr)
+			failing = false
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
 		}
 	}
 }
 
-func (b *Broker) syncOnce(addr string) error {
-	ask := func(code int32) ([]byte, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		resp, err := b.client.Invoke(ctx, addr, remoting.NewRequest(code))
-		if err != nil {
-			return nil, err
-		}
-		if resp.Code != remoting.Success {
-			return nil, fmt.Errorf("code %d: %s", resp.Code, resp.Remark)
-		}
-		return resp.Body, nil
-	}
-	body, err := ask(remoting.GetAllTopicConfig)
+// askMaster sends req to the master at addr and returns its successful
+// answer.
+func (b *Broker) askMaster(ctx context.Context, addr string, req *remoting.Command, timeout time.Duration) (*remoting.Command, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := b.client.Invoke(ctx, addr, req)
 	if err != nil {
-		return fmt.Errorf("topics: %w", err)
+		return nil, err
 	}
+	if resp.Code != remoting.Success {
+		return nil, fmt.Errorf("code %d: %s", resp.Code, resp.Remark)
+	}
+	return resp, nil
+}
+
+// syncOnce takes the master's topics, consumer offsets and subscription
+// groups. It returns the versions it has then.
+func (b *Broker) syncOnce(ctx context.Context, addr string, seen metaVersions) (metaVersions, error) {
+	resp, err := b.askMaster(ctx, addr, remoting.NewRequest(remoting.GetAllTopicConfig), masterAskTimeout)
+	if err != nil {
+		return seen, fmt.Errorf("topics: %w", err)
+	}
+	if seen.topics, err = b.applyTopics(resp.Body); err != nil {
+		return seen, err
+	}
+	if resp, err = b.askMaster(ctx, addr, remoting.NewRequest(remoting.GetAllConsumerOffset), masterAskTimeout); err != nil {
+		return seen, fmt.Errorf("consumer offsets: %w", err)
+	}
+	var offs offsetsFile
+	if err := json.Unmarshal(quoteNumericKeys(resp.Body), &offs); err != nil {
+		return seen, fmt.Errorf("consumer offsets: %w", err)
+	}
+	b.offsets.merge(offs.OffsetTable)
+	seen.groups, err = b.syncGroups(ctx, addr)
+	return seen, err
+}
+
+// syncChanges long-polls the master for changes of its topic and group
+// tables, waiting at most hold, and applies them. polled is false when the
+// master does not long-poll (a RocketMQ master answers at once, without the
+// versions): the caller waits for the next full sync.
+func (b *Broker) syncChanges(ctx context.Context, addr string, seen metaVersions, hold time.Duration) (_ metaVersions, polled bool, err error) {
+	if hold <= 0 {
+		return seen, true, nil
+	}
+	req := remoting.NewRequest(remoting.GetAllTopicConfig,
+		"topicsDataVersion", seen.topics,
+		"groupsDataVersion", seen.groups,
+		"suspendTimeoutMillis", strconv.FormatInt(hold.Milliseconds()+1, 10))
+	resp, err := b.askMaster(ctx, addr, req, hold+masterAskTimeout)
+	if err != nil {
+		return seen, false, fmt.Errorf("topic and group changes: %w", err)
+	}
+	if len(resp.Body) > 0 {
+		if seen.topics, err = b.applyTopics(resp.Body); err != nil {
+			return seen, false, err
+		}
+	}
+	groups, ok := resp.Ext("groupsDataVersion")
+	if !ok {
+		return seen, false, nil
+	}
+	if groups != seen.groups {
+		if seen.groups, err = b.syncGroups(ctx, addr); err != nil {
+			return seen, false, err
+		}
+	}
+	return seen, true, nil
+}
+
+// applyTopics makes the topic table the master's (a GET_ALL_TOPIC_CONFIG
+// body) and returns the master's version of it.
+func (b *Broker) applyTopics(body []byte) (string, error) {
 	var topics topicConfigWrapper
 	if err := json.Unmarshal(quoteNumericKeys(body), &topics); err != nil {
-		return fmt.Errorf("topics: %w", err)
+		return "", fmt.Errorf("topics: %w", err)
 	}
 	if changed, err := b.topics.replace(topics.TopicConfigTable, topics.DataVersion); err != nil {
-		return fmt.Errorf("persist topics: %w", err)
+		return "", fmt.Errorf("persist topics: %w", err)
 	} else if changed {
 		b.registerSoon()
 	}
-	if body, err = ask(remoting.GetAllConsumerOffset); err != nil {
-		return fmt.Errorf("consumer offsets: %w", err)
-	}
-	var offs offsetsFile
-	if err := json.Unmarshal(quoteNumericKeys(body), &offs); err != nil {
-		return fmt.Errorf("consumer offsets: %w", err)
-	}
-	b.offsets.merge(offs.OffsetTable)
-	if body, err = ask(remoting.GetAllSubscriptionGroupConfig); err != nil {
-		return fmt.Errorf("subscription groups: %w", err)
+	return versionToken(topics.DataVersion), nil
+}
+
+// syncGroups takes the master's subscription groups and returns the
+// master's version of them.
+func (b *Broker) syncGroups(ctx context.Context, addr string) (string, error) {
+	resp, err := b.askMaster(ctx, addr, remoting.NewRequest(remoting.GetAllSubscriptionGroupConfig), masterAskTimeout)
+	if err != nil {
+		return "", fmt.Errorf("subscription groups: %w", err)
 	}
 	var groups groupsFile
-	if err := json.Unmarshal(quoteNumericKeys(body), &groups); err != nil {
-		return fmt.Errorf("subscription groups: %w", err)
+	if err := json.Unmarshal(quoteNumericKeys(resp.Body), &groups); err != nil {
+		return "", fmt.Errorf("subscription groups: %w", err)
 	}
-	return b.groups.merge(groups.SubscriptionGroupTable)
+	if err := b.groups.merge(groups.SubscriptionGroupTable); err != nil {
+		return "", fmt.Errorf("persist subscription groups: %w", err)
+	}
+	return versionToken(groups.DataVersion), nil
 }
 
 // getAllConsumerOffset handles GET_ALL_CONSUMER_OFFSET (43).

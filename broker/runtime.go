@@ -34,6 +34,7 @@ func (b *Broker) runtimeInfo() map[string]string {
 		t["haSendfileBytes"] = i64(ms.BytesSendfile)
 		t["haFrames"] = i64(ms.Frames)
 		t["haWaiters"] = strconv.Itoa(ms.WaitersPending)
+		t["metadataPollsHeld"] = strconv.Itoa(b.metaWait.count())
 	}
 	if b.slave != nil {
 		ss := b.slave.Stats()

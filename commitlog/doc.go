@@ -89,7 +89,7 @@
 // record is encoded straight into the mapping and its consume-queue entry
 // written before the call returns. Read, MaxOffset, MinOffset, FlushedOffset
 // and the queue readers (QueueEntries, QueueMaxOffset, QueueMinOffset,
-// SearchOffset, EarliestStoreTime) are safe from any goroutine; they never
+// QueueCount, Queues, SearchOffset, EarliestStoreTime) are safe from any goroutine; they never
 // take the appender's mutex, and wait for it only while it adds a queue or a
 // queue file. A slice returned by Read aliases the mapping and stays valid
 // until Close.

@@ -417,6 +417,39 @@ func (l *Log) QueueMinOffset(topic string, queueID int32) int64 {
 	return 0
 }
 
+// QueueCount is one more than the highest queue id the topic has a
+// consume queue for; 0 when it has none.
+func (l *Log) QueueCount(topic string) int32 {
+	l.qmu.RLock()
+	defer l.qmu.RUnlock()
+	if t := l.topics[topic]; t != nil {
+		return t.count()
+	}
+	return 0
+}
+
+// Queues returns QueueCount of every topic that has a consume queue.
+func (l *Log) Queues() map[string]int32 {
+	l.qmu.RLock()
+	defer l.qmu.RUnlock()
+	out := make(map[string]int32, len(l.topics))
+	for name, t := range l.topics {
+		if n := t.count(); n > 0 {
+			out[name] = n
+		}
+	}
+	return out
+}
+
+// count is one more than the highest queue id. l.qmu (or l.mu) must be held.
+func (t *topicQueues) count() int32 {
+	n := int32(0)
+	for id := range t.queues {
+		n = max(n, id+1)
+	}
+	return n
+}
+
 // storeTime reads the STORETIMESTAMP of the record at phys.
 func (l *Log) storeTime(phys int64) (int64, bool) {
 	b, err := l.Read(phys, posBornHost+20+8)

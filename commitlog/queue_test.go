@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -143,4 +144,39 @@ func TestDeleteTopic(t *testing.T) {
 	if d := diffSnapshots(keep, snapshotQueues(t, c)); d != "" {
 		t.Fatalf("after crash: %s", d)
 	}
+}
+
+// TestQueueCount: a topic spans its highest queue id + 1, counted from the
+// queues appended to and from those recovered at open; a deleted topic
+// has none.
+func TestQueueCount(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	l := openLog(t, cfg)
+	check := func(want map[string]int32) {
+		t.Helper()
+		if got := l.Queues(); !maps.Equal(got, want) {
+			t.Fatalf("Queues() = %v, want %v", got, want)
+		}
+		for topic, n := range want {
+			if got := l.QueueCount(topic); got != n {
+				t.Fatalf("QueueCount(%s) = %d, want %d", topic, got, n)
+			}
+		}
+	}
+	check(map[string]int32{})
+	mustAppend(t, l, testMessage("A", 2, 0))
+	mustAppend(t, l, testMessage("B", 0, 1))
+	check(map[string]int32{"A": 3, "B": 1})
+	mustAppend(t, l, testMessage("A", 6, 2))
+	check(map[string]int32{"A": 7, "B": 1})
+	if l.QueueCount("none") != 0 {
+		t.Fatalf("QueueCount of an unknown topic = %d", l.QueueCount("none"))
+	}
+	mustClose(t, l)
+	l = openLog(t, cfg)
+	check(map[string]int32{"A": 7, "B": 1})
+	if err := l.DeleteTopic("A"); err != nil {
+		t.Fatal(err)
+	}
+	check(map[string]int32{"B": 1})
 }

@@ -16,9 +16,14 @@
 // QUERY_NOT_FOUND: there is no KV store, no order-topic config and no filter
 // servers.
 //
-// Only a master (brokerId 0) contributes queue data. A master registration
+// A master (brokerId 0) contributes queue data. A master registration
 // whose data version changed, or the first one from an address, replaces
-// the group's queue data: topics it no longer lists lose the group. A broker
+// the group's queue data: topics it no longer lists lose the group. While a
+// group has no master, the registrations of its lowest-id slave that sets
+// enableActingMaster=true (RocketMQ 5's prime slave) add the topics the
+// group's queue data lacks (all of them when its data version changed) and
+// remove none, so a namesrv that never saw the master can still route the
+// slave's topics; other slaves contribute nothing. A broker
 // is forgotten 120 s after its last registration (or its own
 // heartbeatTimeoutMillis), when it unregisters, or at once when the
 // connection it registered through closes. A group that lost only its

@@ -617,3 +617,72 @@ func TestActingMaster(t *testing.T) {
 		t.Fatalf("without enableActingMaster: %+v", r.Brokers["broker-a"].Addrs)
 	}
 }
+
+// TestPrimeSlaveTopics: while a group has no master, its lowest-id slave
+// with enableActingMaster adds the topics the group's queue data lacks, so a
+// namesrv that never saw the master (restarted, or added later) routes them;
+// it removes nothing, and a slave contributes nothing while the master lives.
+func TestPrimeSlaveTopics(t *testing.T) {
+	acting := func(r brokerReg) brokerReg {
+		r.extra = append(r.extra, "enableActingMaster", "true")
+		return r
+	}
+	queues := func(s *Server, topic string) (queueData, bool) {
+		resp, r := routeOf(t, s, topic)
+		if resp.Code != remoting.Success {
+			return queueData{}, false
+		}
+		for _, q := range r.Queues {
+			if q.BrokerName == "broker-a" {
+				return q, true
+			}
+		}
+		return queueData{}, false
+	}
+
+	// A namesrv that only ever heard from the slave.
+	s, _ := newTestServer(t)
+	slave := acting(slaveA)
+	slave.topics = append(slices.Clone(slaveA.topics), topic{"Young", 2, 2, 4})
+	register(t, s, newConn(), slave)
+	_, r := routeOf(t, s, "Young")
+	if q, ok := queues(s, "Young"); !ok || q.ReadQueueNums != 2 || q.Perm&permWrite != 0 {
+		t.Fatalf("Young from the prime slave: %+v %v", q, ok)
+	}
+	if r.Brokers["broker-a"].Addrs[0] != slaveA.addr {
+		t.Fatalf("the slave does not stand in: %+v", r.Brokers["broker-a"].Addrs)
+	}
+	// A second slave with a higher id is not the prime one.
+	other := acting(slaveA)
+	other.addr, other.id, other.topics = "10.0.0.8:10911", 2, []topic{{"OnlyOnTwo", 1, 1, 6}}
+	register(t, s, newConn(), other)
+	if _, ok := queues(s, "OnlyOnTwo"); ok {
+		t.Fatal("a slave that is not the lowest id added a topic")
+	}
+
+	// With the master alive the slave adds nothing; when the master is gone
+	// the slave adds what is missing (same data version) and removes nothing.
+	s, _ = newTestServer(t)
+	cm := newConn()
+	register(t, s, cm, acting(masterA))
+	register(t, s, newConn(), slave)
+	if _, ok := queues(s, "Young"); ok {
+		t.Fatal("a slave added a topic while its master is alive")
+	}
+	s.connClosed(cm.ID())
+	slave.topics = []topic{{"Young", 2, 2, 6}}
+	register(t, s, newConn(), slave)
+	if _, ok := queues(s, "Young"); !ok {
+		t.Fatal("the prime slave's topic is missing after the master left")
+	}
+	if q, ok := queues(s, "Orders"); !ok || q.ReadQueueNums != 8 {
+		t.Fatalf("the master's topic Orders after the slave registered: %+v %v", q, ok)
+	}
+	// A new data version rewrites what the slave lists.
+	slave.counter++
+	slave.topics = []topic{{"Young", 3, 3, 6}}
+	register(t, s, newConn(), slave)
+	if q, _ := queues(s, "Young"); q.ReadQueueNums != 3 {
+		t.Fatalf("Young after a new data version: %+v", q)
+	}
+}

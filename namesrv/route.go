@@ -136,12 +136,16 @@ func (t *routeTable) register(r *registration, now time.Time) registerResult {
 	bd.addrs[r.id] = r.addr
 	bd.actingMaster = r.actingMaster
 
-	if r.id == masterID {
-		prev := t.live[r.addr]
-		if res.newAddr || prev == nil || prev.version != r.version {
+	prev := t.live[r.addr]
+	changed := res.newAddr || prev == nil || prev.version != r.version
+	switch {
+	case r.id == masterID:
+		if changed {
 			t.replaceTopicsLocked(r.name, r.topics)
 			res.topicsReplaced = true
 		}
+	case r.actingMaster && bd.primeSlave(r.id):
+		res.topicsReplaced = t.addTopicsLocked(r.name, r.topics, changed)
 	}
 	t.live[r.addr] = &liveBroker{
 		cluster:      r.cluster,
@@ -188,6 +192,28 @@ func (t *routeTable) replaceTopicsLocked(name string, topics map[string]queueDat
 		qd.BrokerName = name
 		byBroker[name] = qd
 	}
+}
+
+// addTopicsLocked adds a prime slave's topics to group name's queue data:
+// every topic with all set, else only those the group is missing from. It
+// removes nothing (the slave may know less than its master did) and reports
+// whether it added or changed anything. t.mu must be held.
+func (t *routeTable) addTopicsLocked(name string, topics map[string]queueData, all bool) bool {
+	added := false
+	for topic, qd := range topics {
+		byBroker := t.topics[topic]
+		if old, ok := byBroker[name]; ok && (!all || old == qd) {
+			continue
+		}
+		if byBroker == nil {
+			byBroker = make(map[string]queueData)
+			t.topics[topic] = byBroker
+		}
+		qd.BrokerName = name
+		byBroker[name] = qd
+		added = true
+	}
+	return added
 }
 
 // unregister removes the broker at addr with the given identity
@@ -391,6 +417,13 @@ type brokerDataJSON struct {
 
 func (bd *brokerData) wire() brokerDataJSON {
 	return brokerDataJSON{BrokerAddrs: brokerAddrs(maps.Clone(bd.addrs)), BrokerName: bd.name, Cluster: bd.cluster}
+}
+
+// primeSlave reports whether slave id is the one whose registrations keep
+// the group's queue data while the group has no master: the lowest id.
+func (bd *brokerData) primeSlave(id int64) bool {
+	_, hasMaster := bd.addrs[masterID]
+	return !hasMaster && id == slices.Min(slices.Collect(maps.Keys(bd.addrs)))
 }
 
 // actingSlave returns the address of the slave that stands in for a
