@@ -214,18 +214,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 		"silent":            nil,
 		"stalled handshake": {0x16, 0x03, 0x01, 0x00, 0x40},
 	} {
-		nc, err := net.Dial("tcp", s.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		if _, err := nc.Write(send); err != nil {
-			t.Fatal(err)
-		}
-		_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-		if n, err := io.Copy(io.Discard, nc); err != nil {
-			t.Fatalf("%s connection: want the server to close it, got %v after %d bytes", name, err, n)
-		}
+		t.Run(name, func(t *testing.T) { expectClosed(t, s.Addr(), send) })
 	}
 	// A client that gets on with it is served.
 	if _, err := tlsClient(t, "", "", "").Invoke(ctxTimeout(t, 10*time.Second), s.Addr(), NewRequest(testCode)); err != nil {
