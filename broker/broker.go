@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,9 @@ type Broker struct {
 
 	delayLevels []time.Duration // messageDelayLevel
 
+	serverTLS *remoting.ServerTLS // nil: tls.server.mode=disabled
+	clientTLS *tls.Config         // nil unless tls.enable
+
 	memTotal  int64          // bytes of RAM, for the slave-read rule
 	addr      string         // advertised ip:port for clients
 	haAddr    string         // advertised ip:port for slaves
@@ -83,6 +87,15 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		lat:         newStageStats(),
 		registerNow: make(chan struct{}, 1),
 		done:        make(chan struct{}),
+	}
+	var err error
+	if b.serverTLS, err = cfg.tlsServer().Load(); err != nil {
+		return nil, err
+	}
+	if cfg.TLSEnable {
+		if b.clientTLS, err = cfg.tlsClient().Config(); err != nil {
+			return nil, err
+		}
 	}
 	b.polls = newPolls(b)
 	b.metaWait = newMetaWaiters(cfg.MetadataLongPollMaxHeld)
@@ -174,6 +187,7 @@ func (b *Broker) Start() error {
 		MaxFrameSize: b.cfg.MaxFrameSize,
 		Workers:      b.cfg.ServerWorkerThreads,
 		IdleTimeout:  time.Duration(b.cfg.ServerChannelMaxIdleTimeSeconds) * time.Second,
+		TLS:          b.serverTLS,
 	})
 	b.routes()
 	b.server.OnClose(b.connClosed)
@@ -195,7 +209,10 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("parse listen address %s: %w", b.addr, err)
 	}
 	b.storeHost = netip.AddrPortFrom(b.storeHost.Addr().Unmap(), b.storeHost.Port())
-	b.client = remoting.NewClient(remoting.ClientConfig{Log: b.log})
+	b.client = remoting.NewClient(remoting.ClientConfig{Log: b.log, TLS: b.clientTLS})
+	if b.clientTLS != nil && b.cfg.TLSClientTrustCertPath == "" {
+		b.log.Warn("tls.enable=true without tls.client.trustCertPath: the certificates of namesrvs and masters are not verified")
+	}
 
 	b.log.Info("broker started", "cluster", b.cfg.BrokerClusterName, "name", b.cfg.BrokerName, "id", b.cfg.BrokerID,
 		"role", b.cfg.BrokerRole, "flush", b.cfg.FlushDiskType, "addr", b.addr, "store", root)

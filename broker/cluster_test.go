@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -34,6 +35,7 @@ func TestMain(m *testing.M) {
 // cluster is a set of real namesrv processes and one broker on 127.0.0.1.
 type cluster struct {
 	t          *testing.T
+	namesrvs   []*proctest.Proc
 	nsAddrs    []string
 	storeDir   string
 	port       int
@@ -53,15 +55,23 @@ type cluster struct {
 
 func startCluster(t *testing.T, namesrvs int, brokerArgs ...string) *cluster {
 	t.Helper()
+	return startClusterTLS(t, namesrvs, nil, nil, brokerArgs...)
+}
+
+// startClusterTLS is startCluster with extra namesrv flags, and with the
+// test's own requests made over TLS when rpcTLS is not nil.
+func startClusterTLS(t *testing.T, namesrvs int, nsArgs []string, rpcTLS *tls.Config, brokerArgs ...string) *cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts real processes")
 	}
 	c := &cluster{t: t, storeDir: t.TempDir(), port: proctest.FreePort(), haPort: proctest.FreePort(), brokerArgs: brokerArgs}
 	for i := 0; i < namesrvs; i++ {
-		ns := proctest.Start(t, filepath.Join(binDir, "namesrv"), "-listen", "127.0.0.1:0")
+		ns := proctest.Start(t, filepath.Join(binDir, "namesrv"), append([]string{"-listen", "127.0.0.1:0"}, nsArgs...)...)
+		c.namesrvs = append(c.namesrvs, ns)
 		c.nsAddrs = append(c.nsAddrs, ns.Addr("namesrv"))
 	}
-	c.rpc = remoting.NewClient(remoting.ClientConfig{})
+	c.rpc = remoting.NewClient(remoting.ClientConfig{TLS: rpcTLS})
 	t.Cleanup(func() { c.rpc.Close() })
 	c.startBroker()
 	return c

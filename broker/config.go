@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 // Roles and flush types, spelled as in broker.properties.
@@ -96,6 +98,22 @@ type Config struct {
 	TransactionCheckInterval time.Duration `prop:"transactionCheckInterval"`
 	TransactionTimeOut       time.Duration `prop:"transactionTimeOut"` // a half message younger than this is not checked
 	TransactionCheckMax      int           `prop:"transactionCheckMax"`
+
+	// TLS, with RocketMQ's TlsSystemConfig names (README "TLS"). The
+	// server keys cover the client port; the HA port stays plain TCP, as
+	// in RocketMQ.
+	TLSServerMode             string        `prop:"tls.server.mode"` // disabled | permissive | enforcing
+	TLSServerCertPath         string        `prop:"tls.server.certPath"`
+	TLSServerKeyPath          string        `prop:"tls.server.keyPath"`
+	TLSServerTrustCertPath    string        `prop:"tls.server.trustCertPath"`          // CAs of client certificates
+	TLSServerNeedClientAuth   string        `prop:"tls.server.need.client.auth"`       // none | optional | require
+	TLSServerHandshakeTimeout time.Duration `prop:"tls.server.handshakeTimeoutMillis"` // ours: first byte and handshake
+	// TLSEnable makes the broker's own connections (namesrv registration,
+	// a slave's metadata sync from its master) TLS.
+	TLSEnable              bool   `prop:"tls.enable"`
+	TLSClientTrustCertPath string `prop:"tls.client.trustCertPath"` // empty: peers' certificates are not verified
+	TLSClientCertPath      string `prop:"tls.client.certPath"`      // for peers that require a client certificate
+	TLSClientKeyPath       string `prop:"tls.client.keyPath"`
 }
 
 // DefaultConfig returns the defaults of DESIGN.md §3 and RocketMQ's own.
@@ -154,6 +172,9 @@ func DefaultConfig() Config {
 		TransactionCheckInterval:          60 * time.Second,
 		TransactionTimeOut:                6 * time.Second,
 		TransactionCheckMax:               15,
+		TLSServerMode:                     "disabled",
+		TLSServerNeedClientAuth:           "none",
+		TLSServerHandshakeTimeout:         remoting.DefaultHandshakeTimeout,
 	}
 }
 
@@ -318,7 +339,32 @@ func (c *Config) Validate() error {
 	if c.DiskSpaceWarningLevelRatio <= 0 || c.DiskSpaceWarningLevelRatio > 1 {
 		bad("diskSpaceWarningLevelRatio=%v: want a fraction in (0, 1]", c.DiskSpaceWarningLevelRatio)
 	}
+	if err := c.tlsServer().Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.tlsClient().Check(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) tlsServer() remoting.TLSServerSettings {
+	return remoting.TLSServerSettings{
+		Mode:             c.TLSServerMode,
+		CertPath:         c.TLSServerCertPath,
+		KeyPath:          c.TLSServerKeyPath,
+		TrustCertPath:    c.TLSServerTrustCertPath,
+		NeedClientAuth:   c.TLSServerNeedClientAuth,
+		HandshakeTimeout: c.TLSServerHandshakeTimeout,
+	}
+}
+
+func (c *Config) tlsClient() remoting.TLSClientSettings {
+	return remoting.TLSClientSettings{
+		TrustCertPath: c.TLSClientTrustCertPath,
+		CertPath:      c.TLSClientCertPath,
+		KeyPath:       c.TLSClientKeyPath,
+	}
 }
 
 // NamesrvAddrs splits namesrvAddr on ';'.

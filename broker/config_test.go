@@ -27,6 +27,11 @@ func TestBadConfigStopsStart(t *testing.T) {
 		{[]string{"-brokerRole", "SLAVE"}, []string{"brokerId"}},
 		{[]string{"-namesrvAddr", "localhost"}, []string{"namesrvAddr"}},
 		{[]string{"-noSuchFlag", "1"}, []string{"noSuchFlag"}},
+		{[]string{"-tls.server.mode", "enforcing"}, []string{"tls.server.certPath", "tls.server.keyPath"}},
+		{[]string{"-tls.server.mode", "strict", "-tls.server.need.client.auth", "always"}, []string{"tls.server.mode", "tls.server.need.client.auth"}},
+		{[]string{"-tls.server.mode", "permissive", "-tls.server.certPath", "/nonexistent/cert.pem", "-tls.server.keyPath", "/nonexistent/key.pem"},
+			[]string{"tls.server.certPath=/nonexistent/cert.pem"}},
+		{[]string{"-tls.enable", "true", "-tls.client.certPath", "/c.pem"}, []string{"tls.client.keyPath"}},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(filepath.Join(binDir, "broker"), append(tc.args, "-storePathRootDir", t.TempDir())...)

@@ -83,7 +83,7 @@ func newCore(namesrvs []string, opts options, autoCreate bool) (*core, error) {
 	c := &core{
 		opts:       opts,
 		log:        opts.log,
-		rpc:        remoting.NewClient(remoting.ClientConfig{Log: opts.log, Credentials: opts.cred}),
+		rpc:        remoting.NewClient(remoting.ClientConfig{Log: opts.log, Credentials: opts.cred, TLS: opts.tls}),
 		namesrvs:   list,
 		autoCreate: autoCreate,
 		kick:       make(chan struct{}, 1),

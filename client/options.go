@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ type options struct {
 	binaryHeaders bool
 	brokerAddr    func(string) string
 	cred          *remoting.Credentials
+	tls           *tls.Config
 }
 
 // Defaults.
@@ -85,6 +87,12 @@ func Logger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 func Credentials(accessKey, secretKey string) Option {
 	return func(o *options) { o.cred = &remoting.Credentials{AccessKey: accessKey, SecretKey: secretKey} }
 }
+
+// TLS makes every connection, to namesrvs and brokers, TLS (servers with
+// tls.server.mode permissive or enforcing). remoting.TLSClientSettings
+// builds cfg from RocketMQ's tls.client.* settings; an empty ServerName is
+// taken from the address dialled.
+func TLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // BinaryHeaders makes sends, pulls and offset calls use RocketMQ's binary
 // (ROCKETMQ) header encoding instead of JSON. Every RocketMQ broker, and

@@ -95,6 +95,12 @@ func TestBinaryBadFlags(t *testing.T) {
 		{[]string{"-listen", "nope"}, "-listen"},
 		{[]string{"-listen", "127.0.0.1:99999"}, "-listen"},
 		{[]string{"extra"}, "extra"},
+		{[]string{"-tls.server.mode", "enforcing"}, "tls.server.certPath"},
+		{[]string{"-tls.server.mode", "always"}, "tls.server.mode"},
+		{[]string{"-tls.server.mode", "permissive", "-tls.server.certPath", "/nonexistent.pem", "-tls.server.keyPath", "/nonexistent.key"},
+			"tls.server.certPath=/nonexistent.pem"},
+		{[]string{"-tls.server.need.client.auth", "require", "-tls.server.mode", "enforcing", "-tls.server.certPath", "c", "-tls.server.keyPath", "k"},
+			"tls.server.trustCertPath"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "namesrv"), c.args...).CombinedOutput()

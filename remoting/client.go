@@ -3,6 +3,7 @@ package remoting
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ type ClientConfig struct {
 	DialTimeout  time.Duration // default 3 s
 	MaxFrameSize int           // largest frame accepted, length prefix included; default 16 MiB
 	Credentials  *Credentials  // when set, every request is signed (ACL)
+	// TLS, when set, makes every connection TLS (RocketMQ's tls.enable);
+	// TLSClientSettings.Config builds one from RocketMQ's settings. An
+	// empty ServerName is taken from the address dialled.
+	TLS *tls.Config
 }
 
 // Client sends requests to remoting servers over one TCP connection per
@@ -38,6 +43,7 @@ type Client struct {
 	dialTimeout time.Duration
 	maxFrame    int
 	cred        *Credentials
+	tls         *tls.Config
 	opaque      atomic.Int32
 
 	mu     sync.Mutex
@@ -80,6 +86,7 @@ func NewClient(cfg ClientConfig) *Client {
 		dialTimeout: cfg.DialTimeout,
 		maxFrame:    cfg.MaxFrameSize,
 		cred:        cfg.Credentials,
+		tls:         cfg.TLS,
 		conns:       make(map[string]*clientConn),
 		stop:        make(chan struct{}),
 	}
@@ -280,6 +287,9 @@ func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 func (c *Client) dial(cc *clientConn) {
 	defer close(cc.ready)
 	nc, err := net.DialTimeout("tcp", cc.addr, c.dialTimeout)
+	if err == nil && c.tls != nil {
+		nc, err = c.handshake(nc, cc.addr)
+	}
 	if err != nil {
 		cc.dialErr = fmt.Errorf("dial %s: %w", cc.addr, err)
 		c.forget(cc)
@@ -299,6 +309,24 @@ func (c *Client) dial(cc *clientConn) {
 	cc.mu.Unlock()
 	go cc.readLoop()
 	go cc.writeLoop()
+}
+
+// handshake runs the TLS handshake on nc within the dial timeout.
+func (c *Client) handshake(nc net.Conn, addr string) (net.Conn, error) {
+	cfg := c.tls
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(nc, cfg)
+	_ = nc.SetDeadline(time.Now().Add(c.dialTimeout))
+	if err := tc.Handshake(); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 // forget drops cc from the table if it is still the entry for its address.
@@ -579,6 +607,9 @@ func (cc *clientConn) fail(cause error) {
 	cc.cl.forget(cc)
 	if nc != nil {
 		close(cc.dead)
+		if tc, ok := nc.(*tls.Conn); ok {
+			nc = tc.NetConn() // no close_notify: it could wait on a peer that does not read
+		}
 		_ = nc.Close()
 	}
 	for _, f := range futures {

@@ -3,7 +3,17 @@
 // server on gnet event loops and a client with opaque-matched futures.
 //
 // It moves Commands; what a code means is the business of namesrv and
-// broker. It does not do TLS or ACL signing.
+// broker, save that Credentials sign a client's requests for ACL.
+//
+// TLS (tls.go, tlsconfig.go), with RocketMQ's settings: ServerConfig.TLS
+// serves TLS on a server's port, in permissive mode beside plain TCP (told
+// apart by a connection's first byte: 0x16 starts a TLS handshake) or in
+// enforcing mode alone (a plain client's first request is answered
+// NO_PERMISSION, then its connection closed). Then a Go listener owns the
+// port; plain connections go to the event loops as they are, TLS ones
+// through a socketpair bridged by two goroutines each. Without TLS, gnet
+// owns the port and nothing of this runs. ClientConfig.TLS makes a
+// Client's connections TLS.
 //
 // Frame layout (big-endian):
 //
@@ -56,4 +66,5 @@
 //
 // Locks: Client.mu and clientConn.mu are never held together, and no lock
 // of the package is held while user code (handlers, callbacks) runs.
+// tlsServer.mu is a leaf lock; OnOpen and OnClose take it on the loop.
 package remoting

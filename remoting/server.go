@@ -40,6 +40,9 @@ type ServerConfig struct {
 	// anything for this long (Java's serverChannelMaxIdleTimeSeconds);
 	// default 120 s, negative disables.
 	IdleTimeout time.Duration
+	// TLS, when set, serves TLS on the port (tls.go); nil serves plain TCP
+	// from gnet alone.
+	TLS *ServerTLS
 }
 
 // DefaultMaxFrameSize is Java's frameMaxLength.
@@ -70,6 +73,8 @@ type Server struct {
 	runDone chan error // receives gnet.Run's result, then is closed
 
 	releaseProcs func() // gives back the Ps reserved for the event loops
+
+	tls *tlsServer // nil without TLS
 }
 
 type handler struct {
@@ -165,16 +170,27 @@ func (s *Server) Start() error {
 	booted := make(chan struct{})
 	s.runDone = make(chan error, 1)
 	h := &eventHandler{s: s, booted: booted}
+	network := "tcp://" + s.cfg.Addr
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.EventLoops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReuseAddr(true), // rebind at once after a restart
+		gnet.WithTCPKeepAlive(time.Minute),
+		gnet.WithLogger(gnetLogger{s.log}),
+	}
+	if st := s.cfg.TLS; st != nil && st.Mode != TLSDisabled { // a Go listener owns the port (tls.go)
+		s.tls = newTLSServer(s, st)
+		var err error
+		if network, err = s.tls.listen(); err != nil {
+			s.started = false
+			s.releaseProcs()
+			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+		}
+		opts = append(opts, gnet.WithTicker(true))
+	}
 	go func() {
-		err := gnet.Run(h, "tcp://"+s.cfg.Addr,
-			gnet.WithMulticore(true),
-			gnet.WithNumEventLoop(s.cfg.EventLoops),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithReuseAddr(true), // rebind at once after a restart
-			gnet.WithTCPKeepAlive(time.Minute),
-			gnet.WithLogger(gnetLogger{s.log}),
-		)
-		s.runDone <- err
+		s.runDone <- gnet.Run(h, network, opts...)
 		close(s.runDone)
 	}()
 	select {
@@ -182,13 +198,22 @@ func (s *Server) Start() error {
 	case err := <-s.runDone:
 		s.started = false
 		s.releaseProcs()
+		if s.tls != nil {
+			s.tls.close()
+		}
 		if err == nil {
 			err = errors.New("engine stopped during boot")
 		}
 		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 	}
+	if h.bootErr == nil && s.tls != nil {
+		h.bootErr = s.tls.serve(s.runDone)
+	}
 	if h.bootErr != nil {
 		_ = s.stopEngineLocked()
+		if s.tls != nil {
+			s.tls.close()
+		}
 		s.started = false
 		s.releaseProcs()
 		return fmt.Errorf("listen %s: %w", s.cfg.Addr, h.bootErr)
@@ -222,6 +247,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	err := s.stopEngineLocked()
+	if s.tls != nil {
+		s.tls.close()
+	}
 	close(s.queue)
 	if s.stopIdle != nil {
 		close(s.stopIdle)
@@ -359,6 +387,10 @@ type eventHandler struct {
 func (h *eventHandler) OnBoot(eng gnet.Engine) gnet.Action {
 	defer close(h.booted)
 	h.s.engine = eng
+	if t := h.s.tls; t != nil {
+		h.s.addr = t.ln.Addr().String()
+		return gnet.None
+	}
 	fd, err := eng.Dup()
 	if err != nil {
 		h.bootErr = fmt.Errorf("dup listener: %w", err)
@@ -386,6 +418,9 @@ func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if ra := gc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
+	if h.s.tls != nil {
+		h.s.tls.connOpened(c, gc.Context())
+	}
 	c.lastActive.Store(time.Now().UnixNano())
 	h.s.conns.Store(c.id, c)
 	gc.SetContext(c)
@@ -399,6 +434,9 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.shutdown()
 	h.s.conns.Delete(c.id)
+	if h.s.tls != nil {
+		h.s.tls.connClosed(c)
+	}
 	if err != nil {
 		h.s.log.Debug("connection closed", "addr", c.remote, "err", err)
 	}
@@ -430,8 +468,11 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		typ, hdrLen := splitTypeWord(binary.BigEndian.Uint32(head[4:]))
 		n := 4 + int(length)
 		if uint64(length)+4 > uint64(s.cfg.MaxFrameSize) {
-			s.log.Warn("bad frame", "addr", c.remote, "err",
-				badFrame("frame of %d bytes exceeds the %d-byte limit", uint64(length)+4, s.cfg.MaxFrameSize))
+			err := badFrame("frame of %d bytes exceeds the %d-byte limit", uint64(length)+4, s.cfg.MaxFrameSize)
+			if looksLikeTLS(head) {
+				err = errTLSOnPlainPort
+			}
+			s.log.Warn("bad frame", "addr", c.remote, "err", err)
 			return gnet.Close
 		}
 		if err := checkFrame(int(length), typ, hdrLen); err != nil {

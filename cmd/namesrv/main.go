@@ -1,8 +1,9 @@
 // Command namesrv runs a RocketMQ-compatible name server.
 //
-//	namesrv -listen 127.0.0.1:9876
+//	namesrv -listen 127.0.0.1:9876 [-tls.server.mode enforcing -tls.server.certPath C -tls.server.keyPath K ...]
 //
-// Port 0 picks a free port; the "listening" log line names it.
+// Port 0 picks a free port; the "listening" log line names it. The TLS
+// flags carry RocketMQ's tls.server.* names (see README "TLS").
 package main
 
 import (
@@ -15,8 +16,10 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/rocketgo/rocketgo/namesrv"
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 func main() {
@@ -26,6 +29,14 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	listen := fs.String("listen", namesrv.DefaultListen, "`host:port` to listen on; port 0 picks a free port")
+	var ts remoting.TLSServerSettings
+	fs.StringVar(&ts.Mode, "tls.server.mode", "disabled", "TLS on the port: disabled, permissive (TLS and plain) or enforcing (TLS only)")
+	fs.StringVar(&ts.CertPath, "tls.server.certPath", "", "PEM certificate (chain) of the server")
+	fs.StringVar(&ts.KeyPath, "tls.server.keyPath", "", "PEM private key of the server, unencrypted")
+	fs.StringVar(&ts.TrustCertPath, "tls.server.trustCertPath", "", "PEM CA certificates that sign client certificates")
+	fs.StringVar(&ts.NeedClientAuth, "tls.server.need.client.auth", "none", "client certificates: none, optional or require")
+	handshakeMillis := fs.Int64("tls.server.handshakeTimeoutMillis", remoting.DefaultHandshakeTimeout.Milliseconds(),
+		"milliseconds a new connection has to send its first byte and finish its TLS handshake")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -42,10 +53,18 @@ func run(args []string) int {
 		return 2
 	}
 
+	ts.HandshakeTimeout = time.Duration(*handshakeMillis) * time.Millisecond
+	serverTLS, err := ts.Load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "namesrv: bad TLS flags:\n%v\n", err)
+		return 2
+	}
+
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg := namesrv.Config{Listen: *listen, Log: log}
+	cfg := namesrv.Config{Listen: *listen, Log: log, TLS: serverTLS}
 	log.Info("namesrv config", "listen", cfg.Listen, "brokerExpiry", namesrv.DefaultBrokerExpiry,
-		"scanInterval", namesrv.DefaultScanInterval)
+		"scanInterval", namesrv.DefaultScanInterval, "tls.server.mode", ts.Mode, "tls.server.certPath", ts.CertPath,
+		"tls.server.trustCertPath", ts.TrustCertPath, "tls.server.need.client.auth", ts.NeedClientAuth)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM) // before the listening line
