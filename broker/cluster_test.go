@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -65,7 +66,10 @@ func startClusterTLS(t *testing.T, namesrvs int, nsArgs []string, rpcTLS *tls.Co
 	if testing.Short() {
 		t.Skip("integration test: starts real processes")
 	}
-	c := &cluster{t: t, storeDir: t.TempDir(), port: proctest.FreePort(), haPort: proctest.FreePort(), brokerArgs: brokerArgs}
+	// Ports 0: the first start picks free ports and restarts reuse them. A
+	// port picked ahead (bound and closed again) can be handed to the next
+	// process that binds port 0, such as a namesrv started meanwhile.
+	c := &cluster{t: t, storeDir: t.TempDir(), brokerArgs: brokerArgs}
 	for i := 0; i < namesrvs; i++ {
 		ns := proctest.Start(t, filepath.Join(binDir, "namesrv"), append([]string{"-listen", "127.0.0.1:0"}, nsArgs...)...)
 		c.namesrvs = append(c.namesrvs, ns)
@@ -90,6 +94,7 @@ func (c *cluster) startBroker() {
 	}
 	c.broker = proctest.Start(c.t, filepath.Join(binDir, "broker"), append(args, c.brokerArgs...)...)
 	c.brokerAddr = c.broker.Addr("broker")
+	c.port, c.haPort = addrPort(c.t, c.brokerAddr), addrPort(c.t, c.broker.Addr("ha"))
 	c.waitRoute("TBW102")
 }
 
@@ -98,7 +103,7 @@ func (c *cluster) startBroker() {
 func (c *cluster) startSlave(extra ...string) {
 	c.t.Helper()
 	if c.slaveStore == "" {
-		c.slaveStore, c.slavePort, c.slaveArgs = c.t.TempDir(), proctest.FreePort(), extra
+		c.slaveStore, c.slaveArgs = c.t.TempDir(), extra
 	}
 	args := []string{
 		"-namesrvAddr", strings.Join(c.nsAddrs, ";"),
@@ -113,6 +118,21 @@ func (c *cluster) startSlave(extra ...string) {
 	}
 	c.slave = proctest.Start(c.t, filepath.Join(binDir, "broker"), append(args, c.slaveArgs...)...)
 	c.slaveAddr = c.slave.Addr("broker")
+	c.slavePort = addrPort(c.t, c.slaveAddr)
+}
+
+// addrPort returns the port of a host:port.
+func addrPort(t *testing.T, addr string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // runtime returns a broker's GET_BROKER_RUNTIME_INFO table.
