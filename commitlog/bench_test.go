@@ -126,7 +126,7 @@ func BenchmarkPageSupply(b *testing.B) {
 	dir := b.TempDir()
 	b.SetBytes(size)
 	for i := range b.N {
-		s, err := createSegment(dir, int64(i)*size, size)
+		s, err := createSegment(OS{}, dir, int64(i)*size, size)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func BenchmarkPageSupply(b *testing.B) {
 			b.Skip("the kernel lacks MADV_POPULATE_WRITE")
 		}
 		b.StopTimer()
-		if err := s.remove(); err != nil {
+		if err := s.remove(OS{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
