@@ -146,19 +146,21 @@ var noPopulateRead atomic.Bool
 var touched atomic.Uint32
 
 // populateRead faults in the mapped pages of b, which is page-aligned, for
-// reading: one madvise(MADV_POPULATE_READ), or MADV_WILLNEED (read-ahead of
-// the whole range at once) and a read of one byte per page where the kernel
-// lacks it. Errors are ignored: the write that follows faults what is left.
+// reading: MADV_WILLNEED starts the read-ahead of the whole range at once
+// (a cold range then costs about one disk read, not one per page), and
+// MADV_POPULATE_READ waits for the pages and maps them; where the kernel
+// lacks it (Linux < 5.14), a read of one byte per page does. Errors are
+// ignored: the write that follows faults in what is left.
 func populateRead(b []byte) {
+	if err := unix.Madvise(b, unix.MADV_WILLNEED); err != nil {
+		return
+	}
 	if !noPopulateRead.Load() {
 		err := unix.Madvise(b, unix.MADV_POPULATE_READ)
 		if err != unix.EINVAL {
 			return
 		}
 		noPopulateRead.Store(true)
-	}
-	if err := unix.Madvise(b, unix.MADV_WILLNEED); err != nil {
-		return
 	}
 	var sum byte
 	for i := 0; i < len(b); i += pageSize {
