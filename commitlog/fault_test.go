@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,6 +321,80 @@ func TestFileCreationOutsideTheLock(t *testing.T) {
 			if _, err := l.Append(m); err != nil {
 				t.Fatal(err)
 			}
+		})
+	}
+}
+
+// TestPowerLossUnderRandomFaults runs SYNC_FLUSH sends and batches while
+// random write steps fail now and then, and takes power-loss images along
+// the way: each recovers to a clean store that holds every record
+// acknowledged before it was taken.
+func TestPowerLossUnderRandomFaults(t *testing.T) {
+	ops := []faultfs.Op{faultfs.OpCreate, faultfs.OpMkdir, faultfs.OpAllocate, faultfs.OpTruncate,
+		faultfs.OpMap, faultfs.OpMsync, faultfs.OpSync, faultfs.OpSyncDir}
+	errnos := []syscall.Errno{syscall.ENOSPC, syscall.EIO}
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 3))
+			dir := t.TempDir()
+			cfg := testConfig(dir)
+			cfg.Flush = SyncFlush
+			l, ffs := openFaulty(t, cfg)
+			var acks []acked
+			failures, images := 0, 0
+			for step := range 200 {
+				if rng.IntN(8) == 0 {
+					ffs.Inject(ops[rng.IntN(len(ops))], dir, errnos[rng.IntN(len(errnos))], 1+rng.IntN(3))
+				}
+				topic := fmt.Sprintf("T%d", rng.IntN(6))
+				qid := int32(rng.IntN(2))
+				if rng.IntN(4) == 0 {
+					ms := make([]Message, 1+rng.IntN(5))
+					for i := range ms {
+						ms[i] = *testMessage(topic, qid, step*10+i)
+					}
+					r, _, err := l.AppendBatch(ms)
+					if err == nil {
+						done := make(chan error, 1)
+						l.WaitDurable(r.EndOffset(), func(err error) { done <- err })
+						err = <-done
+					}
+					if err != nil {
+						failures++
+						continue
+					}
+					for i := range ms {
+						acks = append(acks, acked{topic, qid, r.QueueOffset + int64(i), bytes.Clone(ms[i].Body)})
+					}
+				} else {
+					m := testMessage(topic, qid, step)
+					r, err := sendSync(l, m)
+					if err != nil {
+						failures++
+						continue
+					}
+					acks = append(acks, ackOf(m, r))
+				}
+				if rng.IntN(10) == 0 {
+					l.forceCQ.Store(true)
+					l.wakeFlusher()
+				}
+				if rng.IntN(5) == 0 { // a power loss right after an acknowledgement
+					img := filepath.Join(t.TempDir(), fmt.Sprint(step))
+					if err := ffs.Image(img); err != nil {
+						t.Fatal(err)
+					}
+					checkRecovered(t, img, acks)
+					images++
+				}
+			}
+			ffs.Clear()
+			t.Logf("%d acknowledged, %d sends failed, %d images", len(acks), failures, images)
+			if failures == 0 || len(acks) == 0 {
+				t.Fatalf("%d failures, %d acknowledged: the faults did not bite or nothing worked", failures, len(acks))
+			}
+			mustClose(t, l)
+			checkRecovered(t, dir, acks)
 		})
 	}
 }
