@@ -398,3 +398,28 @@ func TestPowerLossUnderRandomFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestRollWhenTheAllocatorFailed: when the allocator could not prepare the
+// next segment, the append that needs it creates it, whatever its record
+// (a transaction's PREPARED record has no consume-queue entry).
+func TestRollWhenTheAllocatorFailed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	l, ffs := openFaulty(t, cfg)
+	mustAppend(t, l, testMessage("A", 0, 0))
+	poll(t, "next segment", func() bool {
+		_, err := os.Stat(segmentPath(dir, cfg.SegmentSize))
+		return err == nil
+	})
+	ffs.Inject(faultfs.OpAllocate, filepath.Join(dir, "commitlog"), syscall.ENOSPC, 1)
+	for i := 0; l.Stats().Rolls < 2; i++ {
+		mustAppend(t, l, testMessage("A", 0, i))
+	}
+	poll(t, "the allocator's failure", func() bool { return ffs.Fired() == 1 })
+	for i := 0; l.Stats().Rolls < 3; i++ {
+		m := testMessage("A", 0, i)
+		m.SysFlag = 0x4 // PREPARED
+		m.Body = make([]byte, 4000)
+		mustAppend(t, l, m)
+	}
+}

@@ -405,11 +405,21 @@ func (l *Log) makeFile(n *needFile) error {
 	return nil
 }
 
-// retryable tells what an append under l.mu returned apart: a file to make
-// first (need), or the append's outcome.
-func retryable(err error) *needFile {
-	n, _ := err.(*needFile)
-	return n
+// missingFile handles an error met under l.mu, which the caller has
+// released: a missing file is made (retry), or, for a NoBlock append,
+// reported as ErrWouldBlock; any other error is returned as it is.
+func (l *Log) missingFile(err error, noBlock bool) (retry bool, _ error) {
+	n, ok := err.(*needFile)
+	switch {
+	case !ok:
+		return false, err
+	case noBlock:
+		return false, ErrWouldBlock
+	}
+	if err := l.makeFile(n); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Append appends one record: it takes the next offset of the message's
@@ -423,52 +433,27 @@ func (l *Log) Append(m *Message) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
-	for {
-		l.mu.Lock()
-		res, q, err := l.appendLocked(m, &p)
-		l.mu.Unlock()
-		if n := retryable(err); n != nil {
-			if m.NoBlock {
-				return AppendResult{}, ErrWouldBlock
-			}
-			if err := l.makeFile(n); err != nil {
-				return AppendResult{}, err
-			}
-			continue
-		}
-		if err != nil {
-			return AppendResult{}, err
-		}
-		if q != nil {
-			if fn := l.arrival.Load(); fn != nil {
-				(*fn)(q.topic, m.QueueID, res.QueueOffset+1, p.tagsCode) // q.topic: m.Topic may be a caller's buffer
-			}
-		}
-		return res, nil
-	}
-}
-
-// appendLocked is Append's part under the lock. It returns the queue the
-// record went to (nil for a record without an entry), or a *needFile and
-// no change. l.mu must be held.
-func (l *Log) appendLocked(m *Message, p *prepared) (AppendResult, *cqueue, error) {
-	if err := l.writableLocked(); err != nil {
-		return AppendResult{}, nil, err
-	}
+retry:
+	l.mu.Lock()
+	err = l.writableLocked()
 	var q *cqueue
 	var qoff int64
-	if indexed(p.sysFlag) {
-		var err error
-		if q, err = l.queueLocked(m.Topic, m.QueueID); err != nil {
-			return AppendResult{}, nil, err
-		}
-		qoff = q.next.Load()
-		if err := q.reserveLocked(l, qoff); err != nil {
-			return AppendResult{}, nil, err
+	if err == nil && indexed(p.sysFlag) {
+		if q, err = l.queueLocked(m.Topic, m.QueueID); err == nil {
+			qoff = q.next.Load()
+			err = q.reserveLocked(l, qoff)
 		}
 	}
-	if err := l.roomLocked(p.size); err != nil {
-		return AppendResult{}, nil, err
+	if err == nil {
+		err = l.roomLocked(p.size)
+	}
+	if err != nil {
+		l.mu.Unlock()
+		again, err := l.missingFile(err, m.NoBlock)
+		if again {
+			goto retry
+		}
+		return AppendResult{}, err
 	}
 	phys := l.wrote
 	now := l.nowLocked()
@@ -486,13 +471,21 @@ func (l *Log) appendLocked(m *Message, p *prepared) (AppendResult, *cqueue, erro
 	if l.wrote >= l.warmAt {
 		l.advanceLocked()
 	}
-	return AppendResult{PhysOffset: phys, WroteBytes: int32(p.size), QueueOffset: qoff, StoreTimestamp: now, Count: 1}, q, nil
+	l.mu.Unlock()
+
+	if q != nil {
+		if fn := l.arrival.Load(); fn != nil {
+			(*fn)(q.topic, m.QueueID, qoff+1, p.tagsCode) // q.topic: m.Topic may be a caller's buffer
+		}
+	}
+	return AppendResult{PhysOffset: phys, WroteBytes: int32(p.size), QueueOffset: qoff, StoreTimestamp: now, Count: 1}, nil
 }
 
 // AppendBatch appends the messages of one queue (all share Topic and
 // QueueID) with consecutive queue offsets, contiguously in one segment. It
 // returns each record's log offset. Transactional PREPARED/ROLLBACK records
-// cannot be batched. The arrival listener hears of the batch once.
+// cannot be batched. The arrival listener hears of the batch once. Files
+// are made as for Append; ms[0].NoBlock counts for the batch.
 func (l *Log) AppendBatch(ms []Message) (AppendResult, []int64, error) {
 	if len(ms) == 0 {
 		return AppendResult{}, nil, fmt.Errorf("%w: empty batch", ErrInvalidMessage)
@@ -518,44 +511,28 @@ func (l *Log) AppendBatch(ms []Message) (AppendResult, []int64, error) {
 		return AppendResult{}, nil, fmt.Errorf("%w: batch of %d bytes does not fit a %d-byte segment", ErrMessageTooLarge, total, l.cfg.SegmentSize)
 	}
 	offsets := make([]int64, len(ms))
-	for {
-		l.mu.Lock()
-		res, q, err := l.appendBatchLocked(ms, ps, total, offsets)
-		l.mu.Unlock()
-		if n := retryable(err); n != nil {
-			if ms[0].NoBlock {
-				return AppendResult{}, nil, ErrWouldBlock
-			}
-			if err := l.makeFile(n); err != nil {
-				return AppendResult{}, nil, err
-			}
-			continue
-		}
-		if err != nil {
-			return AppendResult{}, nil, err
-		}
-		if fn := l.arrival.Load(); fn != nil {
-			(*fn)(q.topic, ms[0].QueueID, res.QueueOffset+int64(len(ms)), ps[len(ps)-1].tagsCode)
-		}
-		return res, offsets, nil
-	}
-}
 
-// appendBatchLocked is AppendBatch's part under the lock; it returns a
-// *needFile and no change when a file is missing. l.mu must be held.
-func (l *Log) appendBatchLocked(ms []Message, ps []prepared, total int64, offsets []int64) (AppendResult, *cqueue, error) {
-	if err := l.writableLocked(); err != nil {
-		return AppendResult{}, nil, err
+retry:
+	l.mu.Lock()
+	var q *cqueue
+	var qoff int64
+	err := l.writableLocked()
+	if err == nil {
+		q, err = l.queueLocked(ms[0].Topic, ms[0].QueueID)
 	}
-	q, err := l.queueLocked(ms[0].Topic, ms[0].QueueID)
+	if err == nil {
+		qoff = q.next.Load()
+		err = q.reserveLocked(l, qoff+int64(len(ms))-1)
+	}
+	if err == nil {
+		err = l.roomLocked(int(total))
+	}
 	if err != nil {
-		return AppendResult{}, nil, err
-	}
-	qoff := q.next.Load()
-	if err := q.reserveLocked(l, qoff+int64(len(ms))-1); err != nil {
-		return AppendResult{}, nil, err
-	}
-	if err := l.roomLocked(int(total)); err != nil {
+		l.mu.Unlock()
+		again, err := l.missingFile(err, ms[0].NoBlock)
+		if again {
+			goto retry
+		}
 		return AppendResult{}, nil, err
 	}
 	first := l.wrote
@@ -579,7 +556,12 @@ func (l *Log) appendBatchLocked(ms []Message, ps []prepared, total int64, offset
 	if l.wrote >= l.warmAt {
 		l.advanceLocked()
 	}
-	return AppendResult{PhysOffset: first, WroteBytes: int32(total), QueueOffset: qoff, StoreTimestamp: now, Count: len(ms)}, q, nil
+	l.mu.Unlock()
+
+	if fn := l.arrival.Load(); fn != nil {
+		(*fn)(q.topic, ms[0].QueueID, qoff+int64(len(ms)), ps[len(ps)-1].tagsCode)
+	}
+	return AppendResult{PhysOffset: first, WroteBytes: int32(total), QueueOffset: qoff, StoreTimestamp: now, Count: len(ms)}, offsets, nil
 }
 
 // nowLocked is the store time of the next record, in Unix ms. It is read

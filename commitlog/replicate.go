@@ -65,13 +65,12 @@ func (l *Log) AppendWindow() (int64, []byte, error) {
 		l.mu.Lock()
 		off, w, err := l.windowLocked()
 		l.mu.Unlock()
-		if n := retryable(err); n != nil {
-			if err := l.makeFile(n); err != nil {
-				return 0, nil, err
-			}
-			continue
+		if err == nil {
+			return off, w, nil
 		}
-		return off, w, err
+		if again, err := l.missingFile(err, false); !again {
+			return 0, nil, err
+		}
 	}
 }
 

@@ -405,8 +405,9 @@ func TestAppendWindowErrors(t *testing.T) {
 			_, err := os.Stat(segmentPath(dir, cfg.SegmentSize))
 			return err == nil
 		})
-		feedWindows(t, l, data[seg:2*seg], 2)
+		// The segment after the prepared one cannot be created.
 		ffs.Inject(faultfs.OpAllocate, filepath.Join(dir, "commitlog"), syscall.ENOSPC, -1)
+		feedWindows(t, l, data[seg:2*seg], 2)
 		if _, _, err := l.AppendWindow(); !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "roll to segment") {
 			t.Fatalf("window past a full segment, fallocate failing: %v", err)
 		}
