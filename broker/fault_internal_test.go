@@ -145,3 +145,54 @@ func TestSendsMeetStoreFaults(t *testing.T) {
 		t.Fatal("the offsets were not written once the fault cleared")
 	}
 }
+
+// TestPullsReleaseTheirPins: the zero-copy pull answers pin the segments
+// they read, and release them once written, so retention's deleted
+// segments are unmapped right after (the grace, a nanosecond here, does
+// not protect them).
+func TestPullsReleaseTheirPins(t *testing.T) {
+	b, _ := startFaulty(t, func(c *Config) { c.DestroyMapedFileIntervalForcibly = time.Nanosecond })
+	client := remoting.NewClient(remoting.ClientConfig{})
+	t.Cleanup(func() { client.Close() })
+	invoke := func(req *remoting.Command) *remoting.Command {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := client.Invoke(ctx, b.Addr(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	body := bytes.Repeat([]byte("p"), 16<<10)
+	for b.store.Stats().Rolls < 4 {
+		req := remoting.NewRequest(remoting.SendMessage, "producerGroup", "PG", "topic", "Pins", "queueId", "0")
+		req.Body = body
+		if resp := invoke(req); resp.Code != remoting.Success {
+			t.Fatalf("send: %d %s", resp.Code, resp.Remark)
+		}
+	}
+	n := b.store.QueueMaxOffset("Pins", 0)
+	for off := int64(0); off < n; {
+		resp := invoke(remoting.NewRequest(remoting.PullMessage, "consumerGroup", "G", "topic", "Pins", "queueId", "0",
+			"queueOffset", strconv.FormatInt(off, 10), "maxMsgNums", "8", "sysFlag", "0"))
+		if resp.Code != remoting.Success || len(resp.Body) == 0 {
+			t.Fatalf("pull at %d: %d %s", off, resp.Code, resp.Remark)
+		}
+		off, _ = strconv.ParseInt(resp.ExtValue("nextBeginOffset"), 10, 64)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.store.FlushedOffset() < b.store.MaxOffset() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	deleted, err := b.store.DeleteSegments(10, func(commitlog.SegmentInfo) bool { return true })
+	if err != nil || deleted < 2 {
+		t.Fatalf("DeleteSegments = %d, %v", deleted, err)
+	}
+	for b.store.Stats().Unmapped != int64(deleted) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deleted segments unmapped: a pull kept its pin", b.store.Stats().Unmapped, deleted)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
