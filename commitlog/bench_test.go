@@ -323,7 +323,7 @@ func BenchmarkPullPrefault(b *testing.B) {
 				}
 				pin.Release()
 			}
-			b.ReportMetric(float64(l.Stats().Prefaults-prefaults)/float64(b.N), "syscalls/op")
+			b.ReportMetric(float64(l.Stats().Prefaults-prefaults)/float64(b.N), "prefaults/op")
 		})
 	}
 	_ = sink
