@@ -458,7 +458,7 @@ func (q *cqueue) close() error {
 
 // dropLocked forgets the queue's files; the flusher, which may be syncing
 // them, unmaps them between rounds. The caller deletes the directory.
-// l.mu and q's entry in l.topics must be gone from the table.
+// l.mu must be held, and q already be out of l.topics.
 func (q *cqueue) dropLocked(l *Log) {
 	q.gone.Store(true)
 	files := q.files
