@@ -28,6 +28,7 @@ type Broker struct {
 	log *slog.Logger
 
 	store     *commitlog.Log
+	fs        commitlog.FS // the store's and the metadata files' file system; nil: the real one (tests inject faults)
 	server    *remoting.Server
 	client    *remoting.Client
 	topics    *topicTable
@@ -124,6 +125,7 @@ func (b *Broker) Start() error {
 		return err
 	}
 	b.groups.changed = b.metaWait.kick
+	b.topics.fs, b.offsets.fs, b.groups.fs = b.fs, b.fs, b.fs
 	flush := commitlog.AsyncFlush
 	if b.cfg.FlushDiskType == SyncFlush {
 		flush = commitlog.SyncFlush
@@ -139,6 +141,7 @@ func (b *Broker) Start() error {
 		SyncFlushTimeout: b.cfg.SyncFlushTimeout,
 		DeleteGrace:      b.cfg.DestroyMapedFileIntervalForcibly,
 		Log:              b.log,
+		FS:               b.fs,
 	})
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", root, err)
@@ -159,6 +162,7 @@ func (b *Broker) Start() error {
 	if b.cfg.BrokerRole == Slave {
 		watch = &queueWatch{fresh: b.registerSoon}
 	}
+	// Once per append call and queue (a batch is one arrival).
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
 		b.polls.arrived(topic, queueID)
 		if b.master != nil {
@@ -259,8 +263,9 @@ func (b *Broker) routes() {
 	// the server recycles their memory. Sends and offset requests never
 	// block (an append writes to pre-faulted pages; waiting for a flush or
 	// a slave is a callback), so they run on the event loop; a send that
-	// would create a topic (an fsync) is offloaded. Pulls may read cold
-	// pages from disk: workers.
+	// would create a topic (an fsync) or a file the store has not made
+	// ahead (commitlog.ErrWouldBlock) is offloaded. Pulls run on workers,
+	// which fault in cold pages (Prefault) before the loop writes them.
 	inline(remoting.SendMessage, b.sendMessage)
 	inline(remoting.SendMessageV2, b.sendMessage)
 	inline(remoting.SendBatchMessage, b.sendMessage)

@@ -14,6 +14,7 @@ import (
 // It is persisted periodically and at shutdown.
 type offsetTable struct {
 	path string
+	fs   commitlog.FS // nil: the real file system
 
 	mu      sync.Mutex
 	offsets map[string]map[int32]int64
@@ -140,7 +141,7 @@ func (t *offsetTable) persist() error {
 	if err != nil {
 		return err
 	}
-	if err := commitlog.WriteFileAtomic(t.path, data); err != nil {
+	if err := commitlog.ReplaceFile(t.fs, t.path, data); err != nil {
 		t.mu.Lock()
 		t.dirty = true
 		t.mu.Unlock()
@@ -179,7 +180,8 @@ type groupsFile struct {
 // created on a group's first heartbeat and persisted on change.
 type groupTable struct {
 	path    string
-	changed func() // after every change, with t.mu held; must not block
+	changed func()       // after every change, with t.mu held; must not block
+	fs      commitlog.FS // nil: the real file system
 
 	mu      sync.RWMutex
 	groups  map[string]*SubscriptionGroupConfig
@@ -281,5 +283,5 @@ func (t *groupTable) persistLocked() error {
 	if err != nil {
 		return err
 	}
-	return commitlog.WriteFileAtomic(t.path, data)
+	return commitlog.ReplaceFile(t.fs, t.path, data)
 }

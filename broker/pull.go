@@ -3,6 +3,7 @@ package broker
 import (
 	"strconv"
 
+	"github.com/rocketgo/rocketgo/commitlog"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -123,10 +124,13 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	if err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "read consume queue %s/%d: %v", p.topic, p.queueID, err)
 	}
+	// The parts are written zero-copy after this returns: the pin keeps
+	// their segments mapped until the connection is done with them.
+	pin := new(commitlog.Pin)
 	var parts [][]byte
 	var found, bytes int
 	next := p.offset
-	var lastPhys int64
+	var firstPhys, lastPhys int64
 	for _, e := range entries {
 		if found >= maxMsgs || (found > 0 && bytes+int(e.Size) > b.cfg.MaxTransferBytesOnMessageInMemory) {
 			break
@@ -136,17 +140,21 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 		if !p.sub.matches(e.TagsCode) {
 			continue
 		}
-		rec, err := b.store.Read(e.PhysOffset, e.Size)
+		rec, err := b.store.ReadPinned(pin, e.PhysOffset, e.Size)
 		if err != nil {
 			// The record is gone (or not readable yet): skip it as Java
 			// skips a removed message.
 			continue
+		}
+		if found == 0 {
+			firstPhys = e.PhysOffset
 		}
 		found++
 		bytes += len(rec)
 		parts = append(parts, rec)
 	}
 	if found == 0 {
+		pin.Release()
 		if next == p.offset {
 			// Entries are not readable yet: ask again right away.
 			return answer(remoting.PullRetryImmediately, next, "no message readable yet")
@@ -156,7 +164,10 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	b.stats.pulled.Add(int64(found))
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	setPullExt(resp, next, minOff, maxOff, b.suggestBroker(p.group, lastPhys))
-	if err := c.AnswerBody(req, resp, parts, nil); err != nil {
+	// The event loop writes the parts: fault in cold ones here, on the
+	// worker, so the loop never waits for the disk.
+	b.store.Prefault(firstPhys, parts)
+	if err := c.AnswerBody(req, resp, parts, pin.Release); err != nil {
 		b.log.Debug("answer pull", "addr", c.RemoteAddr(), "err", err)
 	}
 	return req.Answered()

@@ -203,5 +203,5 @@ func (s *scheduler) persist() error {
 	if err != nil {
 		return err
 	}
-	return commitlog.WriteFileAtomic(s.path, data)
+	return commitlog.ReplaceFile(s.b.fs, s.path, data)
 }

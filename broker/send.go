@@ -88,7 +88,12 @@ func storeErr(req *remoting.Command, err error) *remoting.Command {
 		return remoting.NewResponse(req, remoting.MessageIllegal, err.Error())
 	case errors.Is(err, commitlog.ErrClosed):
 		return remoting.NewResponse(req, remoting.ServiceNotAvailable, "the store is shutting down")
+	case errors.Is(err, commitlog.ErrWouldBlock): // not on a loop: cannot happen
+		return remoting.Errorf(req, remoting.SystemBusy, "store the message: %v", err)
 	}
+	// An I/O error (no space, EIO): the message is not stored. The error
+	// names the step that failed, e.g. "roll to segment …: create segment
+	// …: preallocate: no space left on device".
 	return remoting.Errorf(req, remoting.SystemError, "store the message: %v", err)
 }
 
@@ -196,7 +201,11 @@ func (b *Broker) sendMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	} else {
 		b.delayIfAsked(&msg)
 	}
+	msg.NoBlock = req.OnLoop() // a file to create: retried on a worker
 	res, err := b.store.Append(&msg)
+	if errors.Is(err, commitlog.ErrWouldBlock) {
+		return req.Offload()
+	}
 	if err != nil {
 		return storeErr(req, err)
 	}
@@ -310,11 +319,14 @@ func (w *sendWait) done(code int32, remark string) {
 // flushStage waits for the group commit (SYNC_FLUSH).
 func (b *Broker) flushStage(end int64, done func(int32, string)) {
 	b.store.WaitDurable(end, func(err error) {
-		if err != nil {
+		switch {
+		case errors.Is(err, commitlog.ErrFlushTimeout):
 			done(remoting.FlushDiskTimeout, fmt.Sprintf("the message is stored but not flushed within syncFlushTimeout=%v", b.cfg.SyncFlushTimeout))
-			return
+		case err != nil: // as RocketMQ answers a failed group commit
+			done(remoting.FlushDiskTimeout, fmt.Sprintf("the message is stored but flushing it to disk failed: %v", err))
+		default:
+			done(0, "")
 		}
-		done(0, "")
 	})
 }
 
@@ -370,7 +382,11 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 			ReconsumeTimes: h.reconsumeTimes,
 		}
 	}
+	msgs[0].NoBlock = req.OnLoop() // a file to create: retried on a worker
 	res, offsets, err := b.store.AppendBatch(msgs)
+	if errors.Is(err, commitlog.ErrWouldBlock) {
+		return req.Offload()
+	}
 	if err != nil {
 		return storeErr(req, err)
 	}

@@ -63,6 +63,7 @@ type topicsFile struct {
 // every change.
 type topicTable struct {
 	path string
+	fs   commitlog.FS // nil: the real file system
 
 	mu      sync.RWMutex
 	topics  map[string]*TopicConfig
@@ -186,7 +187,7 @@ func (t *topicTable) persistLocked() error {
 	if err != nil {
 		return err
 	}
-	return commitlog.WriteFileAtomic(t.path, data)
+	return commitlog.ReplaceFile(t.fs, t.path, data)
 }
 
 // validateTopic checks a topic name as RocketMQ does: 1..127 bytes of

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -17,8 +18,12 @@ const (
 
 // allocator creates the next segment in the background, and keeps the pages
 // ahead of the append position faulted in for writing, so that neither a roll
-// nor a page fault stalls the appender.
+// nor a page fault stalls the appender. It also creates consume-queue files
+// before the appender needs them (queue.go). Segments are created one at a
+// time, by the allocator or by an appender that found none ready (prepare),
+// never under the appender's lock.
 type allocator struct {
+	fs   FS
 	dir  string
 	size int64
 	log  *slog.Logger
@@ -30,8 +35,9 @@ type allocator struct {
 	ready    *segment // prepared and not taken yet
 	cur      []byte   // mapping of the active segment
 	curStart int64
+	warned   time.Time // last logged creation error; under mu
 
-	queues   chan []byte  // consume-queue ranges to fault in
+	jobs     chan func()  // consume-queue work: fault in a range, create a file
 	head     atomic.Int64 // where the appender is (a hint)
 	warmedTo int64        // pages below it are warm; goroutine only
 
@@ -40,16 +46,17 @@ type allocator struct {
 	wg   sync.WaitGroup
 }
 
-func newAllocator(dir string, size int64, log *slog.Logger) *allocator {
+func newAllocator(fsys FS, dir string, size int64, log *slog.Logger) *allocator {
 	a := &allocator{
-		dir:    dir,
-		size:   size,
-		log:    log,
-		want:   -1,
-		busy:   -1,
-		kick:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-		queues: make(chan []byte, 64),
+		fs:   fsys,
+		dir:  dir,
+		size: size,
+		log:  log,
+		want: -1,
+		busy: -1,
+		kick: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		jobs: make(chan func(), 64),
 	}
 	a.cond.L = &a.mu
 	a.wg.Add(2)
@@ -58,19 +65,28 @@ func newAllocator(dir string, size int64, log *slog.Logger) *allocator {
 	return a
 }
 
-// runQueues faults in consume-queue ranges as they are asked for. It is a
+// runQueues does consume-queue jobs as they are asked for. It is a
 // goroutine of its own so that a segment being created or a stretch of the
 // log being faulted in (milliseconds when fresh pages are slow to come)
-// never holds back the small, urgent queue ranges.
+// never holds back the small, urgent queue work.
 func (a *allocator) runQueues() {
 	defer a.wg.Done()
 	for {
 		select {
 		case <-a.stop:
 			return
-		case b := <-a.queues:
-			populate(b, 0, int64(len(b)), a.stop)
+		case job := <-a.jobs:
+			job()
 		}
+	}
+}
+
+// queueJob asks for consume-queue work (dropped when the allocator is
+// behind: the appender then does without, or creates the file itself).
+func (a *allocator) queueJob(job func()) {
+	select {
+	case a.jobs <- job:
+	default:
 	}
 }
 
@@ -95,13 +111,9 @@ func (a *allocator) advance(off int64) {
 	a.wake()
 }
 
-// warmQueue asks for a consume-queue range to be faulted in (dropped when
-// the allocator is behind).
+// warmQueue asks for a consume-queue range to be faulted in.
 func (a *allocator) warmQueue(b []byte) {
-	select {
-	case a.queues <- b:
-	default:
-	}
+	a.queueJob(func() { populate(b, 0, int64(len(b)), a.stop) })
 }
 
 // activate tells which segment the appender writes to.
@@ -111,33 +123,62 @@ func (a *allocator) activate(s *segment) {
 	a.mu.Unlock()
 }
 
-// take returns the segment starting at start: the prepared one when it
-// matches (waiting for it if it is being created), else a new one. It
-// becomes the active segment.
-func (a *allocator) take(start int64) (*segment, error) {
+// takeReady returns the prepared segment starting at start, which becomes
+// the active segment, or nil when there is none: not asked for yet, being
+// created, or its creation failed. It never waits; prepare does.
+func (a *allocator) takeReady(start int64) *segment {
 	a.mu.Lock()
-	for a.busy == start {
-		a.cond.Wait()
-	}
 	s := a.ready
+	if s == nil || s.start != start {
+		a.mu.Unlock()
+		return nil
+	}
 	a.ready = nil
 	if a.want == start {
 		a.want = -1
 	}
+	a.cur, a.curStart = s.data, s.start
 	a.mu.Unlock()
-	if s != nil && s.start != start {
-		a.discardSegment(s)
-		s = nil
-	}
-	if s == nil {
-		var err error
-		if s, err = createSegment(a.dir, start, a.size); err != nil {
-			return nil, err
-		}
-	}
-	a.activate(s)
 	a.advance(start)
-	return s, nil
+	return s
+}
+
+// prepare makes the segment starting at start ready for takeReady: it waits
+// for a creation in progress and creates the segment itself if it is still
+// not there. It returns the creation's error; the next call tries again.
+func (a *allocator) prepare(start int64) error {
+	a.mu.Lock()
+	for a.busy >= 0 {
+		a.cond.Wait()
+	}
+	if a.ready != nil && a.ready.start == start {
+		a.mu.Unlock()
+		return nil
+	}
+	stale := a.ready
+	a.ready, a.busy = nil, start
+	if a.want == start {
+		a.want = -1
+	}
+	a.mu.Unlock()
+	if stale != nil {
+		a.discardSegment(stale)
+	}
+	return a.create(start)
+}
+
+// create creates the segment at start, which the caller marked busy, and
+// makes it the ready one.
+func (a *allocator) create(start int64) error {
+	s, err := createSegment(a.fs, a.dir, start, a.size)
+	a.mu.Lock()
+	a.busy = -1
+	if err == nil {
+		a.ready = s
+	}
+	a.cond.Broadcast()
+	a.mu.Unlock()
+	return err
 }
 
 // discard drops any prepared segment and pending request, waiting for a
@@ -156,7 +197,7 @@ func (a *allocator) discard() {
 }
 
 func (a *allocator) discardSegment(s *segment) {
-	if err := s.remove(); err != nil {
+	if err := s.remove(a.fs); err != nil {
 		a.log.Warn("remove unused segment", "path", s.path, "err", err)
 	}
 }
@@ -194,7 +235,7 @@ func (a *allocator) step() bool {
 		stale, a.ready = a.ready, nil
 	}
 	start := int64(-1)
-	if a.want >= 0 && a.ready == nil {
+	if a.want >= 0 && a.ready == nil && a.busy < 0 {
 		start, a.want, a.busy = a.want, -1, a.want
 	}
 	cur, curStart := a.cur, a.curStart
@@ -208,17 +249,19 @@ func (a *allocator) step() bool {
 		a.discardSegment(stale)
 	}
 	if start >= 0 {
-		s, err := createSegment(a.dir, start, a.size)
-		a.mu.Lock()
-		a.busy = -1
-		if err == nil {
-			a.ready = s
-		}
-		a.cond.Broadcast()
-		a.mu.Unlock()
+		err := a.create(start)
 		if err != nil {
-			// The roll creates it synchronously and reports the error.
-			a.log.Warn("prepare next segment", "offset", start, "err", err)
+			// The roll creates it itself and reports the error.
+			a.mu.Lock()
+			now := time.Now()
+			quiet := now.Sub(a.warned) < errorLogInterval
+			if !quiet {
+				a.warned = now
+			}
+			a.mu.Unlock()
+			if !quiet {
+				a.log.Warn("prepare next segment", "offset", start, "err", err)
+			}
 		}
 		return err == nil
 	}

@@ -126,7 +126,7 @@ func BenchmarkPageSupply(b *testing.B) {
 	dir := b.TempDir()
 	b.SetBytes(size)
 	for i := range b.N {
-		s, err := createSegment(dir, int64(i)*size, size)
+		s, err := createSegment(OS{}, dir, int64(i)*size, size)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func BenchmarkPageSupply(b *testing.B) {
 			b.Skip("the kernel lacks MADV_POPULATE_WRITE")
 		}
 		b.StopTimer()
-		if err := s.remove(); err != nil {
+		if err := s.remove(OS{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -215,4 +215,116 @@ func BenchmarkDecodeRecord(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPullPrefault measures what a pull of 32 1-KiB records pays for
+// Prefault on the worker: reading the records (ReadPinned) and releasing
+// the pin, with and without Prefault. "hot" records are near the head
+// (Prefault returns without a system call), "resident" ones are further
+// back than coldDistance but in the page cache (one madvise), and "cold"
+// ones were evicted from it first (the disk read the event loop would
+// otherwise wait for inside writev; "touch" is that wait).
+func BenchmarkPullPrefault(b *testing.B) {
+	const size, batch = 1 << 10, 32
+	l := openLog(b, Config{Dir: b.TempDir(), SegmentSize: 32 << 20, FlushInterval: 10 * time.Millisecond})
+	m := benchMessage(size)
+	var rs []AppendResult
+	for l.MaxOffset() < coldDistance+(16<<20) {
+		r, err := l.Append(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	for l.FlushedOffset() < l.MaxOffset() {
+		time.Sleep(time.Millisecond)
+	}
+	read := func(b *testing.B, rs []AppendResult, pin *Pin, parts [][]byte) [][]byte {
+		parts = parts[:0]
+		for _, r := range rs {
+			p, err := l.ReadPinned(pin, r.PhysOffset, r.WroteBytes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			parts = append(parts, p)
+		}
+		return parts
+	}
+	// evict drops the records' pages from the mapping and the page cache.
+	evict := func(b *testing.B, recs []AppendResult) {
+		for _, r := range recs {
+			s := findSegment(*l.segs.Load(), r.PhysOffset, l.cfg.SegmentSize)
+			lo := (r.PhysOffset - s.start) &^ (pageSize - 1)
+			hi := min((r.PhysOffset-s.start+int64(r.WroteBytes)+pageSize-1)&^(pageSize-1), s.size)
+			if err := unix.Madvise(s.data[lo:hi], unix.MADV_DONTNEED); err != nil {
+				b.Fatal(err)
+			}
+			if err := unix.Fadvise(int(s.f.Fd()), lo, hi-lo, unix.FADV_DONTNEED); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var sink byte
+	touch := func(parts [][]byte) {
+		for _, p := range parts {
+			for i := 0; i < len(p); i += 512 {
+				sink += p[i]
+			}
+		}
+	}
+	hot := rs[len(rs)-batch:]
+	b.Run("hot-decision", func(b *testing.B) { // Prefault alone, on a hot pull
+		var pin Pin
+		parts := read(b, hot, &pin, nil)
+		for b.Loop() {
+			if l.Prefault(hot[0].PhysOffset, parts) {
+				b.Fatal("a hot pull prefaulted")
+			}
+		}
+		pin.Release()
+	})
+	far := 0 // records [0, far) are more than coldDistance behind the head
+	for far < len(rs) && l.MaxOffset()-rs[far].PhysOffset > coldDistance {
+		far++
+	}
+	for _, c := range []struct {
+		name              string
+		recs              []AppendResult
+		cold, prefault, t bool
+	}{
+		{"hot", hot, false, false, false},
+		{"hot+prefault", hot, false, true, false},
+		{"resident", rs[:batch], false, false, false},
+		{"resident+prefault", rs[:batch], false, true, false},
+		{"cold+touch", nil, true, false, true},
+		{"cold+prefault", nil, true, true, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var pin Pin
+			var parts [][]byte
+			prefaults := l.Stats().Prefaults
+			i := 0
+			for b.Loop() {
+				recs := c.recs
+				if c.cold { // a different stretch each time: read-ahead must not help
+					b.StopTimer()
+					k := (i * 4 * batch) % (far - batch)
+					i++
+					recs = rs[k : k+batch]
+					evict(b, recs)
+					b.StartTimer()
+				}
+				parts = read(b, recs, &pin, parts)
+				if c.prefault {
+					l.Prefault(recs[0].PhysOffset, parts)
+				}
+				if c.t {
+					touch(parts)
+				}
+				pin.Release()
+			}
+			b.ReportMetric(float64(l.Stats().Prefaults-prefaults)/float64(b.N), "prefaults/op")
+		})
+	}
+	_ = sink
 }

@@ -19,7 +19,8 @@ const (
 
 // checkpoint is the 4 KiB checkpoint file (layout in the package doc).
 type checkpoint struct {
-	f *os.File
+	fs FS
+	f  *os.File
 
 	mu        sync.Mutex
 	valid     bool // loaded from a file with a good CRC
@@ -30,13 +31,13 @@ type checkpoint struct {
 	minOffset int64
 }
 
-func openCheckpoint(dir string) (*checkpoint, error) {
+func openCheckpoint(fsys FS, dir string) (*checkpoint, error) {
 	path := filepath.Join(dir, "checkpoint")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open checkpoint: %w", err)
 	}
-	c := &checkpoint{f: f}
+	c := &checkpoint{fs: fsys, f: f}
 	buf := make([]byte, checkpointSize)
 	// A missing, short or damaged checkpoint is no checkpoint: recovery
 	// then scans more of the log.
@@ -87,7 +88,7 @@ func (c *checkpoint) write() error {
 	if _, err := c.f.WriteAt(buf[:], 0); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	if err := unix.Fdatasync(int(c.f.Fd())); err != nil {
+	if err := c.fs.Sync(c.f); err != nil {
 		return fmt.Errorf("sync checkpoint: %w", err)
 	}
 	return nil
@@ -96,8 +97,8 @@ func (c *checkpoint) write() error {
 func (c *checkpoint) close() error { return c.f.Close() }
 
 // lockDir takes the store's exclusive lock file.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+func lockDir(fsys FS, dir string) (*os.File, error) {
+	f, err := fsys.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
@@ -112,64 +113,25 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 // createAbort marks the store open: a crash leaves the file behind.
-func createAbort(dir string) error {
-	f, err := os.OpenFile(filepath.Join(dir, "abort"), os.O_RDWR|os.O_CREATE, 0o644)
+func createAbort(fsys FS, dir string) error {
+	f, err := fsys.OpenFile(filepath.Join(dir, "abort"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("create abort file: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("create abort file: %w", err)
 	}
-	return syncDir(dir)
+	return syncDir(fsys, dir)
 }
 
-func removeAbort(dir string) error {
-	if err := os.Remove(filepath.Join(dir, "abort")); err != nil && !errors.Is(err, os.ErrNotExist) {
+func removeAbort(fsys FS, dir string) error {
+	if err := fsys.Remove(filepath.Join(dir, "abort")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove abort file: %w", err)
 	}
-	return syncDir(dir)
+	return syncDir(fsys, dir)
 }
 
 func abortExists(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, "abort"))
 	return err == nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
-// WriteFileAtomic replaces path with data: it writes path.tmp, fsyncs it,
-// renames it over path and fsyncs the directory, so a crash leaves either the
-// old or the new content.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
 }

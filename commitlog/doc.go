@@ -92,19 +92,42 @@
 // QueueCount, Queues, SearchOffset, EarliestStoreTime) are safe from any goroutine; they never
 // take the appender's mutex, and wait for it only while it adds a queue or a
 // queue file. A slice returned by Read aliases the mapping and stays valid
-// until Close.
+// until Close, or for DeleteGrace after retention deletes its segment; one
+// returned by ReadPinned (and Chunk's file) until its Pin is released,
+// however long after the deletion (retain.go).
+//
+// No file is created under the appender's mutex by Append and AppendBatch:
+// the allocator creates the next segment and the next consume-queue file
+// ahead of need, and an append that finds one missing releases the mutex,
+// creates it (or waits for the allocator to finish it) and tries again. An
+// append with Message.NoBlock set (one on an event loop) returns
+// ErrWouldBlock instead, having changed nothing. The replica's AppendAt and
+// recovery still create files under the mutex: they hold it across a
+// stretch of log, and nothing else appends on a replica.
+//
+// The arrival listener hears of each append call once per queue, with the
+// queue's new end (a batch, or the records a replicated chunk completes).
 //
 // One flusher goroutine msyncs the log (every FlushInterval; in SyncFlush
 // mode as soon as WaitDurable callers wait, releasing every waiter one sync
 // covers) and the consume queues (every second), then rewrites the
-// checkpoint. Before it writes back whole pages it unmaps them (they map
-// again on the next access): writing back a page mapped writable costs a
-// TLB shootdown per page, which would interrupt the appender. One allocator
-// goroutine creates and sizes the next segment before the roll needs it, and
-// keeps the 64 MiB ahead of the append position (and the next consume-queue
-// pages) faulted in, so that the appender takes no page faults.
+// checkpoint. A failed msync fails the waiters it should have released, and
+// the next round writes the range again before syncing it (the kernel may
+// have marked the pages it could not write clean). Before it writes back
+// whole pages it unmaps them (they map again on the next access): writing
+// back a page mapped writable costs a TLB shootdown per page, which would
+// interrupt the appender. One allocator goroutine creates and sizes the next
+// segment before the roll needs it, and keeps the 64 MiB ahead of the append
+// position (and the next consume-queue pages) faulted in, so that the
+// appender takes no page faults; a second one creates consume-queue files
+// ahead and faults their pages in.
 //
-// Lock order: Log.mu (appender) → Log.qmu (queue table) → allocator.mu;
-// Log.wmu (waiters) and Log.retireMu are leaves. Callbacks (WaitDurable's
-// done, the arrival listener) run with no lock held.
+// Every call that changes a file goes through Config.FS (fs.go), the seam
+// where tests inject errors and model a power loss; the writes through the
+// mappings are plain memory.
+//
+// Lock order: Log.mu (appender) → cqueue.mk (a queue's file creation) →
+// Log.qmu (queue table) → allocator.mu; Log.wmu (waiters), Log.retireMu and
+// Log.doomMu are leaves. Callbacks (WaitDurable's done, the arrival
+// listener) run with no lock held.
 package commitlog

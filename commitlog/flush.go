@@ -29,7 +29,9 @@ type waiter struct {
 
 // WaitDurable calls done(nil) once the log bytes below end are on disk, or
 // done(ErrFlushTimeout) when that takes longer than SyncFlushTimeout (the
-// bytes stay in the log). In SyncFlush mode concurrent waiters share syncs:
+// bytes stay in the log), or done(err) with the error of a failed msync
+// that should have covered them (the bytes stay in the log, and the flusher
+// tries again). In SyncFlush mode concurrent waiters share syncs:
 // each sync of the flusher releases every waiter it covers. done runs on the
 // flusher goroutine and must not block, except when the bytes are already
 // flushed or the mode is AsyncFlush: then it runs at once, on the caller's
@@ -39,7 +41,7 @@ func (l *Log) WaitDurable(end int64, done func(error)) {
 		done(nil)
 		return
 	}
-	w := waiter{end: end, deadline: time.Now().Add(l.cfg.SyncFlushTimeout), done: done}
+	w := waiter{end: end, deadline: l.cfg.now().Add(l.cfg.SyncFlushTimeout), done: done}
 	l.wmu.Lock()
 	if l.wclosed {
 		l.wmu.Unlock()
@@ -107,14 +109,15 @@ func (l *Log) flushLoop() {
 		case <-tick.C:
 		}
 		l.runRetired()
-		l.closeDoomed(time.Now(), false)
+		l.closeDoomed(l.cfg.now(), false)
 		l.wmu.Lock()
 		batch, l.waiters = l.waiters, batch[:0]
 		l.wmu.Unlock()
-		if err := l.flushLog(); err != nil {
-			logErr("flush commit log", err)
+		ferr := l.flushLog()
+		if ferr != nil {
+			logErr("flush commit log", ferr)
 		}
-		if batch = l.release(batch, time.Now()); len(batch) > 0 {
+		if batch = l.release(batch, l.cfg.now(), ferr); len(batch) > 0 {
 			l.wmu.Lock()
 			l.waiters = append(l.waiters, batch...)
 			l.wmu.Unlock()
@@ -129,15 +132,18 @@ func (l *Log) flushLoop() {
 	}
 }
 
-// release completes the waiters whose bytes are flushed or whose time is up
-// and returns the others.
-func (l *Log) release(ws []waiter, now time.Time) []waiter {
+// release completes the waiters whose bytes are flushed, or whose time is
+// up, or, when the flush failed (ferr), that it did not cover; it returns
+// the others.
+func (l *Log) release(ws []waiter, now time.Time, ferr error) []waiter {
 	flushed := l.flushed.Load()
 	keep := ws[:0]
 	for _, w := range ws {
 		switch {
 		case w.end <= flushed:
 			w.done(nil)
+		case ferr != nil:
+			w.done(fmt.Errorf("flush commit log: %w", ferr))
 		case now.After(w.deadline):
 			l.syncTimeouts.Add(1)
 			w.done(ErrFlushTimeout)
@@ -179,7 +185,9 @@ func (l *Log) finalFlush() {
 	l.closeErr = err
 }
 
-// flushLog msyncs the log from the flushed offset to the current end.
+// flushLog msyncs the log from the flushed offset to the current end. On
+// an error the flushed offset moves to the end of the segments that did
+// sync, and the next call writes the rest again before syncing it.
 func (l *Log) flushLog() error {
 	target := l.maxOffset.Load()
 	from := l.flushed.Load()
@@ -190,12 +198,18 @@ func (l *Log) flushLog() error {
 		if s.end() <= from || s.start >= target {
 			continue
 		}
-		err := s.sync(max(from, s.start)-s.start, min(target, s.end())-s.start)
+		err := s.sync(l.fs, max(from, s.start)-s.start, min(target, s.end())-s.start, l.redirtyLog)
 		l.syncs.Add(1)
 		if err != nil {
+			l.syncErrors.Add(1)
+			l.redirtyLog = true
+			if s.start > from {
+				l.flushed.CompareAndSwap(from, s.start)
+			}
 			return err
 		}
 	}
+	l.redirtyLog = false
 	l.flushed.CompareAndSwap(from, target)
 	return nil
 }
@@ -211,7 +225,7 @@ func (l *Log) flushQueues() error {
 		next int64
 	}
 	type span struct {
-		data   []byte
+		f      *cqFile
 		lo, hi int64
 	}
 	var qs []dirty
@@ -237,7 +251,7 @@ func (l *Log) flushQueues() error {
 			for _, f := range q.files {
 				lo, hi := max(q.flushedNext, f.start), min(next, f.start+q.entries)
 				if lo < hi {
-					spans = append(spans, span{f.data, (lo - f.start) * cqEntrySize, (hi - f.start) * cqEntrySize})
+					spans = append(spans, span{f, (lo - f.start) * cqEntrySize, (hi - f.start) * cqEntrySize})
 				}
 			}
 		}
@@ -245,9 +259,9 @@ func (l *Log) flushQueues() error {
 	l.qmu.RUnlock()
 	var errs []error
 	for _, s := range spans {
-		lo := s.lo &^ (pageSize - 1)
 		l.queueSyncs.Add(1)
-		if err := msync(s.data[lo:s.hi]); err != nil {
+		if err := syncMapped(l.fs, s.f.f, s.f.path, s.f.data, s.lo, s.hi, l.redirtyQueues); err != nil {
+			l.syncErrors.Add(1)
 			errs = append(errs, err)
 		}
 	}
@@ -257,14 +271,16 @@ func (l *Log) flushQueues() error {
 		dirs = append(dirs, l.cqDir)
 		slices.Sort(dirs)
 		for _, d := range slices.Compact(dirs) {
-			if err := syncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := syncDir(l.fs, d); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
 		}
 	}
 	if len(errs) > 0 {
+		l.redirtyQueues = true
 		return errors.Join(errs...)
 	}
+	l.redirtyQueues = false
 	for _, c := range news {
 		c.q.newFiles.CompareAndSwap(c.n, 0) // files created meanwhile: next time
 	}

@@ -54,19 +54,33 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestWaitDurableTimeout: a waiter whose bytes never come times out, on
+// the flusher's clock (a fake one here: no wall-clock bound), while one the
+// sync covers is released.
 func TestWaitDurableTimeout(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.Flush = SyncFlush
 	cfg.SyncFlushTimeout = 30 * time.Millisecond
+	clock := newFakeClock()
+	cfg.now = clock.Now
 	l := openLog(t, cfg)
 	r := mustAppend(t, l, testMessage("W", 0, 0))
-	done := make(chan error, 2)
-	l.WaitDurable(r.EndOffset()+1000, func(err error) { done <- err }) // bytes that never come
-	l.WaitDurable(r.EndOffset(), func(err error) { done <- err })
-	if err := <-done; err != nil {
-		t.Fatalf("first answer %v, want the covered waiter's nil", err)
+	uncovered, covered := make(chan error, 1), make(chan error, 1)
+	l.WaitDurable(r.EndOffset()+1000, func(err error) { uncovered <- err }) // bytes that never come
+	l.WaitDurable(r.EndOffset(), func(err error) { covered <- err })
+	if err := <-covered; err != nil {
+		t.Fatalf("covered waiter: %v", err)
 	}
-	if err := <-done; !errors.Is(err, ErrFlushTimeout) {
+	// The flusher looked at the uncovered waiter first, in the same round:
+	// its deadline had not come.
+	select {
+	case err := <-uncovered:
+		t.Fatalf("uncovered waiter answered %v before its deadline", err)
+	default:
+	}
+	clock.Advance(cfg.SyncFlushTimeout + time.Millisecond)
+	l.wakeFlusher()
+	if err := <-uncovered; !errors.Is(err, ErrFlushTimeout) {
 		t.Fatalf("uncovered waiter: %v, want ErrFlushTimeout", err)
 	}
 	if l.Stats().SyncTimeouts != 1 {

@@ -40,10 +40,16 @@ type Config struct {
 	FlushInterval    time.Duration // async flush period, default 500 ms
 	SyncFlushTimeout time.Duration // WaitDurable bound, default 5 s
 	// DeleteGrace is how long a segment deleted by retention stays mapped
-	// and open for readers that found it just before (Java's
-	// destroyMapedFileIntervalForcibly); default 120 s.
+	// and open at least, for readers that found it just before and hold
+	// no Pin (Java's destroyMapedFileIntervalForcibly); default 120 s. A
+	// pinned segment stays until its last pin is released, however long
+	// that takes (logged when it outlasts the grace).
 	DeleteGrace time.Duration
 	Log         *slog.Logger // default: discard
+	// FS is the file system, OS{} by default; tests inject faults here.
+	FS FS
+
+	now func() time.Time // the flusher's clock (tests); default time.Now
 }
 
 const (
@@ -75,6 +81,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	c.FS = fsOrOS(c.FS)
+	if c.now == nil {
+		c.now = time.Now
 	}
 	return c
 }
@@ -119,7 +129,17 @@ type Message struct {
 	StoreHost                 netip.AddrPort // sets SysFlag 0x20 for v6
 	ReconsumeTimes            int32
 	PreparedTransactionOffset int64
+	// NoBlock makes the append fail with ErrWouldBlock, having written
+	// nothing, when it would have to create a file or wait for one (a
+	// segment or consume-queue file that is not ready yet): an event loop
+	// sets it, and retries the append on a goroutine that may block. For
+	// AppendBatch, the first message's NoBlock counts.
+	NoBlock bool
 }
+
+// ErrWouldBlock is what a NoBlock append returns instead of creating or
+// waiting for a file.
+var ErrWouldBlock = errors.New("commitlog: append would block on file creation")
 
 // AppendResult describes what an append wrote. The records of one call are
 // contiguous in one segment.
@@ -147,16 +167,22 @@ type Stats struct {
 	QueueSyncs      int64 // msync calls on consume-queue files
 	SyncWaits       int64 // WaitDurable calls that had to wait for the flusher
 	SyncTimeouts    int64 // WaitDurable calls that ended with ErrFlushTimeout
+	SyncErrors      int64 // failed msyncs of the log or the consume queues
+	Prefaults       int64 // Prefault calls that read pages in
+	Unmapped        int64 // deleted segments unmapped (their last pin released, their grace over)
 }
 
-// ArrivalFunc is told that a queue's next offset has grown. topic is the
-// log's own copy of the name, which the function may keep.
+// ArrivalFunc is told that a queue's next offset has grown: once per
+// append call and queue, with the queue's new next offset and the tags code
+// of the last record. topic is the log's own copy of the name, which the
+// function may keep.
 type ArrivalFunc func(topic string, queueID int32, nextQueueOffset int64, tagsCode int64)
 
 // Log is the message store: the commit log and its consume queues.
 type Log struct {
 	cfg    Config
 	log    *slog.Logger
+	fs     FS
 	logDir string // <Dir>/commitlog
 	cqDir  string // <Dir>/consumequeue
 
@@ -178,7 +204,8 @@ type Log struct {
 	clockBase   time.Time // a wall-clock reading with its monotonic part
 	clockMilli  int64     // clockBase in Unix ms
 	notes       []note
-	warmAt      int64 // tell the allocator where we are once wrote reaches it
+	noteGen     uint64 // tells the notes of one call apart (cqueue.noteGen)
+	warmAt      int64  // tell the allocator where we are once wrote reaches it
 
 	// qmu guards the queue table for readers: topics and each queue's
 	// files are written with mu and qmu held, read with either.
@@ -204,11 +231,15 @@ type Log struct {
 	retireMu sync.Mutex
 	retired  []func()
 	doomMu   sync.Mutex
-	doomed   []doomedSegment // deleted by retention, unmapped after DeleteGrace
+	doomed   []doomedSegment // deleted by retention, unmapped when unpinned and past DeleteGrace
+
+	// The last log or queue msync failed: the next one writes the range
+	// again first (segment.sync). Flusher only.
+	redirtyLog, redirtyQueues bool
 
 	closeErr error // from the flusher's last round, for Close
 
-	syncs, queueSyncs, syncWaits, syncTimeouts atomic.Int64
+	syncs, queueSyncs, syncWaits, syncTimeouts, syncErrors, prefaults, unmapped atomic.Int64
 }
 
 // note is one arrival to announce once the appender lock is released.
@@ -229,6 +260,7 @@ func Open(cfg Config) (*Log, error) {
 	l := &Log{
 		cfg:    cfg,
 		log:    cfg.Log,
+		fs:     cfg.FS,
 		logDir: filepath.Join(cfg.Dir, "commitlog"),
 		cqDir:  filepath.Join(cfg.Dir, "consumequeue"),
 		topics: make(map[string]*topicQueues),
@@ -236,11 +268,11 @@ func Open(cfg Config) (*Log, error) {
 		stop:   make(chan struct{}),
 	}
 	for _, d := range []string{l.logDir, l.cqDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := l.fs.MkdirAll(d); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	lock, err := lockDir(cfg.Dir)
+	lock, err := lockDir(l.fs, cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -254,11 +286,13 @@ func Open(cfg Config) (*Log, error) {
 	if err := l.trimQueues(); err != nil {
 		l.log.Warn("trim consume queues", "err", err)
 	}
-	l.alloc = newAllocator(l.logDir, cfg.SegmentSize, l.log)
+	l.alloc = newAllocator(l.fs, l.logDir, cfg.SegmentSize, l.log)
 	if l.active != nil {
 		l.alloc.activate(l.active)
 		l.alloc.request(l.active.end())
 		l.alloc.advance(l.wrote)
+	} else {
+		l.alloc.request(l.wrote - l.wrote%cfg.SegmentSize) // the first append's
 	}
 	l.wg.Add(1)
 	go l.flushLoop()
@@ -288,7 +322,7 @@ func (l *Log) Close() error {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
-		if err := removeAbort(l.cfg.Dir); err != nil {
+		if err := removeAbort(l.fs, l.cfg.Dir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -306,6 +340,7 @@ func (l *Log) closeFiles() error {
 	l.qmu.Lock()
 	for _, t := range l.topics {
 		for _, q := range t.queues {
+			q.gone.Store(true)
 			if err := q.close(); err != nil {
 				errs = append(errs, err)
 			}
@@ -333,9 +368,10 @@ func (l *Log) closeFiles() error {
 	return errors.Join(errs...)
 }
 
-// SetArrivalListener sets the function told about every new consume-queue
-// entry (nil to stop). It is called after the entry is written, with no lock
-// held, from the appending goroutine, and must be cheap.
+// SetArrivalListener sets the function told about new consume-queue
+// entries (nil to stop): once per append call and queue (see ArrivalFunc).
+// It is called after the entries are written, with no lock held, from the
+// appending goroutine, and must be cheap.
 func (l *Log) SetArrivalListener(fn func(topic string, queueID int32, nextQueueOffset int64, tagsCode int64)) {
 	if fn == nil {
 		l.arrival.Store(nil)
@@ -345,34 +381,78 @@ func (l *Log) SetArrivalListener(fn func(topic string, queueID int32, nextQueueO
 	l.arrival.Store(&f)
 }
 
+// needFile is a file an append lacks: the log segment starting at start (q
+// nil), or the file of queue q that starts at slot start. The appender
+// makes it with l.mu released (makeFile) and tries again.
+type needFile struct {
+	q     *cqueue
+	start int64
+}
+
+func (n *needFile) Error() string { return "commitlog: a file must be created first" }
+
+// makeFile creates what an append lacks. l.mu must not be held: creating a
+// file takes milliseconds (fallocate, directory fsync, mmap) and other
+// appenders go on meanwhile.
+func (l *Log) makeFile(n *needFile) error {
+	if n.q != nil {
+		_, err := l.makeQueueFile(n.q, n.start)
+		return err
+	}
+	if err := l.alloc.prepare(n.start); err != nil {
+		return fmt.Errorf("roll to segment %d: %w", n.start, err)
+	}
+	return nil
+}
+
+// missingFile handles an error met under l.mu, which the caller has
+// released: a missing file is made (retry), or, for a NoBlock append,
+// reported as ErrWouldBlock; any other error is returned as it is.
+func (l *Log) missingFile(err error, noBlock bool) (retry bool, _ error) {
+	n, ok := err.(*needFile)
+	switch {
+	case !ok:
+		return false, err
+	case noBlock:
+		return false, ErrWouldBlock
+	}
+	if err := l.makeFile(n); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Append appends one record: it takes the next offset of the message's
 // queue (none for PREPARED/ROLLBACK transaction records) and the next log
 // position, writes the record and its consume-queue entry, and tells the
-// arrival listener. The record is readable when Append returns.
+// arrival listener. The record is readable when Append returns. A file
+// that must be created first is created without the appender's lock, or,
+// with m.NoBlock, not at all: then the result is ErrWouldBlock.
 func (l *Log) Append(m *Message) (AppendResult, error) {
 	p, err := prepare(m, l.cfg.SegmentSize)
 	if err != nil {
 		return AppendResult{}, err
 	}
+retry:
 	l.mu.Lock()
-	if err := l.writableLocked(); err != nil {
-		l.mu.Unlock()
-		return AppendResult{}, err
-	}
+	err = l.writableLocked()
 	var q *cqueue
 	var qoff int64
-	if indexed(p.sysFlag) {
+	if err == nil && indexed(p.sysFlag) {
 		if q, err = l.queueLocked(m.Topic, m.QueueID); err == nil {
 			qoff = q.next.Load()
 			err = q.reserveLocked(l, qoff)
 		}
-		if err != nil {
-			l.mu.Unlock()
-			return AppendResult{}, err
-		}
 	}
-	if err := l.roomLocked(p.size); err != nil {
+	if err == nil {
+		err = l.roomLocked(p.size)
+	}
+	if err != nil {
 		l.mu.Unlock()
+		again, err := l.missingFile(err, m.NoBlock)
+		if again {
+			goto retry
+		}
 		return AppendResult{}, err
 	}
 	phys := l.wrote
@@ -404,7 +484,8 @@ func (l *Log) Append(m *Message) (AppendResult, error) {
 // AppendBatch appends the messages of one queue (all share Topic and
 // QueueID) with consecutive queue offsets, contiguously in one segment. It
 // returns each record's log offset. Transactional PREPARED/ROLLBACK records
-// cannot be batched.
+// cannot be batched. The arrival listener hears of the batch once. Files
+// are made as for Append; ms[0].NoBlock counts for the batch.
 func (l *Log) AppendBatch(ms []Message) (AppendResult, []int64, error) {
 	if len(ms) == 0 {
 		return AppendResult{}, nil, fmt.Errorf("%w: empty batch", ErrInvalidMessage)
@@ -431,23 +512,27 @@ func (l *Log) AppendBatch(ms []Message) (AppendResult, []int64, error) {
 	}
 	offsets := make([]int64, len(ms))
 
+retry:
 	l.mu.Lock()
-	if err := l.writableLocked(); err != nil {
-		l.mu.Unlock()
-		return AppendResult{}, nil, err
+	var q *cqueue
+	var qoff int64
+	err := l.writableLocked()
+	if err == nil {
+		q, err = l.queueLocked(ms[0].Topic, ms[0].QueueID)
 	}
-	q, err := l.queueLocked(ms[0].Topic, ms[0].QueueID)
+	if err == nil {
+		qoff = q.next.Load()
+		err = q.reserveLocked(l, qoff+int64(len(ms))-1)
+	}
+	if err == nil {
+		err = l.roomLocked(int(total))
+	}
 	if err != nil {
 		l.mu.Unlock()
-		return AppendResult{}, nil, err
-	}
-	qoff := q.next.Load()
-	if err := q.reserveLocked(l, qoff+int64(len(ms))-1); err != nil {
-		l.mu.Unlock()
-		return AppendResult{}, nil, err
-	}
-	if err := l.roomLocked(int(total)); err != nil {
-		l.mu.Unlock()
+		again, err := l.missingFile(err, ms[0].NoBlock)
+		if again {
+			goto retry
+		}
 		return AppendResult{}, nil, err
 	}
 	first := l.wrote
@@ -474,9 +559,7 @@ func (l *Log) AppendBatch(ms []Message) (AppendResult, []int64, error) {
 	l.mu.Unlock()
 
 	if fn := l.arrival.Load(); fn != nil {
-		for i := range ps {
-			(*fn)(q.topic, ms[0].QueueID, qoff+int64(i)+1, ps[i].tagsCode)
-		}
+		(*fn)(q.topic, ms[0].QueueID, qoff+int64(len(ms)), ps[len(ps)-1].tagsCode)
 	}
 	return AppendResult{PhysOffset: first, WroteBytes: int32(total), QueueOffset: qoff, StoreTimestamp: now, Count: len(ms)}, offsets, nil
 }
@@ -520,14 +603,24 @@ func (l *Log) writableLocked() error {
 }
 
 // roomLocked makes sure size bytes plus a blank record fit in the active
-// segment, ending it with a blank record and rolling when they do not.
-// l.mu must be held.
+// segment, ending it with a blank record and rolling to the prepared next
+// segment when they do not. When that segment is not ready it returns a
+// *needFile and changes nothing. l.mu must be held.
 func (l *Log) roomLocked(size int) error {
-	if l.active != nil && l.wrote < l.active.end() {
+	open := l.active != nil && l.wrote < l.active.end()
+	if open && int64(size)+blankLen <= l.active.end()-l.wrote {
+		return nil
+	}
+	start := l.wrote - l.wrote%l.cfg.SegmentSize
+	if open {
+		start = l.active.end()
+	}
+	s := l.alloc.takeReady(start)
+	if s == nil {
+		return &needFile{start: start}
+	}
+	if open {
 		left := l.active.end() - l.wrote
-		if int64(size)+blankLen <= left {
-			return nil
-		}
 		pos := l.wrote - l.active.start
 		b := l.active.data[pos : pos+blankLen]
 		binary.BigEndian.PutUint32(b, uint32(left))
@@ -537,18 +630,31 @@ func (l *Log) roomLocked(size int) error {
 		l.maxOffset.Store(l.wrote)
 		l.stats.BytesWritten += left
 	}
-	return l.rollLocked()
+	l.startSegmentLocked(s)
+	return nil
 }
 
 // rollLocked starts the segment at l.wrote (the end of the active one, or
-// anywhere in an empty log). l.mu must be held.
+// anywhere in an empty log), creating it if it is not ready: for the
+// replica's appends, which hold the lock across a copy. l.mu must be held.
 func (l *Log) rollLocked() error {
-	size := l.cfg.SegmentSize
-	start := l.wrote - l.wrote%size
-	s, err := l.alloc.take(start)
-	if err != nil {
-		return fmt.Errorf("roll to segment %d: %w", start, err)
+	start := l.wrote - l.wrote%l.cfg.SegmentSize
+	s := l.alloc.takeReady(start)
+	if s == nil {
+		if err := l.alloc.prepare(start); err != nil {
+			return fmt.Errorf("roll to segment %d: %w", start, err)
+		}
+		if s = l.alloc.takeReady(start); s == nil {
+			return fmt.Errorf("roll to segment %d: the prepared segment went missing", start)
+		}
 	}
+	l.startSegmentLocked(s)
+	return nil
+}
+
+// startSegmentLocked makes s, taken from the allocator, the active segment
+// and asks for the next one. l.mu must be held.
+func (l *Log) startSegmentLocked(s *segment) {
 	list := make([]*segment, len(l.segList), len(l.segList)+1)
 	copy(list, l.segList)
 	list = append(list, s)
@@ -557,7 +663,6 @@ func (l *Log) rollLocked() error {
 	l.active = s
 	l.stats.Rolls++
 	l.alloc.request(s.end())
-	return nil
 }
 
 // advanceLocked tells the allocator where the appender is, every warmStep
@@ -593,21 +698,32 @@ func findSegment(list []*segment, off, size int64) *segment {
 // Read returns the size bytes at phyOffset, which must lie in one segment
 // and in [MinOffset, MaxOffset). The slice aliases the mapping (no copy) and
 // stays valid until Close, or for Config.DeleteGrace after retention
-// deletes its segment; do not write to it.
+// deletes its segment; do not write to it. A caller that keeps the slice
+// longer than it takes to decode it (a zero-copy write) reads with
+// ReadPinned.
 func (l *Log) Read(phyOffset int64, size int32) ([]byte, error) {
+	s, pos, err := l.locate(phyOffset, size)
+	if err != nil {
+		return nil, err
+	}
+	return s.data[pos : pos+int64(size) : pos+int64(size)], nil
+}
+
+// locate finds the segment holding [phyOffset, phyOffset+size) and the
+// position in it.
+func (l *Log) locate(phyOffset int64, size int32) (*segment, int64, error) {
 	if l.closing.Load() {
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
 	end := phyOffset + int64(size)
 	if size < 0 || phyOffset < l.minOffset.Load() || end > l.maxOffset.Load() {
-		return nil, fmt.Errorf("%w: read [%d,%d) of [%d,%d)", ErrOutOfRange, phyOffset, end, l.minOffset.Load(), l.maxOffset.Load())
+		return nil, 0, fmt.Errorf("%w: read [%d,%d) of [%d,%d)", ErrOutOfRange, phyOffset, end, l.minOffset.Load(), l.maxOffset.Load())
 	}
 	s := findSegment(*l.segs.Load(), phyOffset, l.cfg.SegmentSize)
 	if s == nil || end > s.end() {
-		return nil, fmt.Errorf("%w: read [%d,%d) crosses a segment end", ErrOutOfRange, phyOffset, end)
+		return nil, 0, fmt.Errorf("%w: read [%d,%d) crosses a segment end", ErrOutOfRange, phyOffset, end)
 	}
-	pos := phyOffset - s.start
-	return s.data[pos : pos+int64(size) : pos+int64(size)], nil
+	return s, phyOffset - s.start, nil
 }
 
 // MinOffset is the first readable log offset.
@@ -629,27 +745,8 @@ func (l *Log) Stats() Stats {
 	s.QueueSyncs = l.queueSyncs.Load()
 	s.SyncWaits = l.syncWaits.Load()
 	s.SyncTimeouts = l.syncTimeouts.Load()
+	s.SyncErrors = l.syncErrors.Load()
+	s.Prefaults = l.prefaults.Load()
+	s.Unmapped = l.unmapped.Load()
 	return s
-}
-
-// Chunk locates the readable log bytes starting at phyOffset for a
-// zero-copy transfer: the segment file that holds them, their position in
-// it, and their length, at most max and never past the segment's end or
-// MaxOffset. The file stays open until Close (or for Config.DeleteGrace
-// after retention deletes its segment); read it with pread or
-// sendfile at the position, never through its shared offset.
-func (l *Log) Chunk(phyOffset int64, max int) (*os.File, int64, int, error) {
-	if l.closing.Load() {
-		return nil, 0, 0, ErrClosed
-	}
-	hi := l.maxOffset.Load()
-	if phyOffset < l.minOffset.Load() || phyOffset >= hi || max <= 0 {
-		return nil, 0, 0, fmt.Errorf("%w: chunk at %d of [%d,%d)", ErrOutOfRange, phyOffset, l.minOffset.Load(), hi)
-	}
-	s := findSegment(*l.segs.Load(), phyOffset, l.cfg.SegmentSize)
-	if s == nil {
-		return nil, 0, 0, fmt.Errorf("%w: no segment holds offset %d", ErrOutOfRange, phyOffset)
-	}
-	n := min(int64(max), s.end()-phyOffset, hi-phyOffset)
-	return s.f, phyOffset - s.start, int(n), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,9 +200,10 @@ func TestConsumeQueueDispatch(t *testing.T) {
 	// files are named by the byte offset of their first entry
 	names, _ := os.ReadDir(filepath.Join(dir, "consumequeue", "A", "0"))
 	var got []string
-	for _, n := range names {
+	for i, n := range names {
 		got = append(got, n.Name())
-		if fi, _ := n.Info(); fi.Size() != 64*cqEntrySize {
+		// A third file is being made ahead of need, maybe not sized yet.
+		if fi, _ := n.Info(); i < 2 && fi.Size() != 64*cqEntrySize {
 			t.Errorf("%s has %d bytes", n.Name(), fi.Size())
 		}
 	}
@@ -251,7 +253,7 @@ func TestTransactionRecords(t *testing.T) {
 func TestAppendBatch(t *testing.T) {
 	l := openLog(t, testConfig(t.TempDir()))
 	mustAppend(t, l, testMessage("B", 1, 0))
-	var arrivals []int64
+	var arrivals, wantArrivals []int64
 	l.SetArrivalListener(func(topic string, qid int32, next, tags int64) {
 		if topic == "B" && qid == 1 {
 			arrivals = append(arrivals, next)
@@ -291,14 +293,14 @@ func TestAppendBatch(t *testing.T) {
 			t.Fatalf("round %d: records end at %d, result says %d", round, end, r.EndOffset())
 		}
 		last = r
+		wantArrivals = append(wantArrivals, before+int64(len(ms)))
 	}
 	if l.QueueMaxOffset("B", 1) != last.QueueOffset+int64(last.Count) {
 		t.Errorf("queue max %d", l.QueueMaxOffset("B", 1))
 	}
-	for i, n := range arrivals {
-		if n != int64(i+2) {
-			t.Fatalf("arrival %d: next %d, want %d", i, n, i+2)
-		}
+	// One arrival per batch, with the queue's next offset after it.
+	if !slices.Equal(arrivals, wantArrivals) {
+		t.Fatalf("arrivals %v, want %v", arrivals, wantArrivals)
 	}
 	for _, tc := range []struct {
 		name string

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -56,7 +57,17 @@ type cqueue struct {
 
 	maxPhys     int64        // end of the last indexed record in the log; Log.mu
 	flushedNext int64        // entries below it are msynced; flusher only
-	newFiles    atomic.Int64 // files created since the flusher last synced the directories
+	newFiles    atomic.Int64 // files installed since the flusher last synced the directories
+
+	// The next file is created ahead, without Log.mu (makeQueueFile), and
+	// waits in spare until the appender installs it. mk serialises the
+	// creations; gone tells them the queue was dropped.
+	mk    sync.Mutex
+	spare atomic.Pointer[cqFile]
+	gone  atomic.Bool
+
+	noteGen uint64 // Log.noteGen of the call that has a note for this queue at noteAt; Log.mu
+	noteAt  int
 }
 
 // cqFile is one mapped consume-queue file holding slots [start, start+entries).
@@ -81,36 +92,45 @@ func (f *cqFile) close() error {
 	return errors.Join(errs...)
 }
 
-func createQueueFile(dir string, start, entries int64) (*cqFile, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func createQueueFile(fsys FS, dir string, start, entries int64) (*cqFile, error) {
+	if err := fsys.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("create consume queue: %w", err)
 	}
 	path := filepath.Join(dir, fileName(start*cqEntrySize))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create consume queue file: %w", err)
 	}
 	size := entries * cqEntrySize
-	if err := f.Truncate(size); err != nil {
+	if err := fsys.Truncate(f, size); err != nil {
 		f.Close()
-		os.Remove(path)
+		fsys.Remove(path)
 		return nil, fmt.Errorf("size consume queue file %s: %w", path, err)
 	}
-	cf, err := mapQueueFile(f, path, start, size)
+	cf, err := mapQueueFile(fsys, f, path, start, size)
 	if err != nil {
 		f.Close()
-		os.Remove(path)
+		fsys.Remove(path)
 		return nil, err
 	}
 	return cf, nil
 }
 
-func mapQueueFile(f *os.File, path string, start, size int64) (*cqFile, error) {
-	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+func mapQueueFile(fsys FS, f *os.File, path string, start, size int64) (*cqFile, error) {
+	data, err := fsys.Map(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
 	return &cqFile{start: start, path: path, f: f, data: data}, nil
+}
+
+// discard closes a file that never joined its queue and deletes it.
+func (f *cqFile) discard(fsys FS) error {
+	err := f.close()
+	if rerr := fsys.Remove(f.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return err
 }
 
 // slot returns the 20 bytes of queue offset i, or nil when no file holds it.
@@ -184,36 +204,110 @@ func (l *Log) lookupLocked(topic string, id int32) (*cqueue, error) {
 	return q, nil
 }
 
-// reserveLocked makes sure files hold every slot up to upTo; a queue without
-// files gets its first file at the one holding the next offset.
+// reserveLocked makes sure files hold every slot up to upTo, installing the
+// files made ahead; a queue without files gets its first file at the one
+// holding the next offset. A file not made yet is returned as a *needFile.
 // l.mu must be held.
 func (q *cqueue) reserveLocked(l *Log, upTo int64) error {
-	return q.reserveFromLocked(l, q.next.Load(), upTo)
+	for {
+		start, ok := q.missingLocked(q.next.Load(), upTo)
+		if !ok {
+			return nil
+		}
+		if !q.installLocked(l, start) {
+			return &needFile{q: q, start: start}
+		}
+	}
 }
 
 // reserveFromLocked is reserveLocked with the first file, if it must be
-// created, holding slot from. l.mu must be held.
+// created, holding slot from, and files created on the spot: for the
+// replica's and recovery's indexing, which hold the lock across a whole
+// stretch of log. l.mu must be held.
 func (q *cqueue) reserveFromLocked(l *Log, from, upTo int64) error {
-	if n := len(q.files); n > 0 && upTo < q.files[n-1].start+q.entries {
-		return nil
-	}
-	var start int64
-	if n := len(q.files); n > 0 {
-		start = q.files[n-1].start + q.entries
-	} else {
-		start = from - from%q.entries
-	}
-	for ; start <= upTo; start += q.entries {
-		f, err := createQueueFile(q.dir, start, q.entries)
-		if err != nil {
-			return fmt.Errorf("consume queue %s/%d at %d: %w", q.topic, q.id, start, err)
+	for {
+		start, ok := q.missingLocked(from, upTo)
+		if !ok {
+			return nil
 		}
-		l.qmu.Lock()
-		q.files = append(q.files, f)
-		l.qmu.Unlock()
-		q.newFiles.Add(1)
+		if q.installLocked(l, start) {
+			continue
+		}
+		if _, err := l.makeQueueFile(q, start); err != nil {
+			return err
+		}
+		if !q.installLocked(l, start) {
+			return fmt.Errorf("consume queue %s/%d at %d: the file made went missing", q.topic, q.id, start)
+		}
 	}
-	return nil
+}
+
+// missingLocked returns the first slot of the first file missing for slots
+// up to upTo (the first file holding from, for a queue without files).
+// l.mu (or l.qmu) must be held.
+func (q *cqueue) missingLocked(from, upTo int64) (int64, bool) {
+	n := len(q.files)
+	if n == 0 {
+		return from - from%q.entries, true
+	}
+	next := q.files[n-1].start + q.entries
+	return next, upTo >= next
+}
+
+// installLocked adds the spare file to the queue if it starts at start. A
+// spare that does not fit is dropped (the queue was cut meanwhile).
+// l.mu must be held.
+func (q *cqueue) installLocked(l *Log, start int64) bool {
+	f := q.spare.Load()
+	if f == nil {
+		return false
+	}
+	if f.start != start {
+		if q.spare.CompareAndSwap(f, nil) {
+			l.retire(func() {
+				if err := f.discard(l.fs); err != nil {
+					l.log.Warn("drop unused consume queue file", "path", f.path, "err", err)
+				}
+			})
+		}
+		return false
+	}
+	q.spare.Store(nil)
+	l.qmu.Lock()
+	q.files = append(q.files, f)
+	l.qmu.Unlock()
+	q.newFiles.Add(1)
+	return true
+}
+
+// makeQueueFile creates the file of q that starts at slot start, unless the
+// queue has it or it is made already, and leaves it in q.spare for the
+// appender to install. It returns the new file's mapping (nil if it made
+// none). It may run with or without l.mu held.
+func (l *Log) makeQueueFile(q *cqueue, start int64) ([]byte, error) {
+	q.mk.Lock()
+	defer q.mk.Unlock()
+	if f := q.spare.Load(); f != nil && f.start == start {
+		return nil, nil
+	}
+	l.qmu.RLock()
+	_, missing := q.missingLocked(start, start)
+	l.qmu.RUnlock()
+	if !missing || q.gone.Load() {
+		return nil, nil
+	}
+	f, err := createQueueFile(l.fs, q.dir, start, q.entries)
+	if err != nil {
+		return nil, fmt.Errorf("consume queue %s/%d at %d: %w", q.topic, q.id, start, err)
+	}
+	data := f.data
+	if old := q.spare.Swap(f); old != nil {
+		l.retire(func() { old.discard(l.fs) })
+	}
+	if q.gone.Load() && q.spare.CompareAndSwap(f, nil) {
+		l.retire(func() { f.discard(l.fs) })
+	}
+	return data, nil
 }
 
 // putLocked writes the entry of queue offset qoff, whose slot is reserved,
@@ -247,15 +341,19 @@ func (q *cqueue) enteredChunkLocked(l *Log, f *cqFile, k int64) {
 	if lo < size {
 		l.alloc.warmQueue(f.data[lo:min(hi, size)])
 	}
-	if hi < size || f != q.files[len(q.files)-1] {
+	if hi < size || f != q.files[len(q.files)-1] || q.spare.Load() != nil {
 		return
 	}
-	if err := q.reserveLocked(l, f.start+q.entries); err != nil {
-		l.log.Warn("create next consume queue file early", "topic", q.topic, "queueId", q.id, "err", err)
-		return
-	}
-	n := q.files[len(q.files)-1]
-	l.alloc.warmQueue(n.data[:min(cqWarmAhead*cqWarmChunk, int64(len(n.data)))])
+	next := f.start + q.entries
+	l.alloc.queueJob(func() {
+		data, err := l.makeQueueFile(q, next)
+		if err != nil {
+			l.log.Warn("create next consume queue file early", "topic", q.topic, "queueId", q.id, "err", err)
+			return
+		}
+		// Only madvise touches data: a file dropped meanwhile fails it.
+		populate(data, 0, min(cqWarmAhead*cqWarmChunk, int64(len(data))), l.alloc.stop)
+	})
 }
 
 // putAtLocked indexes a record found in the log (replication, recovery)
@@ -334,16 +432,14 @@ func (l *Log) truncateQueueLocked(q *cqueue, cut int64) error {
 	q.files = q.files[:keep:keep]
 	l.qmu.Unlock()
 	for _, f := range dead {
-		if err := f.close(); err != nil {
-			errs = append(errs, err)
-		}
-		if err := os.Remove(f.path); err != nil {
+		if err := f.discard(l.fs); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// close unmaps and closes the queue's files, the spare too.
 func (q *cqueue) close() error {
 	var errs []error
 	for _, f := range q.files {
@@ -352,7 +448,31 @@ func (q *cqueue) close() error {
 		}
 	}
 	q.files = nil
+	if f := q.spare.Swap(nil); f != nil {
+		if err := f.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// dropLocked forgets the queue's files; the flusher, which may be syncing
+// them, unmaps them between rounds. The caller deletes the directory.
+// l.mu must be held, and q already be out of l.topics.
+func (q *cqueue) dropLocked(l *Log) {
+	q.gone.Store(true)
+	files := q.files
+	q.files = nil
+	if f := q.spare.Swap(nil); f != nil {
+		files = append(files, f)
+	}
+	l.retire(func() {
+		for _, f := range files {
+			if err := f.close(); err != nil {
+				l.log.Warn("close dropped consume queue", "topic", q.topic, "queueId", q.id, "err", err)
+			}
+		}
+	})
 }
 
 // lookup returns a queue or nil. l.qmu (or l.mu) must be held.
@@ -537,17 +657,7 @@ func (l *Log) DeleteTopic(topic string) error {
 	l.lastQueue = nil
 	if t != nil {
 		for _, q := range t.queues {
-			files := q.files
-			q.files = nil
-			// The flusher may be syncing these mappings: it unmaps them
-			// between rounds.
-			l.retire(func() {
-				for _, f := range files {
-					if err := f.close(); err != nil {
-						l.log.Warn("close deleted consume queue", "topic", topic, "err", err)
-					}
-				}
-			})
+			q.dropLocked(l)
 		}
 	}
 	if err := os.RemoveAll(filepath.Join(l.cqDir, topic)); err != nil {

@@ -15,7 +15,7 @@ import (
 func (l *Log) recover() error {
 	dir := l.cfg.Dir
 	clean := !abortExists(dir)
-	ckpt, err := openCheckpoint(dir)
+	ckpt, err := openCheckpoint(l.fs, dir)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (l *Log) finishRecovery(clean bool) error {
 	if err := l.writeCheckpoint(); err != nil {
 		return err
 	}
-	return createAbort(l.cfg.Dir)
+	return createAbort(l.fs, l.cfg.Dir)
 }
 
 // scanLocked reads records with CRC checks from off (a record boundary) and
@@ -178,15 +178,17 @@ func (l *Log) cutLogLocked(cut int64, clean bool) error {
 	var errs []error
 	for _, s := range l.segList[keep:] {
 		l.log.Info("removing segment past the end of the log", "path", s.path)
-		if err := s.remove(); err != nil {
+		if err := s.remove(l.fs); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	l.segList = l.segList[:keep:keep]
 	if s := l.segmentLocked(cut); s != nil {
 		pos := cut - s.start
-		if !clean || !allZero(s.data[pos:min(pos+blankLen, int64(len(s.data)))]) {
-			s.zeroFrom(pos)
+		if !clean || !allZero(s.data[pos:min(pos+blankLen, s.size)]) {
+			if err := s.zeroFrom(l.fs, pos); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -255,7 +257,7 @@ func (l *Log) loadSegments() error {
 		if i > 0 && start != starts[i-1]+size {
 			return fmt.Errorf("load commit log: segments %s and %s are not contiguous", fileName(starts[i-1]), fileName(start))
 		}
-		s, err := openSegment(path, start, size, i >= growFrom)
+		s, err := openSegment(l.fs, path, start, size, i >= growFrom)
 		if err != nil {
 			return fmt.Errorf("load commit log: %w", err)
 		}
@@ -339,7 +341,7 @@ func (l *Log) loadQueue(topic string, id int32) error {
 		if i > 0 && start != starts[i-1]+per {
 			return fail(fmt.Errorf("files %s and %s are not contiguous", fileName(starts[i-1]*cqEntrySize), fileName(start*cqEntrySize)))
 		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return fail(err)
 		}
@@ -351,7 +353,7 @@ func (l *Log) loadQueue(topic string, id int32) error {
 		if fi.Size() != size {
 			if fi.Size() == 0 && i == len(starts)-1 { // created, never sized
 				f.Close()
-				if err := os.Remove(path); err != nil {
+				if err := l.fs.Remove(path); err != nil {
 					return fail(err)
 				}
 				break
@@ -359,7 +361,7 @@ func (l *Log) loadQueue(topic string, id int32) error {
 			f.Close()
 			return fail(fmt.Errorf("file %s has %d bytes, want %d (QueueFileEntries changed?)", path, fi.Size(), size))
 		}
-		cf, err := mapQueueFile(f, path, start, size)
+		cf, err := mapQueueFile(l.fs, f, path, start, size)
 		if err != nil {
 			f.Close()
 			return fail(err)
@@ -426,15 +428,7 @@ func (l *Log) dropQueuesLocked() error {
 	var errs []error
 	for name, t := range topics {
 		for _, q := range t.queues {
-			files := q.files
-			q.files = nil
-			l.retire(func() {
-				for _, f := range files {
-					if err := f.close(); err != nil {
-						l.log.Warn("close dropped consume queue", "topic", q.topic, "err", err)
-					}
-				}
-			})
+			q.dropLocked(l)
 		}
 		if err := os.RemoveAll(filepath.Join(l.cqDir, name)); err != nil {
 			errs = append(errs, err)

@@ -55,13 +55,27 @@ func (l *Log) AppendAt(phyOffset int64, data []byte) error {
 
 // AppendWindow returns the end of the log and the mapped bytes from there
 // to the end of its segment (starting a new segment when the current one is
-// full), so that a replica can receive straight into the log without a
-// copy. Bytes written there are not part of the log until CommitWindow
-// takes them. Only one goroutine may use windows, and not together with
-// AppendAt on the same bytes.
+// full, created without the appender's lock if it is not ready), so that a
+// replica can receive straight into the log without a copy. Bytes written
+// there are not part of the log until CommitWindow takes them. Only one
+// goroutine may use windows, and not together with AppendAt on the same
+// bytes.
 func (l *Log) AppendWindow() (int64, []byte, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	for {
+		l.mu.Lock()
+		off, w, err := l.windowLocked()
+		l.mu.Unlock()
+		if err == nil {
+			return off, w, nil
+		}
+		if again, err := l.missingFile(err, false); !again {
+			return 0, nil, err
+		}
+	}
+}
+
+// windowLocked is AppendWindow's part under the lock. l.mu must be held.
+func (l *Log) windowLocked() (int64, []byte, error) {
 	if l.closed {
 		return 0, nil, ErrClosed
 	}
@@ -69,7 +83,7 @@ func (l *Log) AppendWindow() (int64, []byte, error) {
 		return 0, nil, l.dispatchErr
 	}
 	if l.active == nil || l.wrote == l.active.end() {
-		if err := l.rollLocked(); err != nil {
+		if err := l.roomLocked(0); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -77,12 +91,20 @@ func (l *Log) AppendWindow() (int64, []byte, error) {
 }
 
 // CommitWindow appends the first n bytes of the window AppendWindow
-// returned at off, exactly as AppendAt would append them.
+// returned at off, exactly as AppendAt would append them. A record the
+// bytes complete but that cannot be indexed (an I/O error creating its
+// consume-queue file) stays in the log unindexed; the next call, even with
+// n = 0, tries again.
 func (l *Log) CommitWindow(off int64, n int) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
+	}
+	if l.dispatchErr != nil {
+		err := l.dispatchErr
+		l.mu.Unlock()
+		return err
 	}
 	if off != l.wrote || l.active == nil || n < 0 || off+int64(n) > l.active.end() {
 		end := l.wrote
@@ -107,6 +129,7 @@ func (l *Log) finishAppendLocked(n int64) error {
 	if fn != nil {
 		b := l.notes[:0]
 		buf = &b
+		l.noteGen++
 	}
 	err := l.dispatchLocked(buf)
 	var notes []note
@@ -130,7 +153,7 @@ func (l *Log) restartLocked(off int64) error {
 	l.alloc.discard()
 	var errs []error
 	for _, s := range l.segList {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 		l.retire(func() {
@@ -223,7 +246,14 @@ func (l *Log) indexLocked(v *view, off int64, notes *[]note) (bool, error) {
 	}
 	wrote, err := q.putAtLocked(l, v.queueOffset, off, int32(v.size), tags)
 	if wrote && notes != nil {
-		*notes = append(*notes, note{topic: q.topic, queueID: q.id, next: v.queueOffset + 1, tagsCode: tags})
+		// One note per queue and call, with the last record's offset.
+		n := note{topic: q.topic, queueID: q.id, next: v.queueOffset + 1, tagsCode: tags}
+		if q.noteGen == l.noteGen && q.noteAt < len(*notes) {
+			(*notes)[q.noteAt] = n
+		} else {
+			q.noteGen, q.noteAt = l.noteGen, len(*notes)
+			*notes = append(*notes, n)
+		}
 	}
 	return wrote, err
 }

@@ -3,9 +3,17 @@ package commitlog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/rocketgo/rocketgo/internal/faultfs"
 )
 
 // sourceLog is a master's log with rolls, batches and transaction records.
@@ -60,6 +68,18 @@ func feed(t *testing.T, l *Log, off int64, data []byte, seed uint64) {
 	}
 }
 
+// checkLastArrivals checks that the last arrival of each queue (by
+// "topic/queueId") announced its end.
+func checkLastArrivals(t *testing.T, want queueSnapshot, lastNext map[string]int64) {
+	t.Helper()
+	for k, es := range want {
+		q, lo, _ := strings.Cut(k, "@")
+		if min, _ := strconv.ParseInt(lo, 10, 64); lastNext[q] != min+int64(len(es)) {
+			t.Errorf("last arrival of %s at %d, queue ends at %d", q, lastNext[q], min+int64(len(es)))
+		}
+	}
+}
+
 func TestAppendAtSplitStream(t *testing.T) {
 	src, _ := sourceLog(t)
 	want := snapshotQueues(t, src)
@@ -67,8 +87,18 @@ func TestAppendAtSplitStream(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		cfg := testConfig(t.TempDir())
 		r := openLog(t, cfg)
+		// Arrivals come once per call and queue, in order, the last with
+		// the queue's end.
 		arrivals := 0
-		r.SetArrivalListener(func(string, int32, int64, int64) { arrivals++ })
+		lastNext := map[string]int64{}
+		r.SetArrivalListener(func(topic string, qid int32, next, _ int64) {
+			arrivals++
+			k := fmt.Sprintf("%s/%d", topic, qid)
+			if next <= lastNext[k] {
+				t.Errorf("arrival %s at %d after %d", k, next, lastNext[k])
+			}
+			lastNext[k] = next
+		})
 		feed(t, r, 0, data, seed)
 		if r.MaxOffset() != src.MaxOffset() {
 			t.Fatalf("replica max %d, source %d", r.MaxOffset(), src.MaxOffset())
@@ -83,8 +113,9 @@ func TestAppendAtSplitStream(t *testing.T) {
 		for _, es := range want {
 			entries += len(es)
 		}
-		if arrivals != entries {
-			t.Errorf("%d arrivals for %d entries", arrivals, entries)
+		checkLastArrivals(t, want, lastNext)
+		if arrivals == 0 || arrivals >= entries {
+			t.Errorf("%d arrivals for %d entries: want fewer (one per call and queue)", arrivals, entries)
 		}
 		// A crash image and a clean restart keep it.
 		img := crashImage(t, r)
@@ -215,4 +246,210 @@ func TestPromoteReplica(t *testing.T) {
 		t.Fatalf("promoted append at %d/%d, want %d/%d (the partial record dropped)", res.PhysOffset, res.QueueOffset, last.PhysOffset, last.QueueOffset)
 	}
 	readRecord(t, r, res.PhysOffset, res.WroteBytes)
+}
+
+// feedWindows appends data at the log's end the way a slave receives it:
+// into the windows AppendWindow opens, committed in random pieces (some of
+// a byte, some a whole window).
+func feedWindows(t *testing.T, l *Log, data []byte, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 11))
+	for len(data) > 0 {
+		off, w, err := l.AppendWindow()
+		if err != nil {
+			t.Fatalf("AppendWindow: %v", err)
+		}
+		if off != l.MaxOffset() || len(w) == 0 {
+			t.Fatalf("window at %d of %d bytes, log ends at %d", off, len(w), l.MaxOffset())
+		}
+		n := min(len(data), len(w), 1+rng.IntN(3000))
+		if rng.IntN(10) == 0 {
+			n = min(len(data), 1+rng.IntN(8))
+		}
+		if rng.IntN(10) == 0 {
+			n = min(len(data), len(w))
+		}
+		copy(w, data[:n])
+		if err := l.CommitWindow(off, n); err != nil {
+			t.Fatalf("CommitWindow(%d, %d): %v", off, n, err)
+		}
+		data = data[n:]
+	}
+}
+
+// TestAppendWindowStream: a replica fed through windows (across segment
+// ends, records split anywhere) holds the source's bytes and queues, and
+// keeps them across a restart and a crash.
+func TestAppendWindowStream(t *testing.T) {
+	src, _ := sourceLog(t)
+	want := snapshotQueues(t, src)
+	data := stream(t, src, 0)
+	for _, seed := range []uint64{1, 2} {
+		cfg := testConfig(t.TempDir())
+		r := openLog(t, cfg)
+		lastNext := map[string]int64{}
+		r.SetArrivalListener(func(topic string, qid int32, next, _ int64) {
+			lastNext[fmt.Sprintf("%s/%d", topic, qid)] = next
+		})
+		feedWindows(t, r, data, seed)
+		if got := stream(t, r, 0); !bytes.Equal(got, data) {
+			t.Fatal("replica bytes differ")
+		}
+		if d := diffSnapshots(want, snapshotQueues(t, r)); d != "" {
+			t.Fatalf("seed %d: %s", seed, d)
+		}
+		checkLastArrivals(t, want, lastNext)
+		if r.Stats().Rolls < 3 {
+			t.Errorf("%d rolls: the windows never crossed a segment end", r.Stats().Rolls)
+		}
+		img := crashImage(t, r)
+		mustClose(t, r)
+		for _, dir := range []string{cfg.Dir, img} {
+			c := openLog(t, testConfig(dir))
+			if d := diffSnapshots(want, snapshotQueues(t, c)); d != "" || c.MaxOffset() != src.MaxOffset() {
+				t.Fatalf("reopened %s: %s (max %d)", dir, d, c.MaxOffset())
+			}
+			mustClose(t, c)
+		}
+	}
+}
+
+// TestAppendWindowErrors runs the error branches of the slave's append
+// path: commits that do not match the window, a corrupt stream, a closed
+// log, a segment or a consume-queue file that cannot be created (and is,
+// once the fault clears).
+func TestAppendWindowErrors(t *testing.T) {
+	src, rs := sourceLog(t)
+	data := stream(t, src, 0)
+	rec0 := int(rs[0].WroteBytes)
+
+	t.Run("mismatch", func(t *testing.T) {
+		l := openLog(t, testConfig(t.TempDir()))
+		if err := l.CommitWindow(0, 10); !errors.Is(err, ErrOffsetMismatch) {
+			t.Errorf("commit before any window: %v", err)
+		}
+		off, w, err := l.AppendWindow()
+		if err != nil || off != 0 || int64(len(w)) != l.cfg.SegmentSize {
+			t.Fatalf("first window: %d, %d bytes, %v", off, len(w), err)
+		}
+		copy(w, data[:rec0])
+		for _, c := range []struct {
+			off int64
+			n   int
+		}{{1, rec0}, {-1, rec0}, {0, -1}, {0, len(w) + 1}} {
+			if err := l.CommitWindow(c.off, c.n); !errors.Is(err, ErrOffsetMismatch) {
+				t.Errorf("CommitWindow(%d, %d) = %v, want ErrOffsetMismatch", c.off, c.n, err)
+			}
+		}
+		if l.MaxOffset() != 0 {
+			t.Fatalf("rejected commits moved the end to %d", l.MaxOffset())
+		}
+		// Half a record: in the log, not indexed; the rest completes it.
+		if err := l.CommitWindow(0, rec0/2); err != nil {
+			t.Fatal(err)
+		}
+		if l.MaxOffset() != int64(rec0/2) || l.QueueMaxOffset("R1", 0)+l.QueueMaxOffset("R1", 1)+l.QueueMaxOffset("R1", 2) != 0 {
+			t.Fatalf("half a record: end %d", l.MaxOffset())
+		}
+		off, _, err = l.AppendWindow()
+		if err != nil || off != int64(rec0/2) {
+			t.Fatalf("window after half a record: %d, %v", off, err)
+		}
+		if err := l.CommitWindow(off, rec0-rec0/2); err != nil {
+			t.Fatal(err)
+		}
+		first := readRecord(t, l, 0, int32(rec0))
+		if l.QueueMaxOffset(first.Topic, first.QueueID) != 1 {
+			t.Fatalf("completed record not indexed")
+		}
+	})
+
+	t.Run("corrupt", func(t *testing.T) {
+		l := openLog(t, testConfig(t.TempDir()))
+		off, w, _ := l.AppendWindow()
+		for i := range 300 {
+			w[i] = 0xAB
+		}
+		if err := l.CommitWindow(off, 300); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("garbage: %v, want ErrCorrupt", err)
+		}
+		if _, _, err := l.AppendWindow(); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("window after corruption: %v", err)
+		}
+		if err := l.CommitWindow(300, 10); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("commit after corruption: %v", err)
+		}
+		if l.MaxOffset() != 300 {
+			t.Errorf("end %d after corruption, want 300", l.MaxOffset())
+		}
+	})
+
+	t.Run("closed", func(t *testing.T) {
+		l := openLog(t, testConfig(t.TempDir()))
+		mustClose(t, l)
+		if _, _, err := l.AppendWindow(); !errors.Is(err, ErrClosed) {
+			t.Errorf("AppendWindow after Close: %v", err)
+		}
+		if err := l.CommitWindow(0, 0); !errors.Is(err, ErrClosed) {
+			t.Errorf("CommitWindow after Close: %v", err)
+		}
+	})
+
+	t.Run("segment", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg := testConfig(dir)
+		l, ffs := openFaulty(t, cfg)
+		seg := int(cfg.SegmentSize)
+		feedWindows(t, l, data[:seg], 1) // the first segment, full
+		poll(t, "prepared segment", func() bool {
+			_, err := os.Stat(segmentPath(dir, cfg.SegmentSize))
+			return err == nil
+		})
+		// The segment after the prepared one cannot be created.
+		ffs.Inject(faultfs.OpAllocate, filepath.Join(dir, "commitlog"), syscall.ENOSPC, -1)
+		feedWindows(t, l, data[seg:2*seg], 2)
+		if _, _, err := l.AppendWindow(); !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "roll to segment") {
+			t.Fatalf("window past a full segment, fallocate failing: %v", err)
+		}
+		if l.MaxOffset() != int64(2*seg) {
+			t.Fatalf("end %d", l.MaxOffset())
+		}
+		ffs.Clear()
+		feedWindows(t, l, data[2*seg:], 3)
+		if got := stream(t, l, 0); !bytes.Equal(got, data) {
+			t.Fatal("bytes differ after the fault cleared")
+		}
+	})
+
+	t.Run("queue file", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg := testConfig(dir)
+		l, ffs := openFaulty(t, cfg)
+		arrivals := 0
+		l.SetArrivalListener(func(string, int32, int64, int64) { arrivals++ })
+		ffs.Inject(faultfs.OpCreate, filepath.Join(dir, "consumequeue"), syscall.ENOSPC, -1)
+		off, w, _ := l.AppendWindow()
+		copy(w, data[:rec0])
+		if err := l.CommitWindow(off, rec0); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("commit of a record whose queue file cannot be created: %v", err)
+		}
+		if l.MaxOffset() != int64(rec0) || arrivals != 0 {
+			t.Fatalf("end %d, %d arrivals: the record stays, unindexed", l.MaxOffset(), arrivals)
+		}
+		if err := l.CommitWindow(int64(rec0), 0); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("retry during the fault: %v", err)
+		}
+		ffs.Clear()
+		if err := l.CommitWindow(int64(rec0), 0); err != nil {
+			t.Fatalf("retry after the fault: %v", err)
+		}
+		first := readRecord(t, l, 0, int32(rec0))
+		if l.QueueMaxOffset(first.Topic, first.QueueID) != 1 || arrivals != 1 {
+			t.Fatalf("record not indexed after the retry (%d arrivals)", arrivals)
+		}
+		feedWindows(t, l, data[rec0:], 4)
+		if d := diffSnapshots(snapshotQueues(t, src), snapshotQueues(t, l)); d != "" {
+			t.Fatal(d)
+		}
+	})
 }

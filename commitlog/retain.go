@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"sort"
 	"time"
@@ -15,13 +14,14 @@ import (
 // DeleteSegments removes log segments from the front, oldest first and never
 // the last one, so the log stays one contiguous range [MinOffset, MaxOffset).
 // A deleted segment leaves the readers' list and MinOffset moves past it at
-// once; its file is unlinked at once; its mapping and descriptor stay until
-// Config.DeleteGrace has passed (Java's destroyMapedFileIntervalForcibly), so
-// that a reader that found the segment just before (a pull response waiting
-// for its writev, a sendfile to a slave) never touches unmapped memory or a
-// reused descriptor. Consume-queue files whose entries all point below the
-// new MinOffset are deleted too (never a queue's last file), and each queue's
-// min offset moves to its first entry whose record remains.
+// once; its file is unlinked at once. Its mapping and descriptor stay while
+// it is pinned (ReadPinned, Chunk: a pull response waiting for its writev, a
+// sendfile to a slave), however long, and at least Config.DeleteGrace for
+// readers without a pin (Read's callers decode at once); the flusher unmaps
+// it right after the later of the two. So no reader touches unmapped memory
+// or a reused descriptor. Consume-queue files whose entries all point below
+// the new MinOffset are deleted too (never a queue's last file), and each
+// queue's min offset moves to its first entry whose record remains.
 
 // SegmentInfo describes a segment for a retention decision.
 type SegmentInfo struct {
@@ -33,10 +33,11 @@ type SegmentInfo struct {
 	LastWrite time.Time
 }
 
-// doomedSegment is a deleted segment waiting for its grace to end.
+// doomedSegment is a deleted segment waiting for its pins and grace.
 type doomedSegment struct {
-	s  *segment
-	at time.Time // unmap and close from then on
+	s      *segment
+	at     time.Time // the grace ends
+	warned bool      // pinned past the grace, logged
 }
 
 // DeleteSegments deletes at most max segments from the start of the log
@@ -107,28 +108,37 @@ func (l *Log) dropFirst(s *segment) (bool, error) {
 	l.stats.SegmentsDeleted++
 	l.mu.Unlock()
 
+	s.refs.Add(deadRef) // no new pins
 	l.doomMu.Lock()
-	l.doomed = append(l.doomed, doomedSegment{s, time.Now().Add(l.cfg.DeleteGrace)})
+	l.doomed = append(l.doomed, doomedSegment{s: s, at: l.cfg.now().Add(l.cfg.DeleteGrace)})
 	l.doomMu.Unlock()
-	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return true, fmt.Errorf("delete segment: %w", err)
 	}
 	l.log.Info("deleted commit log segment", "path", s.path, "minOffset", list[0].start)
 	return true, nil
 }
 
-// closeDoomed unmaps and closes the deleted segments whose grace is over
-// (all of them when all is set).
+// closeDoomed unmaps and closes the deleted segments that are unpinned and
+// past their grace (all of them when all is set: Close). It runs on the
+// flusher, between its syncs.
 func (l *Log) closeDoomed(now time.Time, all bool) {
 	l.doomMu.Lock()
 	var due []*segment
 	keep := l.doomed[:0]
 	for _, d := range l.doomed {
-		if all || !now.Before(d.at) {
+		pins := d.s.refs.Load() - deadRef
+		over := !now.Before(d.at)
+		switch {
+		case all || over && pins == 0:
 			due = append(due, d.s)
-		} else {
-			keep = append(keep, d)
+			continue
+		case over && !d.warned:
+			d.warned = true
+			l.log.Warn("deleted commit log segment still pinned past destroyMapedFileIntervalForcibly: kept mapped until its readers finish",
+				"path", d.s.path, "pins", pins, "grace", l.cfg.DeleteGrace)
 		}
+		keep = append(keep, d)
 	}
 	clear(l.doomed[len(keep):])
 	l.doomed = keep
@@ -137,6 +147,7 @@ func (l *Log) closeDoomed(now time.Time, all bool) {
 		if err := s.close(); err != nil {
 			l.log.Warn("close deleted segment", "path", s.path, "err", err)
 		}
+		l.unmapped.Add(1)
 	}
 }
 
@@ -176,7 +187,7 @@ func (l *Log) trimQueues() error {
 	}
 	var errs []error
 	for _, f := range gone {
-		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := l.fs.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}

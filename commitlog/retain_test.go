@@ -1,12 +1,30 @@
 package commitlog
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
+
+// syncWriter serialises writes to w (a logger's output read by the test).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
 
 // fillSegments appends to queue Q/0 (and a little to R/0) until the log has
 // n segments, and returns every append's result in order.
@@ -152,11 +170,71 @@ func TestDeletedSegmentStaysMappedForTheGrace(t *testing.T) {
 	}
 }
 
-// Appends, reads and deletions at the same time (run with -race): readers
-// see either a record intact or ErrOutOfRange, never garbage.
+// TestPinnedSegmentOutlivesDeletion: a zero-copy reader's pin keeps a
+// deleted segment's bytes (and its file, for sendfile) valid long past the
+// grace, and the segment is unmapped right after the last pin goes.
+func TestPinnedSegmentOutlivesDeletion(t *testing.T) {
+	var logBuf bytes.Buffer
+	cfg := testConfig(t.TempDir())
+	cfg.DeleteGrace = time.Nanosecond // no time-based protection at all
+	clock := newFakeClock()
+	cfg.now = clock.Now
+	cfg.Log = slog.New(slog.NewTextHandler(&syncWriter{w: &logBuf}, nil))
+	l := openLog(t, cfg)
+	res := fillSegments(t, l, 3)
+	waitFlushed(t, l)
+	var pin Pin
+	b, err := l.ReadPinned(&pin, res[0].PhysOffset, res[0].WroteBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(b)
+	f, pos, n, release, err := l.Chunk(res[1].PhysOffset, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := (*l.segs.Load())[0]
+	if n, err := l.DeleteSegments(1, func(SegmentInfo) bool { return true }); err != nil || n != 1 {
+		t.Fatalf("DeleteSegments = %d, %v", n, err)
+	}
+	if _, err := l.ReadPinned(new(Pin), res[0].PhysOffset, res[0].WroteBytes); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("read of a deleted segment: %v", err)
+	}
+	clock.Advance(time.Hour)
+	for range 3 { // flusher rounds: nothing is due while pinned
+		l.closeDoomed(clock.Now(), false)
+	}
+	if string(b) != want {
+		t.Fatal("the record changed under a pinned reader")
+	}
+	if _, _, err := DecodeRecord(b); err != nil {
+		t.Fatalf("record of a deleted, pinned segment: %v", err)
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, pos); err != nil {
+		t.Fatalf("pread of a deleted, pinned segment's file: %v", err)
+	}
+	if l.Stats().Unmapped != 0 {
+		t.Fatal("a pinned segment was unmapped")
+	}
+	if !strings.Contains(logBuf.String(), "still pinned") {
+		t.Errorf("no log line for a pin that outlasted the grace:\n%s", logBuf.String())
+	}
+	release()
+	pin.Release()
+	pin.Release() // harmless
+	poll(t, "unmap after the last pin", func() bool { return l.Stats().Unmapped == 1 })
+	if old.data != nil {
+		t.Fatal("the deleted segment is still mapped")
+	}
+}
+
+// Appends, pinned reads and deletions at the same time, with no grace (run
+// with -race): readers see either a record intact or ErrOutOfRange, never
+// garbage, because the pin, not time, keeps the bytes.
 func TestDeleteSegmentsConcurrentWithReaders(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	cfg.DeleteGrace = 50 * time.Millisecond
+	cfg.DeleteGrace = time.Nanosecond
 	l := openLog(t, cfg)
 	stop := make(chan struct{})
 	done := make(chan error, 2)
@@ -189,8 +267,10 @@ func TestDeleteSegmentsConcurrentWithReaders(t *testing.T) {
 				done <- err
 				return
 			}
+			var pin Pin
+			var parts [][]byte
 			for _, e := range dst {
-				b, err := l.Read(e.PhysOffset, e.Size)
+				b, err := l.ReadPinned(&pin, e.PhysOffset, e.Size)
 				if errors.Is(err, ErrOutOfRange) {
 					continue // deleted meanwhile
 				}
@@ -198,11 +278,16 @@ func TestDeleteSegmentsConcurrentWithReaders(t *testing.T) {
 					done <- err
 					return
 				}
+				parts = append(parts, b)
+			}
+			runtime.Gosched() // let deletions happen while the parts are held
+			for _, b := range parts {
 				if _, _, err := DecodeRecord(b); err != nil {
 					done <- err
 					return
 				}
 			}
+			pin.Release()
 		}
 	}()
 	deadline := time.Now().Add(time.Second)
@@ -224,5 +309,6 @@ func TestDeleteSegmentsConcurrentWithReaders(t *testing.T) {
 	if deleted == 0 {
 		t.Fatal("nothing was deleted")
 	}
+	poll(t, "every deleted segment unmapped", func() bool { return l.Stats().Unmapped == int64(deleted) })
 	t.Logf("%d segments deleted while appending and reading", deleted)
 }

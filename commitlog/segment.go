@@ -3,24 +3,34 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
 
 const pageSize = 4096
 
-// segment is one memory-mapped log file covering [start, start+len(data)).
+// segment is one memory-mapped log file covering [start, start+size).
 type segment struct {
 	start int64
+	size  int64
 	path  string
 	f     *os.File
 	data  []byte
+
+	// refs counts the pins on the segment (see Pin), plus deadRef once
+	// retention has deleted it: a pin taken then is refused, and the
+	// mapping goes when the count falls back to deadRef.
+	refs atomic.Int64
 }
 
-func (s *segment) end() int64 { return s.start + int64(len(s.data)) }
+const deadRef = 1 << 48
+
+func (s *segment) end() int64 { return s.start + s.size }
 
 // fileName is the 20-digit zero-padded offset RocketMQ names its files by.
 func fileName(off int64) string { return fmt.Sprintf("%020d", off) }
@@ -41,29 +51,34 @@ func parseFileName(name string) (int64, bool) {
 }
 
 // createSegment creates the file of the segment starting at start,
-// reserves its blocks, makes its name durable and maps it. It fails if the
-// file exists.
-func createSegment(dir string, start, size int64) (*segment, error) {
+// reserves its blocks, makes its name durable and maps it. A file left
+// there by a creation that failed half-way is replaced: the log never has
+// bytes at or past the segment it is about to start.
+func createSegment(fsys FS, dir string, start, size int64) (*segment, error) {
 	path := filepath.Join(dir, fileName(start))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		if err = fsys.Remove(path); err == nil {
+			f, err = fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("create segment: %w", err)
+		return nil, fmt.Errorf("create segment %s: %w", path, err)
 	}
-	if err := preallocate(f, size); err != nil {
+	fail := func(err error) (*segment, error) {
 		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("preallocate segment %s: %w", path, err)
+		fsys.Remove(path)
+		return nil, fmt.Errorf("create segment %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
+	if err := fsys.Allocate(f, size); err != nil {
+		return fail(fmt.Errorf("preallocate: %w", err))
 	}
-	s, err := mapSegment(f, path, start, size)
+	if err := syncDir(fsys, dir); err != nil {
+		return fail(err)
+	}
+	s, err := mapSegment(fsys, f, path, start, size)
 	if err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
+		return fail(err)
 	}
 	return s, nil
 }
@@ -71,8 +86,8 @@ func createSegment(dir string, start, size int64) (*segment, error) {
 // openSegment maps an existing segment file. A file shorter than size is
 // extended when grow is set (the last file of a crashed store may not have
 // been sized yet) and rejected otherwise; a longer one is always rejected.
-func openSegment(path string, start, size int64, grow bool) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+func openSegment(fsys FS, path string, start, size int64, grow bool) (*segment, error) {
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
@@ -86,12 +101,12 @@ func openSegment(path string, start, size int64, grow bool) (*segment, error) {
 			f.Close()
 			return nil, fmt.Errorf("segment %s has %d bytes, want %d (mappedFileSizeCommitLog changed?)", path, n, size)
 		}
-		if err := preallocate(f, size); err != nil {
+		if err := fsys.Allocate(f, size); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("extend segment %s: %w", path, err)
 		}
 	}
-	s, err := mapSegment(f, path, start, size)
+	s, err := mapSegment(fsys, f, path, start, size)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -99,25 +114,12 @@ func openSegment(path string, start, size int64, grow bool) (*segment, error) {
 	return s, nil
 }
 
-func mapSegment(f *os.File, path string, start, size int64) (*segment, error) {
-	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+func mapSegment(fsys FS, f *os.File, path string, start, size int64) (*segment, error) {
+	data, err := fsys.Map(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
-	return &segment{start: start, path: path, f: f, data: data}, nil
-}
-
-// preallocate gives f size bytes of reserved blocks, or a sparse size where
-// the file system cannot reserve.
-func preallocate(f *os.File, size int64) error {
-	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
-		return f.Truncate(size)
-	}
-	return err
+	return &segment{start: start, size: size, path: path, f: f, data: data}, nil
 }
 
 // close unmaps and closes the segment.
@@ -136,43 +138,66 @@ func (s *segment) close() error {
 }
 
 // remove closes the segment and deletes its file.
-func (s *segment) remove() error {
+func (s *segment) remove(fsys FS) error {
 	err := s.close()
-	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+	if rerr := fsys.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}
 	return err
 }
 
 // sync msyncs the bytes [lo, hi) of the segment (positions in the file).
-func (s *segment) sync(lo, hi int64) error {
+// After a failed sync, redirty has the range written again first: the
+// kernel may have marked pages whose write-back failed clean, and an msync
+// of clean pages succeeds without writing them.
+func (s *segment) sync(fsys FS, lo, hi int64, redirty bool) error {
+	return syncMapped(fsys, s.f, s.path, s.data, lo, hi, redirty)
+}
+
+// syncMapped msyncs data[lo:hi], a mapping of f from position 0; see
+// segment.sync for redirty.
+func syncMapped(fsys FS, f *os.File, path string, data []byte, lo, hi int64, redirty bool) error {
 	lo &^= pageSize - 1
 	if hi <= lo {
 		return nil
 	}
-	if err := msync(s.data[lo:hi]); err != nil {
-		return fmt.Errorf("msync %s [%d,%d): %w", s.path, lo, hi, err)
+	if redirty {
+		if _, err := f.WriteAt(data[lo:hi], lo); err != nil {
+			return fmt.Errorf("rewrite %s [%d,%d): %w", path, lo, hi, err)
+		}
+	}
+	if err := fsys.Msync(f, data, lo, hi); err != nil {
+		return fmt.Errorf("msync %s [%d,%d): %w", path, lo, hi, err)
 	}
 	return nil
 }
 
-// zeroFrom makes the bytes from file position pos to the end read as zeros:
-// the partial page is cleared through the mapping, whole pages are punched
-// out and reserved again (a metadata operation), or cleared where the file
-// system cannot punch holes.
-func (s *segment) zeroFrom(pos int64) {
-	size := int64(len(s.data))
+// zeroFrom makes the bytes from file position pos to the end read as zeros,
+// on disk too: the partial page is cleared through the mapping, whole pages
+// are punched out and reserved again (a metadata operation), or cleared
+// where the file system cannot punch holes; then the file is synced, so
+// that a second crash cannot bring back what the first one cut.
+func (s *segment) zeroFrom(fsys FS, pos int64) error {
+	size := s.size
 	up := min((pos+pageSize-1)&^(pageSize-1), size)
 	clear(s.data[pos:up])
-	if up == size {
-		return
+	full := up
+	if up < size {
+		fd := int(s.f.Fd())
+		if err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, up, size-up); err != nil {
+			clear(s.data[up:])
+			full = size
+		} else {
+			_ = unix.Fallocate(fd, 0, up, size-up) // best effort: holes also read as zeros
+		}
 	}
-	fd := int(s.f.Fd())
-	if err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, up, size-up); err != nil {
-		clear(s.data[up:])
-		return
+	if err := s.sync(fsys, pos, full, false); err != nil {
+		return fmt.Errorf("zero the tail: %w", err)
 	}
-	_ = unix.Fallocate(fd, 0, up, size-up) // best effort: holes also read as zeros
+	if err := fsys.Sync(s.f); err != nil {
+		return fmt.Errorf("zero the tail of %s: sync: %w", s.path, err)
+	}
+	return nil
 }
 
 // populate pre-faults the pages of data[from:to] for writing, in chunks, so
@@ -192,17 +217,4 @@ func populate(data []byte, from, to int64, stop <-chan struct{}) bool {
 		}
 	}
 	return true
-}
-
-// msync writes back the pages of b, a page-aligned part of a mapping whose
-// last page may be partly written. The whole pages are unmapped first
-// (MADV_DONTNEED keeps a shared file mapping's contents; the next access maps
-// them again): writing back a page that is mapped writable write-protects it
-// with a TLB shootdown per page, which interrupts the appender on the other
-// CPUs; unmapping the range costs one.
-func msync(b []byte) error {
-	if full := len(b) &^ (pageSize - 1); full > 0 {
-		_ = unix.Madvise(b[:full], unix.MADV_DONTNEED) // an optimisation only
-	}
-	return unix.Msync(b, unix.MS_SYNC)
 }

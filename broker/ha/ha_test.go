@@ -87,11 +87,11 @@ func newFileSource(t *testing.T, data []byte) *fileSource {
 
 func (s *fileSource) MinOffset() int64 { return 0 }
 func (s *fileSource) MaxOffset() int64 { return s.max.Load() }
-func (s *fileSource) Chunk(from int64, max int) (*os.File, int64, int, error) {
+func (s *fileSource) Chunk(from int64, max int) (*os.File, int64, int, func(), error) {
 	if from >= s.max.Load() {
-		return nil, 0, 0, errors.New("out of range")
+		return nil, 0, 0, nil, errors.New("out of range")
 	}
-	return s.f, from, int(min(int64(max), s.max.Load()-from)), nil
+	return s.f, from, int(min(int64(max), s.max.Load()-from)), func() {}, nil
 }
 
 func readFrame(t *testing.T, c net.Conn) (int64, []byte) {

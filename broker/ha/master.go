@@ -22,8 +22,9 @@ type Source interface {
 	MaxOffset() int64
 	// Chunk returns the segment file holding offset from, and the
 	// position and length (≤ max, > 0) of the readable bytes starting
-	// there, never crossing the segment's end.
-	Chunk(from int64, max int) (f *os.File, pos int64, n int, err error)
+	// there, never crossing the segment's end. The file stays open until
+	// release is called.
+	Chunk(from int64, max int) (f *os.File, pos int64, n int, release func(), err error)
 }
 
 // Outcomes of a replication wait, mapped by the broker to RocketMQ's
@@ -329,14 +330,16 @@ func (sc *slaveConn) sendLoop() {
 	var hdr [12]byte
 	for {
 		if next < m.cfg.Source.MaxOffset() {
-			f, pos, n, err := m.cfg.Source.Chunk(next, m.cfg.BatchSize)
+			f, pos, n, release, err := m.cfg.Source.Chunk(next, m.cfg.BatchSize)
 			if err != nil {
 				m.log.Warn("ha read log", "offset", next, "err", err)
 				return
 			}
 			binary.BigEndian.PutUint64(hdr[:], uint64(next))
 			binary.BigEndian.PutUint32(hdr[8:], uint32(n))
-			if err := sendFrame(raw, hdr[:], f, pos, n); err != nil {
+			err = sendFrame(raw, hdr[:], f, pos, n)
+			release()
+			if err != nil {
 				m.log.Info("ha send to slave", "addr", sc.c.RemoteAddr().String(), "err", err)
 				return
 			}
