@@ -40,6 +40,7 @@ type ServerConfig struct {
 	// anything for this long (Java's serverChannelMaxIdleTimeSeconds);
 	// default 120 s, negative disables.
 	IdleTimeout time.Duration
+	Limits      Limits // per-connection flow control (flow.go)
 }
 
 // DefaultMaxFrameSize is Java's frameMaxLength.
@@ -49,15 +50,18 @@ const DefaultMaxFrameSize = 16 << 20
 // frames and hand requests to a bounded pool of worker goroutines.
 type Server struct {
 	cfg      ServerConfig
+	lim      Limits // cfg.Limits with defaults
 	log      *slog.Logger
+	now      func() time.Time // the clock of idle and slow-consumer checks; tests replace it
 	handlers atomic.Pointer[map[int32]handler]
 	hmu      sync.Mutex // serializes Handle
 	onClose  atomic.Pointer[func(*Conn)]
 
-	queue  chan task
-	wg     sync.WaitGroup // workers and OnClose callbacks
-	nextID atomic.Uint64
-	opaque atomic.Int32
+	queue      chan task
+	queueBytes atomic.Int64   // bytes of the requests in queue
+	wg         sync.WaitGroup // workers and OnClose callbacks
+	nextID     atomic.Uint64
+	opaque     atomic.Int32
 
 	conns    sync.Map // id → *Conn, for the idle sweep
 	stopIdle chan struct{}
@@ -79,8 +83,9 @@ type handler struct {
 }
 
 type task struct {
-	c   *Conn
-	req *Command
+	c    *Conn
+	req  *Command
+	size int64 // counted in Server.queueBytes
 }
 
 // NewServer returns a server that is not yet listening.
@@ -100,11 +105,12 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.EventLoops <= 0 {
 		cfg.EventLoops = runtime.NumCPU()
 	}
+	cfg.Limits.setDefaults()
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, lim: cfg.Limits, log: log, now: time.Now}
 	s.handlers.Store(&map[int32]handler{})
 	return s
 }
@@ -240,17 +246,23 @@ func (s *Server) sweepIdle() {
 		select {
 		case <-s.stopIdle:
 			return
-		case now := <-t.C:
-			limit := now.Add(-s.cfg.IdleTimeout).UnixNano()
-			s.conns.Range(func(_, v any) bool {
-				if c := v.(*Conn); c.lastActive.Load() < limit {
-					s.log.Info("closing idle connection", "addr", c.remote, "idle", s.cfg.IdleTimeout)
-					go c.Close()
-				}
-				return true
-			})
+		case <-t.C:
+			s.closeIdle(s.now())
 		}
 	}
+}
+
+// closeIdle closes the connections that have been idle for IdleTimeout at
+// now.
+func (s *Server) closeIdle(now time.Time) {
+	limit := now.Add(-s.cfg.IdleTimeout).UnixNano()
+	s.conns.Range(func(_, v any) bool {
+		if c := v.(*Conn); c.lastActive.Load() < limit {
+			s.log.Info("closing idle connection", "addr", c.remote, "idle", s.cfg.IdleTimeout)
+			c.Close()
+		}
+		return true
+	})
 }
 
 // stopEngineLocked shuts the engine down and waits for gnet.Run to return.
@@ -271,6 +283,7 @@ func (s *Server) stopEngineLocked() error {
 func (s *Server) work() {
 	defer s.wg.Done()
 	for t := range s.queue {
+		s.queueBytes.Add(-t.size)
 		if s.closed.Load() {
 			continue // the connections are gone; nobody can read an answer
 		}
@@ -281,6 +294,7 @@ func (s *Server) work() {
 func (s *Server) serve(c *Conn, req *Command) {
 	h, ok := (*s.handlers.Load())[req.Code]
 	if !ok { // unregistered after dispatch; answer like dispatch would
+		c.inflight.Add(-1)
 		c.reply(req, unsupported(req))
 		req.release()
 		return
@@ -288,6 +302,9 @@ func (s *Server) serve(c *Conn, req *Command) {
 	resp := s.call(h.fn, c, req)
 	if resp == markOffload { // only an inline call may offload
 		resp = Errorf(req, SystemError, "request code %d: the handler asked to be offloaded from a worker", req.Code)
+	}
+	if resp != markLater { // a deferred request is counted out by Answer
+		c.inflight.Add(-1)
 	}
 	if !isMarker(resp) {
 		c.reply(req, resp) // encodes resp: nothing refers to req afterwards
@@ -328,11 +345,18 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		cmd.release()
 		return
 	}
+	if !c.admit(cmd) {
+		cmd.release()
+		return
+	}
 	if h.inline {
 		cmd.onLoop = true
 		resp := s.call(h.fn, c, cmd)
 		cmd.onLoop = false
 		if resp != markOffload {
+			if resp != markLater {
+				c.inflight.Add(-1)
+			}
 			if !isMarker(resp) {
 				c.replyFromLoop(cmd, resp) // flushed at the end of OnTraffic
 			}
@@ -340,9 +364,20 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 			return
 		}
 	}
+	size := int64(len(cmd.own)) + frameHeadLen
+	if q := s.queueBytes.Add(size); q > s.lim.QueueBytes {
+		s.queueBytes.Add(-size)
+		c.inflight.Add(-1)
+		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy,
+			"server busy: %d bytes of requests are already queued (serverWorkerQueueMaxBytes), try again later", q-size))
+		cmd.release()
+		return
+	}
 	select {
-	case s.queue <- task{c, cmd}:
+	case s.queue <- task{c, cmd, size}:
 	default:
+		s.queueBytes.Add(-size)
+		c.inflight.Add(-1)
 		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy, "server busy: %d requests are already queued, try again later", cap(s.queue)))
 		cmd.release()
 	}
@@ -386,7 +421,7 @@ func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if ra := gc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
-	c.lastActive.Store(time.Now().UnixNano())
+	c.lastActive.Store(h.s.now().UnixNano())
 	h.s.conns.Store(c.id, c)
 	gc.SetContext(c)
 	return nil, gnet.None
@@ -412,16 +447,54 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// OnTraffic decodes every complete frame in the inbound buffer, then
-// flushes the responses queued for the connection.
+// OnTraffic decodes the complete frames in the inbound buffer, unless the
+// connection's queue is over its high-water mark, then flushes what is
+// queued for the connection (flow.go).
 func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	c, ok := gc.Context().(*Conn)
 	if !ok {
 		return gnet.Close
 	}
-	c.lastActive.Store(time.Now().UnixNano())
-	s := h.s
-	for gc.InboundBuffered() >= frameHeadLen {
+	c.lastActive.Store(h.s.now().UnixNano())
+	for {
+		if !c.flow.paused {
+			if act := h.s.readFrames(c); act != gnet.None {
+				return act
+			}
+		}
+		c.flush()
+		if !c.flow.paused || !c.resume() {
+			break
+		}
+	}
+	return c.checkFlow()
+}
+
+// readFrames decodes and dispatches the frames in c's inbound buffer until
+// it runs out of complete frames or c's queue reaches the high-water mark.
+func (s *Server) readFrames(c *Conn) gnet.Action {
+	gc := c.gc
+	for {
+		if c.big.buf != nil {
+			if !c.readBig() {
+				break // wait for the rest of the frame
+			}
+			cmd, err := decodeOwnedRequest(c.big.buf, c.big.typ, c.big.hdrLen)
+			c.big = bigFrame{}
+			if err != nil {
+				s.log.Warn("bad frame", "addr", c.remote, "err", err)
+				return gnet.Close
+			}
+			s.dispatch(c, cmd)
+			continue
+		}
+		if c.queued() >= int64(s.lim.HighWater) {
+			c.pause()
+			break
+		}
+		if gc.InboundBuffered() < frameHeadLen {
+			break
+		}
 		head, err := gc.Peek(frameHeadLen)
 		if err != nil {
 			break
@@ -438,6 +511,11 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 			s.log.Warn("bad frame", "addr", c.remote, "err", err)
 			return gnet.Close
 		}
+		if n-frameHeadLen > maxPooledRequest { // read it into a buffer of its own
+			_, _ = gc.Discard(frameHeadLen)
+			c.big = bigFrame{buf: []byte{}, need: n - frameHeadLen, typ: typ, hdrLen: hdrLen}
+			continue
+		}
 		if gc.InboundBuffered() < n {
 			break // wait for the rest of the frame
 		}
@@ -452,10 +530,6 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 			return gnet.Close
 		}
 		s.dispatch(c, cmd)
-	}
-	c.flush()
-	if c.closeReq.Load() && c.readyToClose() {
-		return gnet.Close
 	}
 	return gnet.None
 }

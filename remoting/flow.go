@@ -1,0 +1,229 @@
+package remoting
+
+import (
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Flow control: what one connection may cost the server.
+//
+// Answers queued for a connection (its pending batch, the batches the event
+// loop holds and gnet's outbound buffer, zero-copy parts included) are
+// bounded by Limits.HighWater: at that mark the event loop stops reading the
+// connection. It decodes nothing more, and takes the socket out of its epoll
+// read set (readpause_linux.go) so that TCP backpressure reaches the peer.
+// It reads again once the queue is below Limits.LowWater. A connection that
+// stays above the mark while its peer takes no byte for
+// Limits.SlowConsumerTimeout is closed as a slow consumer, with one Warn
+// line; so is one that keeps sending while it is not read (more than
+// HighWater unread), which only happens where the socket could not be taken
+// out of the read set.
+//
+// Requests in flight on a connection (queued for a worker, running, or kept
+// with Later until Answer) are bounded by Limits.MaxInflight; beyond it the
+// event loop answers SYSTEM_BUSY. The worker queue is bounded by count
+// (ServerConfig.QueueSize) and by bytes (Limits.QueueBytes).
+//
+// A request larger than maxPooledRequest is read straight into a buffer of
+// its own, grown as its bytes arrive (readBig). It never sits whole in
+// gnet's input ring buffer, which gnet pools and keeps at its largest size;
+// the request owns the buffer, and the garbage collector frees it with the
+// request.
+//
+// gnet calls OnTraffic only on input or a wake-up, and says nothing when a
+// socket drains. A connection that waits for its peer to read (to resume
+// reading, to hand gnet more, or to carry out a Close) is polled: a timer
+// wakes its event loop after pollMin, backing off to pollMax while nothing
+// moves.
+
+// Limits bound what one connection, and the worker queue, may hold. Zero
+// fields take the defaults below. The names in parentheses are the broker's
+// properties keys and the namesrv's flags.
+type Limits struct {
+	// HighWater is the number of bytes queued for a connection at which
+	// the server stops reading its requests (writeBufferHighWaterMark).
+	HighWater int
+	// LowWater is the queue length below which it reads them again
+	// (writeBufferLowWaterMark); default HighWater/2.
+	LowWater int
+	// SlowConsumerTimeout is how long a connection may stay above
+	// HighWater with its peer taking nothing before it is closed
+	// (serverSlowConsumerTimeout).
+	SlowConsumerTimeout time.Duration
+	// MaxInflight is the number of requests of one connection being
+	// served or kept at a time; more are answered SYSTEM_BUSY
+	// (serverChannelMaxInflightRequests).
+	MaxInflight int
+	// QueueBytes bounds the bytes of the requests waiting for a worker;
+	// more are answered SYSTEM_BUSY (serverWorkerQueueMaxBytes). It must
+	// be at least the largest frame.
+	QueueBytes int64
+}
+
+// Defaults of Limits: a client that reads its answers never waits for them.
+const (
+	DefaultHighWater           = 4 << 20
+	DefaultSlowConsumerTimeout = 10 * time.Second
+	DefaultMaxInflight         = 2048
+	DefaultQueueBytes          = 64 << 20
+)
+
+func (l *Limits) setDefaults() {
+	if l.HighWater <= 0 {
+		l.HighWater = DefaultHighWater
+	}
+	if l.LowWater <= 0 || l.LowWater > l.HighWater {
+		l.LowWater = l.HighWater / 2
+	}
+	if l.SlowConsumerTimeout <= 0 {
+		l.SlowConsumerTimeout = DefaultSlowConsumerTimeout
+	}
+	if l.MaxInflight <= 0 {
+		l.MaxInflight = DefaultMaxInflight
+	}
+	if l.QueueBytes <= 0 {
+		l.QueueBytes = DefaultQueueBytes
+	}
+}
+
+// Polling of a connection that waits for its peer.
+const (
+	pollMin = time.Millisecond
+	pollMax = 50 * time.Millisecond
+)
+
+// flowState is a connection's flow-control state, owned by its event loop.
+type flowState struct {
+	paused  bool  // above HighWater: requests are not read
+	handed  int64 // bytes handed to gnet's writev, ever
+	taken   int64 // bytes the socket had taken when it last took any
+	stalled time.Time
+	poll    *time.Timer
+	every   time.Duration
+}
+
+// stop stops the poll timer; the connection is closed.
+func (f *flowState) stop() {
+	if f.poll != nil {
+		f.poll.Stop()
+	}
+}
+
+// queued returns the bytes of answers queued for c. Event loop only.
+func (c *Conn) queued() int64 {
+	return c.pendBytes.Load() + c.outBytes + int64(c.gc.OutboundBuffered())
+}
+
+// sent returns the bytes the socket has taken, ever. Event loop only.
+func (c *Conn) sent() int64 { return c.flow.handed - int64(c.gc.OutboundBuffered()) }
+
+// pause stops reading c: its queue reached the high-water mark.
+func (c *Conn) pause() {
+	c.flow.paused = true
+	c.flow.taken, c.flow.stalled = c.sent(), c.s.now()
+	c.setReading(false)
+}
+
+// resume reads c again if its queue is below the low-water mark, and
+// reports whether input is waiting to be decoded.
+func (c *Conn) resume() bool {
+	if c.queued() >= int64(c.s.lim.LowWater) {
+		return false
+	}
+	c.flow.paused = false
+	c.setReading(true)
+	return c.gc.InboundBuffered() > 0
+}
+
+func (c *Conn) setReading(on bool) {
+	if err := setReading(c.gc, on); err != nil {
+		c.s.log.Debug("set reading", "addr", c.remote, "on", on, "err", err)
+	}
+}
+
+// checkFlow runs at the end of OnTraffic: it closes a slow consumer or a
+// connection whose Close can be carried out, and arms the poll of one that
+// waits for its peer.
+func (c *Conn) checkFlow() gnet.Action {
+	now := c.s.now()
+	f := &c.flow
+	if sent := c.sent(); sent > f.taken {
+		f.taken, f.stalled, f.every = sent, now, 0
+	}
+	if f.paused {
+		lim := &c.s.lim
+		stalled, unread := now.Sub(f.stalled), c.gc.InboundBuffered()
+		if stalled >= lim.SlowConsumerTimeout || unread > lim.HighWater {
+			c.s.log.Warn("closing slow consumer", "addr", c.remote, "queued", c.queued(),
+				"highWater", lim.HighWater, "stalled", stalled.Round(time.Millisecond), "unread", unread)
+			return gnet.Close
+		}
+		c.setReading(false) // gnet turns reading back on when its buffer drains
+	}
+	closing := c.closeReq.Load()
+	if closing && c.readyToClose() {
+		return gnet.Close
+	}
+	if f.paused || closing || len(c.out) > 0 {
+		f.every = min(max(2*f.every, pollMin), pollMax)
+		if f.poll == nil {
+			f.poll = time.AfterFunc(f.every, c.pollWake)
+		} else {
+			f.poll.Reset(f.every)
+		}
+	}
+	return gnet.None
+}
+
+// pollWake wakes the event loop for a connection that waits for its peer.
+func (c *Conn) pollWake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.woken = false
+		c.wakeLocked()
+	}
+}
+
+// admit counts req in flight on c, or answers it SYSTEM_BUSY and reports
+// false when c has MaxInflight already. Event loop only.
+func (c *Conn) admit(req *Command) bool {
+	if n := c.inflight.Add(1); int(n) > c.s.lim.MaxInflight {
+		c.inflight.Add(-1)
+		c.replyFromLoop(req, Errorf(req, SystemBusy,
+			"connection busy: %d requests are in flight on it (serverChannelMaxInflightRequests), try again later", n-1))
+		return false
+	}
+	return true
+}
+
+// bigFrame is a request larger than maxPooledRequest being read into a
+// buffer of its own.
+type bigFrame struct {
+	buf    []byte // the frame after its 8-byte prefix, as far as read
+	need   int    // its full length
+	typ    byte
+	hdrLen int
+}
+
+// bigFrameStart is the first buffer of a big frame; it doubles as bytes
+// arrive, so a peer that announces a large frame and sends little of it
+// costs little.
+const bigFrameStart = 64 << 10
+
+// readBig moves the input of the big frame being read into its buffer and
+// reports whether the frame is complete. Event loop only.
+func (c *Conn) readBig() bool {
+	b := &c.big
+	for len(b.buf) < b.need && c.gc.InboundBuffered() > 0 {
+		if len(b.buf) == cap(b.buf) {
+			grown := make([]byte, len(b.buf), min(b.need, max(2*cap(b.buf), bigFrameStart)))
+			copy(grown, b.buf)
+			b.buf = grown
+		}
+		n, _ := c.gc.Read(b.buf[len(b.buf):cap(b.buf)])
+		b.buf = b.buf[:len(b.buf)+n]
+	}
+	return len(b.buf) == b.need
+}
