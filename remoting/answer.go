@@ -90,7 +90,7 @@ func (c *Conn) settle(req *Command) bool {
 			return true // answered by its handler before it returned
 		default:
 			if req.later.CompareAndSwap(st, laterAnswered) {
-				c.inflight.Add(-1)
+				c.finish(req)
 				return true
 			}
 		}

@@ -409,7 +409,10 @@ func (c *Conn) shutdown() {
 		b.release()
 	}
 	c.out, c.outBytes = nil, 0
-	c.big = bigFrame{}
+	if c.big.buf != nil {
+		c.s.held.Add(-int64(c.big.need))
+		c.big = bigFrame{}
+	}
 	c.flow.stop()
 	for _, ch := range futures {
 		ch <- nil

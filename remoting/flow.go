@@ -1,6 +1,8 @@
 package remoting
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -22,14 +24,18 @@ import (
 //
 // Requests in flight on a connection (queued for a worker, running, or kept
 // with Later until Answer) are bounded by Limits.MaxInflight; beyond it the
-// event loop answers SYSTEM_BUSY. The worker queue is bounded by count
-// (ServerConfig.QueueSize) and by bytes (Limits.QueueBytes).
+// event loop answers SYSTEM_BUSY.
 //
-// A request larger than maxPooledRequest is read straight into a buffer of
-// its own, grown as its bytes arrive (readBig). It never sits whole in
-// gnet's input ring buffer, which gnet pools and keeps at its largest size;
-// the request owns the buffer, and the garbage collector frees it with the
-// request.
+// The bytes of requests the server holds are bounded by Limits.QueueBytes:
+// requests waiting for a worker count while they wait, and large requests
+// (over maxPooledRequest) from their first byte until they are answered.
+// A small request that does not fit is answered SYSTEM_BUSY, and so is one
+// that finds the worker queue full (ServerConfig.QueueSize); a large one
+// waits, unread, until it fits (one always fits when nothing else is held).
+// A large request is read straight into a buffer of its own (readBig),
+// never whole into gnet's input ring buffer, which gnet pools and keeps at
+// its largest size; the request owns the buffer, and the garbage collector
+// frees it with the request.
 //
 // gnet calls OnTraffic only on input or a wake-up, and says nothing when a
 // socket drains. A connection that waits for its peer to read (to resume
@@ -38,27 +44,25 @@ import (
 // moves.
 
 // Limits bound what one connection, and the worker queue, may hold. Zero
-// fields take the defaults below. The names in parentheses are the broker's
-// properties keys and the namesrv's flags.
+// fields take the defaults below. The tags are the broker's properties keys
+// and the namesrv's flags.
 type Limits struct {
 	// HighWater is the number of bytes queued for a connection at which
-	// the server stops reading its requests (writeBufferHighWaterMark).
-	HighWater int
-	// LowWater is the queue length below which it reads them again
-	// (writeBufferLowWaterMark); default HighWater/2.
-	LowWater int
+	// the server stops reading its requests.
+	HighWater int `prop:"writeBufferHighWaterMark"`
+	// LowWater is the queue length below which it reads them again;
+	// default HighWater/2.
+	LowWater int `prop:"writeBufferLowWaterMark"`
 	// SlowConsumerTimeout is how long a connection may stay above
-	// HighWater with its peer taking nothing before it is closed
-	// (serverSlowConsumerTimeout).
-	SlowConsumerTimeout time.Duration
+	// HighWater with its peer taking nothing before it is closed.
+	SlowConsumerTimeout time.Duration `prop:"serverSlowConsumerTimeout"`
 	// MaxInflight is the number of requests of one connection being
-	// served or kept at a time; more are answered SYSTEM_BUSY
-	// (serverChannelMaxInflightRequests).
-	MaxInflight int
-	// QueueBytes bounds the bytes of the requests waiting for a worker;
-	// more are answered SYSTEM_BUSY (serverWorkerQueueMaxBytes). It must
-	// be at least the largest frame.
-	QueueBytes int64
+	// served or kept at a time; more are answered SYSTEM_BUSY.
+	MaxInflight int `prop:"serverChannelMaxInflightRequests"`
+	// QueueBytes bounds the bytes of the requests waiting for a worker
+	// and of the large requests being read or served; see above. It must
+	// hold the largest frame.
+	QueueBytes int64 `prop:"serverWorkerQueueMaxBytes"`
 }
 
 // Defaults of Limits: a client that reads its answers never waits for them.
@@ -66,8 +70,38 @@ const (
 	DefaultHighWater           = 4 << 20
 	DefaultSlowConsumerTimeout = 10 * time.Second
 	DefaultMaxInflight         = 2048
-	DefaultQueueBytes          = 64 << 20
+	DefaultQueueBytes          = 16 << 20
 )
+
+// DefaultLimits returns the defaults.
+func DefaultLimits() Limits {
+	var l Limits
+	l.setDefaults()
+	return l
+}
+
+// Validate reports every setting out of range, by its key; maxFrame is the
+// largest frame the server accepts.
+func (l *Limits) Validate(maxFrame int) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if l.HighWater < 4096 {
+		bad("writeBufferHighWaterMark=%d: want at least 4096 bytes", l.HighWater)
+	}
+	if l.LowWater < 1 || l.LowWater > l.HighWater {
+		bad("writeBufferLowWaterMark=%d: want 1..writeBufferHighWaterMark (%d)", l.LowWater, l.HighWater)
+	}
+	if l.SlowConsumerTimeout <= 0 {
+		bad("serverSlowConsumerTimeout=%v: must be positive", l.SlowConsumerTimeout)
+	}
+	if l.MaxInflight < 1 {
+		bad("serverChannelMaxInflightRequests=%d: want at least 1", l.MaxInflight)
+	}
+	if l.QueueBytes < int64(maxFrame) {
+		bad("serverWorkerQueueMaxBytes=%d: must hold a frame of frameMaxLength=%d", l.QueueBytes, maxFrame)
+	}
+	return errors.Join(errs...)
+}
 
 func (l *Limits) setDefaults() {
 	if l.HighWater <= 0 {
@@ -96,6 +130,7 @@ const (
 // flowState is a connection's flow-control state, owned by its event loop.
 type flowState struct {
 	paused  bool  // above HighWater: requests are not read
+	waiting bool  // a large request waits for room in Limits.QueueBytes
 	handed  int64 // bytes handed to gnet's writev, ever
 	taken   int64 // bytes the socket had taken when it last took any
 	stalled time.Time
@@ -122,7 +157,7 @@ func (c *Conn) sent() int64 { return c.flow.handed - int64(c.gc.OutboundBuffered
 func (c *Conn) pause() {
 	c.flow.paused = true
 	c.flow.taken, c.flow.stalled = c.sent(), c.s.now()
-	c.setReading(false)
+	c.updateReading()
 }
 
 // resume reads c again if its queue is below the low-water mark, and
@@ -132,11 +167,13 @@ func (c *Conn) resume() bool {
 		return false
 	}
 	c.flow.paused = false
-	c.setReading(true)
+	c.updateReading()
 	return c.gc.InboundBuffered() > 0
 }
 
-func (c *Conn) setReading(on bool) {
+// updateReading has the event loop read c unless it is paused or waiting.
+func (c *Conn) updateReading() {
+	on := !c.flow.paused && !c.flow.waiting
 	if err := setReading(c.gc, on); err != nil {
 		c.s.log.Debug("set reading", "addr", c.remote, "on", on, "err", err)
 	}
@@ -151,6 +188,9 @@ func (c *Conn) checkFlow() gnet.Action {
 	if sent := c.sent(); sent > f.taken {
 		f.taken, f.stalled, f.every = sent, now, 0
 	}
+	if f.paused || f.waiting {
+		c.updateReading() // gnet turns reading back on when its buffer drains
+	}
 	if f.paused {
 		lim := &c.s.lim
 		stalled, unread := now.Sub(f.stalled), c.gc.InboundBuffered()
@@ -159,13 +199,12 @@ func (c *Conn) checkFlow() gnet.Action {
 				"highWater", lim.HighWater, "stalled", stalled.Round(time.Millisecond), "unread", unread)
 			return gnet.Close
 		}
-		c.setReading(false) // gnet turns reading back on when its buffer drains
 	}
 	closing := c.closeReq.Load()
 	if closing && c.readyToClose() {
 		return gnet.Close
 	}
-	if f.paused || closing || len(c.out) > 0 {
+	if f.paused || f.waiting || closing || len(c.out) > 0 {
 		f.every = min(max(2*f.every, pollMin), pollMax)
 		if f.poll == nil {
 			f.poll = time.AfterFunc(f.every, c.pollWake)
@@ -184,6 +223,48 @@ func (c *Conn) pollWake() {
 		c.woken = false
 		c.wakeLocked()
 	}
+}
+
+// holdBig counts the n bytes of a large request c is about to read against
+// Limits.QueueBytes, or reports false, and stops reading c until a poll
+// finds room. Event loop only.
+func (c *Conn) holdBig(n int) bool {
+	ok := c.s.hold(int64(n))
+	if !ok && !c.flow.waiting {
+		c.s.waits.Add(1)
+	}
+	if ok == c.flow.waiting {
+		c.flow.waiting = !ok
+		c.updateReading()
+	}
+	return ok
+}
+
+// hold counts n bytes of requests against Limits.QueueBytes, or reports
+// false if they do not fit. With nothing held, anything fits.
+func (s *Server) hold(n int64) bool {
+	if h := s.held.Add(n); h > s.lim.QueueBytes && h != n {
+		s.held.Add(-n)
+		return false
+	}
+	return true
+}
+
+// unhold gives back what req holds of Limits.QueueBytes.
+func (s *Server) unhold(req *Command) {
+	if req.held != 0 {
+		s.held.Add(-req.held)
+		req.held = 0
+	}
+}
+
+// big reports whether req was read into a buffer of its own.
+func (c *Command) big() bool { return len(c.own) > maxPooledRequest }
+
+// finish counts req out of c's requests in flight: it has been answered.
+func (c *Conn) finish(req *Command) {
+	c.inflight.Add(-1)
+	c.s.unhold(req)
 }
 
 // admit counts req in flight on c, or answers it SYSTEM_BUSY and reports
@@ -218,7 +299,7 @@ func (c *Conn) readBig() bool {
 	b := &c.big
 	for len(b.buf) < b.need && c.gc.InboundBuffered() > 0 {
 		if len(b.buf) == cap(b.buf) {
-			grown := make([]byte, len(b.buf), min(b.need, max(2*cap(b.buf), bigFrameStart)))
+			grown := make([]byte, len(b.buf), b.need)
 			copy(grown, b.buf)
 			b.buf = grown
 		}

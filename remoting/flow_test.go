@@ -224,11 +224,12 @@ func TestInflightLimit(t *testing.T) {
 	}
 }
 
-// TestWorkerQueueBytesLimit: requests waiting for a worker are bounded by
-// their bytes; beyond, SYSTEM_BUSY names the limit.
-func TestWorkerQueueBytesLimit(t *testing.T) {
+// TestRequestBytesLimit: small requests waiting for a worker count against
+// QueueBytes while they wait; beyond it they are answered SYSTEM_BUSY
+// naming the limit.
+func TestRequestBytesLimit(t *testing.T) {
 	entered, unblock := make(chan struct{}), make(chan struct{})
-	s := startServer(t, ServerConfig{Workers: 1, Limits: Limits{QueueBytes: 250 << 10}}, func(s *Server) {
+	s := startServer(t, ServerConfig{Workers: 1, Limits: Limits{QueueBytes: 100 << 10}}, func(s *Server) {
 		s.Handle(testCode, func(_ *Conn, req *Command) *Command {
 			if req.ExtValue("v") == "block" {
 				entered <- struct{}{}
@@ -242,7 +243,7 @@ func TestWorkerQueueBytesLimit(t *testing.T) {
 	answers := make(chan *Command, 4)
 	send := func(v string) {
 		req := NewRequest(testCode, "v", v)
-		req.Body = make([]byte, 100<<10)
+		req.Body = make([]byte, 40<<10)
 		if err := cl.InvokeAsync(ctx, s.Addr(), req, func(r *Command, err error) {
 			if err != nil {
 				t.Error(err)
@@ -256,7 +257,7 @@ func TestWorkerQueueBytesLimit(t *testing.T) {
 	<-entered // the only worker is busy; its request has left the queue
 	send("a")
 	send("b")
-	send("c") // 300 KiB queued: one too many
+	send("c") // 120 KiB waiting: one too many
 	if r := <-answers; r.Code != SystemBusy || !strings.Contains(r.Remark, "serverWorkerQueueMaxBytes") {
 		t.Fatalf("first answer %+v, want SYSTEM_BUSY naming the limit", r)
 	}
@@ -265,6 +266,68 @@ func TestWorkerQueueBytesLimit(t *testing.T) {
 		if r := <-answers; r.Code != Success {
 			t.Fatalf("answer %+v", r)
 		}
+	}
+}
+
+// TestLargeRequestsWaitForRoom: a large request counts against QueueBytes
+// from its first byte until it is answered; one that does not fit is not
+// read until it does, and is then served.
+func TestLargeRequestsWaitForRoom(t *testing.T) {
+	type kept struct {
+		c   *Conn
+		req *Command
+	}
+	held := make(chan kept, 2)
+	s := startServer(t, ServerConfig{Limits: Limits{QueueBytes: 300 << 10}}, func(s *Server) {
+		s.Handle(testCode, func(c *Conn, req *Command) *Command {
+			held <- kept{c, req}
+			return req.Later()
+		})
+	})
+	cl := newClient(t)
+	ctx := ctxTimeout(t, 20*time.Second)
+	answers := make(chan string, 2)
+	send := func(v string) {
+		req := NewRequest(testCode, "v", v)
+		req.Body = make([]byte, 200<<10)
+		if err := cl.InvokeAsync(ctx, s.Addr(), req, func(r *Command, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			answers <- r.ExtValue("v")
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("first")
+	k := <-held
+	if got := s.held.Load(); got < 200<<10 {
+		t.Fatalf("a kept 200 KiB request holds %d bytes", got)
+	}
+	send("second") // does not fit beside the first
+	waitFor(t, "the second request to wait", func() bool { return s.waits.Load() > 0 })
+	select {
+	case k2 := <-held:
+		t.Fatalf("request %q was read while the first held the room", k2.req.ExtValue("v"))
+	default:
+	}
+	resp := NewResponse(k.req, Success, "")
+	resp.SetExt("v", "first")
+	if err := k.c.Answer(k.req, resp); err != nil {
+		t.Fatal(err)
+	}
+	if v := <-answers; v != "first" {
+		t.Fatalf("answer for %q", v)
+	}
+	k2 := <-held // read now that there is room
+	resp = NewResponse(k2.req, Success, "")
+	resp.SetExt("v", "second")
+	_ = k2.c.Answer(k2.req, resp)
+	if v := <-answers; v != "second" {
+		t.Fatalf("answer for %q", v)
+	}
+	if got := s.held.Load(); got != 0 {
+		t.Fatalf("%d bytes still held after every request was answered", got)
 	}
 }
 

@@ -57,11 +57,12 @@ type Server struct {
 	hmu      sync.Mutex // serializes Handle
 	onClose  atomic.Pointer[func(*Conn)]
 
-	queue      chan task
-	queueBytes atomic.Int64   // bytes of the requests in queue
-	wg         sync.WaitGroup // workers and OnClose callbacks
-	nextID     atomic.Uint64
-	opaque     atomic.Int32
+	queue  chan task
+	held   atomic.Int64   // bytes of requests counted against Limits.QueueBytes (flow.go)
+	waits  atomic.Int64   // times a large request waited for room in Limits.QueueBytes
+	wg     sync.WaitGroup // workers and OnClose callbacks
+	nextID atomic.Uint64
+	opaque atomic.Int32
 
 	conns    sync.Map // id → *Conn, for the idle sweep
 	stopIdle chan struct{}
@@ -83,9 +84,8 @@ type handler struct {
 }
 
 type task struct {
-	c    *Conn
-	req  *Command
-	size int64 // counted in Server.queueBytes
+	c   *Conn
+	req *Command
 }
 
 // NewServer returns a server that is not yet listening.
@@ -283,7 +283,9 @@ func (s *Server) stopEngineLocked() error {
 func (s *Server) work() {
 	defer s.wg.Done()
 	for t := range s.queue {
-		s.queueBytes.Add(-t.size)
+		if !t.req.big() {
+			s.unhold(t.req) // a small request counts while it waits
+		}
 		if s.closed.Load() {
 			continue // the connections are gone; nobody can read an answer
 		}
@@ -294,7 +296,7 @@ func (s *Server) work() {
 func (s *Server) serve(c *Conn, req *Command) {
 	h, ok := (*s.handlers.Load())[req.Code]
 	if !ok { // unregistered after dispatch; answer like dispatch would
-		c.inflight.Add(-1)
+		c.finish(req)
 		c.reply(req, unsupported(req))
 		req.release()
 		return
@@ -304,7 +306,7 @@ func (s *Server) serve(c *Conn, req *Command) {
 		resp = Errorf(req, SystemError, "request code %d: the handler asked to be offloaded from a worker", req.Code)
 	}
 	if resp != markLater { // a deferred request is counted out by Answer
-		c.inflight.Add(-1)
+		c.finish(req)
 	}
 	if !isMarker(resp) {
 		c.reply(req, resp) // encodes resp: nothing refers to req afterwards
@@ -336,16 +338,19 @@ func unsupported(req *Command) *Command {
 // dispatch routes one decoded frame. It runs on the event loop.
 func (s *Server) dispatch(c *Conn, cmd *Command) {
 	if cmd.IsResponse() {
+		s.unhold(cmd)
 		c.complete(cmd)
 		return
 	}
 	h, ok := (*s.handlers.Load())[cmd.Code]
 	if !ok {
+		s.unhold(cmd)
 		c.replyFromLoop(cmd, unsupported(cmd))
 		cmd.release()
 		return
 	}
 	if !c.admit(cmd) {
+		s.unhold(cmd)
 		cmd.release()
 		return
 	}
@@ -355,7 +360,7 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		cmd.onLoop = false
 		if resp != markOffload {
 			if resp != markLater {
-				c.inflight.Add(-1)
+				c.finish(cmd)
 			}
 			if !isMarker(resp) {
 				c.replyFromLoop(cmd, resp) // flushed at the end of OnTraffic
@@ -364,20 +369,20 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 			return
 		}
 	}
-	size := int64(len(cmd.own)) + frameHeadLen
-	if q := s.queueBytes.Add(size); q > s.lim.QueueBytes {
-		s.queueBytes.Add(-size)
-		c.inflight.Add(-1)
-		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy,
-			"server busy: %d bytes of requests are already queued (serverWorkerQueueMaxBytes), try again later", q-size))
-		cmd.release()
-		return
+	if !cmd.big() { // a big one counts from its first byte on
+		if !s.hold(int64(cap(cmd.own))) {
+			c.finish(cmd)
+			c.replyFromLoop(cmd, Errorf(cmd, SystemBusy,
+				"server busy: %d bytes of requests are already held (serverWorkerQueueMaxBytes), try again later", s.held.Load()))
+			cmd.release()
+			return
+		}
+		cmd.held = int64(cap(cmd.own))
 	}
 	select {
-	case s.queue <- task{c, cmd, size}:
+	case s.queue <- task{c, cmd}:
 	default:
-		s.queueBytes.Add(-size)
-		c.inflight.Add(-1)
+		c.finish(cmd)
 		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy, "server busy: %d requests are already queued, try again later", cap(s.queue)))
 		cmd.release()
 	}
@@ -480,11 +485,14 @@ func (s *Server) readFrames(c *Conn) gnet.Action {
 				break // wait for the rest of the frame
 			}
 			cmd, err := decodeOwnedRequest(c.big.buf, c.big.typ, c.big.hdrLen)
+			held := int64(c.big.need)
 			c.big = bigFrame{}
 			if err != nil {
+				s.held.Add(-held)
 				s.log.Warn("bad frame", "addr", c.remote, "err", err)
 				return gnet.Close
 			}
+			cmd.held = held
 			s.dispatch(c, cmd)
 			continue
 		}
@@ -512,6 +520,9 @@ func (s *Server) readFrames(c *Conn) gnet.Action {
 			return gnet.Close
 		}
 		if n-frameHeadLen > maxPooledRequest { // read it into a buffer of its own
+			if !c.holdBig(n - frameHeadLen) {
+				break // wait until the server holds fewer bytes of requests
+			}
 			_, _ = gc.Discard(frameHeadLen)
 			c.big = bigFrame{buf: []byte{}, need: n - frameHeadLen, typ: typ, hdrLen: hdrLen}
 			continue
