@@ -164,6 +164,7 @@ func (b *Broker) Start() error {
 		MaxFrameSize: b.cfg.MaxFrameSize,
 		Workers:      b.cfg.ServerWorkerThreads,
 		IdleTimeout:  time.Duration(b.cfg.ServerChannelMaxIdleTimeSeconds) * time.Second,
+		Limits:       b.cfg.Limits,
 	})
 	b.routes()
 	b.server.OnClose(b.connClosed)
