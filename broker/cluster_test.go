@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 // cluster is a set of real namesrv processes and one broker on 127.0.0.1.
 type cluster struct {
 	t          *testing.T
+	namesrvs   []*proctest.Proc
 	nsAddrs    []string
 	storeDir   string
 	port       int
@@ -59,6 +60,7 @@ func startCluster(t *testing.T, namesrvs int, brokerArgs ...string) *cluster {
 	c := &cluster{t: t, storeDir: t.TempDir(), port: proctest.FreePort(), haPort: proctest.FreePort(), brokerArgs: brokerArgs}
 	for i := 0; i < namesrvs; i++ {
 		ns := proctest.Start(t, filepath.Join(binDir, "namesrv"), "-listen", "127.0.0.1:0")
+		c.namesrvs = append(c.namesrvs, ns)
 		c.nsAddrs = append(c.nsAddrs, ns.Addr("namesrv"))
 	}
 	c.rpc = remoting.NewClient(remoting.ClientConfig{})
