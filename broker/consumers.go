@@ -344,8 +344,9 @@ func (b *Broker) notifyConsumerIdsChanged(group string) {
 	}
 }
 
-// connClosed forgets the clients of a closed connection.
+// connClosed forgets the clients and held pulls of a closed connection.
 func (b *Broker) connClosed(c *remoting.Conn) {
+	b.polls.dropConn(c)
 	for _, g := range b.consumers.removeIf(func(cl *client) bool { return cl.conn == c }) {
 		b.notifyConsumerIdsChanged(g)
 	}

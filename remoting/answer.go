@@ -78,6 +78,12 @@ func (c *Conn) AnswerBody(req, resp *Command, parts [][]byte, done func()) error
 	return c.WriteBody(resp, parts, done)
 }
 
+// Drop ends a request deferred with Later without answering it, as when its
+// connection has closed: it no longer counts as in flight, and what it held
+// of the server's request budget is given back. Answering it later writes
+// nothing.
+func (c *Conn) Drop(req *Command) { c.settle(req) }
+
 // settle marks req answered and reports whether it was not yet: a deferred
 // request is answered exactly once, and then no longer counts as in flight
 // on c.
