@@ -27,6 +27,7 @@ func TestBadConfigStopsStart(t *testing.T) {
 		{[]string{"-brokerRole", "SLAVE"}, []string{"brokerId"}},
 		{[]string{"-namesrvAddr", "localhost"}, []string{"namesrvAddr"}},
 		{[]string{"-noSuchFlag", "1"}, []string{"noSuchFlag"}},
+		{[]string{"-writeBufferHighWaterMark", "100", "-serverWorkerQueueMaxBytes", "1"}, []string{"writeBufferHighWaterMark", "serverWorkerQueueMaxBytes"}},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(filepath.Join(binDir, "broker"), append(tc.args, "-storePathRootDir", t.TempDir())...)

@@ -28,10 +28,11 @@ var (
 
 // Config configures a Server.
 type Config struct {
-	Listen       string        // host:port; port 0 picks a free port. Default DefaultListen.
-	Log          *slog.Logger  // nil discards
-	BrokerExpiry time.Duration // forget a broker this long after its last registration; default 120 s
-	ScanInterval time.Duration // how often to look for expired brokers; default 10 s
+	Listen       string          // host:port; port 0 picks a free port. Default DefaultListen.
+	Log          *slog.Logger    // nil discards
+	BrokerExpiry time.Duration   // forget a broker this long after its last registration; default 120 s
+	ScanInterval time.Duration   // how often to look for expired brokers; default 10 s
+	Limits       remoting.Limits // memory per client connection; zero fields take remoting's defaults
 }
 
 // Server is a name server: it keeps the route table that brokers register
@@ -93,7 +94,7 @@ func New(cfg Config) *Server {
 		remoting.DeleteTopicInNamesrv:          s.deleteTopic,
 		remoting.QueryDataVersion:              s.queryDataVersion,
 	}
-	s.rs = remoting.NewServer(remoting.ServerConfig{Addr: cfg.Listen, Name: "namesrv", Log: cfg.Log})
+	s.rs = remoting.NewServer(remoting.ServerConfig{Addr: cfg.Listen, Name: "namesrv", Log: cfg.Log, Limits: cfg.Limits})
 	for code, h := range s.handlers {
 		s.rs.Handle(code, func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 			return s.call(h, c, req)

@@ -51,7 +51,7 @@ type Limits struct {
 	// the server stops reading its requests.
 	HighWater int `prop:"writeBufferHighWaterMark"`
 	// LowWater is the queue length below which it reads them again;
-	// default HighWater/2.
+	// 0 means HighWater/2.
 	LowWater int `prop:"writeBufferLowWaterMark"`
 	// SlowConsumerTimeout is how long a connection may stay above
 	// HighWater with its peer taking nothing before it is closed.
@@ -73,11 +73,15 @@ const (
 	DefaultQueueBytes          = 16 << 20
 )
 
-// DefaultLimits returns the defaults.
+// DefaultLimits returns the defaults, LowWater left 0 (half of HighWater,
+// whatever that is set to).
 func DefaultLimits() Limits {
-	var l Limits
-	l.setDefaults()
-	return l
+	return Limits{
+		HighWater:           DefaultHighWater,
+		SlowConsumerTimeout: DefaultSlowConsumerTimeout,
+		MaxInflight:         DefaultMaxInflight,
+		QueueBytes:          DefaultQueueBytes,
+	}
 }
 
 // Validate reports every setting out of range, by its key; maxFrame is the
@@ -88,8 +92,8 @@ func (l *Limits) Validate(maxFrame int) error {
 	if l.HighWater < 4096 {
 		bad("writeBufferHighWaterMark=%d: want at least 4096 bytes", l.HighWater)
 	}
-	if l.LowWater < 1 || l.LowWater > l.HighWater {
-		bad("writeBufferLowWaterMark=%d: want 1..writeBufferHighWaterMark (%d)", l.LowWater, l.HighWater)
+	if l.LowWater < 0 || l.LowWater > l.HighWater {
+		bad("writeBufferLowWaterMark=%d: want 0 (half the high-water mark) to writeBufferHighWaterMark=%d", l.LowWater, l.HighWater)
 	}
 	if l.SlowConsumerTimeout <= 0 {
 		bad("serverSlowConsumerTimeout=%v: must be positive", l.SlowConsumerTimeout)

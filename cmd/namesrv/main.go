@@ -1,8 +1,12 @@
 // Command namesrv runs a RocketMQ-compatible name server.
 //
-//	namesrv -listen 127.0.0.1:9876
+//	namesrv -listen 127.0.0.1:9876 [-KEY=VALUE ...]
 //
-// Port 0 picks a free port; the "listening" log line names it.
+// Port 0 picks a free port; the "listening" log line names it. The bounds
+// on memory per client connection are flags named after the broker's keys
+// (writeBufferHighWaterMark, writeBufferLowWaterMark,
+// serverSlowConsumerTimeout, serverChannelMaxInflightRequests,
+// serverWorkerQueueMaxBytes), parsed as the broker parses them.
 package main
 
 import (
@@ -16,7 +20,9 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/rocketgo/rocketgo/internal/props"
 	"github.com/rocketgo/rocketgo/namesrv"
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 func main() {
@@ -26,6 +32,10 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	listen := fs.String("listen", namesrv.DefaultListen, "`host:port` to listen on; port 0 picks a free port")
+	limits := remoting.DefaultLimits()
+	for _, key := range props.Keys(&limits) {
+		fs.String(key, "", "bound on memory per connection, as the broker's key "+key)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -41,11 +51,25 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "namesrv: invalid -listen: %v\n", err)
 		return 2
 	}
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "listen" {
+			set[f.Name] = f.Value.String()
+		}
+	})
+	if _, err := props.Bind(&limits, set); err != nil {
+		fmt.Fprintf(os.Stderr, "namesrv: %v\n", err)
+		return 2
+	}
+	if err := limits.Validate(remoting.DefaultMaxFrameSize); err != nil {
+		fmt.Fprintf(os.Stderr, "namesrv: %v\n", err)
+		return 2
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg := namesrv.Config{Listen: *listen, Log: log}
+	cfg := namesrv.Config{Listen: *listen, Log: log, Limits: limits}
 	log.Info("namesrv config", "listen", cfg.Listen, "brokerExpiry", namesrv.DefaultBrokerExpiry,
-		"scanInterval", namesrv.DefaultScanInterval)
+		"scanInterval", namesrv.DefaultScanInterval, "limits", props.Format(&limits))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM) // before the listening line
