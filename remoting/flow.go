@@ -15,12 +15,12 @@ import (
 // bounded by Limits.HighWater: at that mark the event loop stops reading the
 // connection. It decodes nothing more, and takes the socket out of its epoll
 // read set (readpause_linux.go) so that TCP backpressure reaches the peer.
-// It reads again once the queue is below Limits.LowWater. A connection that
-// stays above the mark while its peer takes no byte for
-// Limits.SlowConsumerTimeout is closed as a slow consumer, with one Warn
-// line; so is one that keeps sending while it is not read (more than
-// HighWater unread), which only happens where the socket could not be taken
-// out of the read set.
+// It reads again once the queue is below Limits.LowWater. A connection whose
+// peer takes no byte of what is queued for it for Limits.SlowConsumerTimeout
+// is closed as a slow consumer, with one Warn line (so zero-copy parts of
+// the commit log are never referenced for longer); so is one that keeps
+// sending while it is not read (more than HighWater unread), which only
+// happens where the socket could not be taken out of the read set.
 //
 // Requests in flight on a connection (queued for a worker, running, or kept
 // with Later until Answer) are bounded by Limits.MaxInflight; beyond it the
@@ -53,8 +53,8 @@ type Limits struct {
 	// LowWater is the queue length below which it reads them again;
 	// 0 means HighWater/2.
 	LowWater int `prop:"writeBufferLowWaterMark"`
-	// SlowConsumerTimeout is how long a connection may stay above
-	// HighWater with its peer taking nothing before it is closed.
+	// SlowConsumerTimeout is how long the peer of a connection with
+	// answers queued may take none of their bytes before it is closed.
 	SlowConsumerTimeout time.Duration `prop:"serverSlowConsumerTimeout"`
 	// MaxInflight is the number of requests of one connection being
 	// served or kept at a time; more are answered SYSTEM_BUSY.
@@ -133,11 +133,11 @@ const (
 
 // flowState is a connection's flow-control state, owned by its event loop.
 type flowState struct {
-	paused  bool  // above HighWater: requests are not read
-	waiting bool  // a large request waits for room in Limits.QueueBytes
-	handed  int64 // bytes handed to gnet's writev, ever
-	taken   int64 // bytes the socket had taken when it last took any
-	stalled time.Time
+	paused  bool      // above HighWater: requests are not read
+	waiting bool      // a large request waits for room in Limits.QueueBytes
+	handed  int64     // bytes handed to gnet's writev, ever
+	taken   int64     // bytes the socket had taken when it last took any
+	stalled time.Time // since when it has taken none of what is queued; zero when nothing is
 	poll    *time.Timer
 	every   time.Duration
 }
@@ -160,7 +160,6 @@ func (c *Conn) sent() int64 { return c.flow.handed - int64(c.gc.OutboundBuffered
 // pause stops reading c: its queue reached the high-water mark.
 func (c *Conn) pause() {
 	c.flow.paused = true
-	c.flow.taken, c.flow.stalled = c.sent(), c.s.now()
 	c.updateReading()
 }
 
@@ -189,17 +188,21 @@ func (c *Conn) updateReading() {
 func (c *Conn) checkFlow() gnet.Action {
 	now := c.s.now()
 	f := &c.flow
-	if sent := c.sent(); sent > f.taken {
+	queued := c.queued()
+	switch sent := c.sent(); {
+	case queued == 0:
+		f.stalled = time.Time{}
+	case f.stalled.IsZero() || sent > f.taken:
 		f.taken, f.stalled, f.every = sent, now, 0
 	}
 	if f.paused || f.waiting {
 		c.updateReading() // gnet turns reading back on when its buffer drains
 	}
-	if f.paused {
+	if !f.stalled.IsZero() {
 		lim := &c.s.lim
 		stalled, unread := now.Sub(f.stalled), c.gc.InboundBuffered()
-		if stalled >= lim.SlowConsumerTimeout || unread > lim.HighWater {
-			c.s.log.Warn("closing slow consumer", "addr", c.remote, "queued", c.queued(),
+		if stalled >= lim.SlowConsumerTimeout || f.paused && unread > lim.HighWater {
+			c.s.log.Warn("closing slow consumer", "addr", c.remote, "queued", queued,
 				"highWater", lim.HighWater, "stalled", stalled.Round(time.Millisecond), "unread", unread)
 			return gnet.Close
 		}
@@ -208,7 +211,7 @@ func (c *Conn) checkFlow() gnet.Action {
 	if closing && c.readyToClose() {
 		return gnet.Close
 	}
-	if f.paused || f.waiting || closing || len(c.out) > 0 {
+	if f.paused || f.waiting || closing || queued > 0 {
 		f.every = min(max(2*f.every, pollMin), pollMax)
 		if f.poll == nil {
 			f.poll = time.AfterFunc(f.every, c.pollWake)

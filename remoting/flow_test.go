@@ -173,6 +173,49 @@ func TestSlowConsumerClosed(t *testing.T) {
 	}
 }
 
+// TestStalledPeerClosedBelowHighWater: a peer that takes nothing of an
+// answer queued for it is closed after SlowConsumerTimeout even when the
+// queue is below the high-water mark, so what the answer references is
+// let go.
+func TestStalledPeerClosedBelowHighWater(t *testing.T) {
+	var logs syncBuffer
+	clk := newFakeClock()
+	closed := make(chan *Conn, 1)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testWriter{t}), nil))
+	released := make(chan struct{})
+	body := make([]byte, 16<<20)
+	s := startServer(t, ServerConfig{Log: log, Limits: Limits{HighWater: 64 << 20, SlowConsumerTimeout: 10 * time.Second}}, func(s *Server) {
+		s.now = clk.Now
+		s.HandleInline(testCode, func(c *Conn, req *Command) *Command {
+			if err := c.AnswerBody(req, NewResponse(req, Success, ""), [][]byte{body}, func() { close(released) }); err != nil {
+				t.Error(err)
+			}
+			return req.Answered()
+		})
+		s.OnClose(func(c *Conn) { closed <- c })
+	})
+	nc := dial(t, s.Addr())
+	if _, err := nc.Write(NewRequest(testCode).Encode(nil)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-closed:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("a peer that reads nothing was not closed")
+			}
+			clk.Advance(time.Second) // the server's clock starts when the answer backs up
+			continue
+		}
+		break
+	}
+	<-released
+	if !strings.Contains(logs.String(), "closing slow consumer") {
+		t.Fatalf("no slow-consumer line:\n%s", logs.String())
+	}
+}
+
 // TestInflightLimit: requests kept with Later count until answered; beyond
 // MaxInflight the connection gets SYSTEM_BUSY naming the limit.
 func TestInflightLimit(t *testing.T) {
