@@ -216,6 +216,23 @@ func TestStalledPeerClosedBelowHighWater(t *testing.T) {
 	}
 }
 
+// invokeAsync sends a testCode request with ext v and a body of n bytes;
+// its answer goes to answers.
+func invokeAsync(t *testing.T, cl *Client, addr, v string, n int, answers chan<- *Command) {
+	t.Helper()
+	req := NewRequest(testCode, "v", v)
+	req.Body = make([]byte, n)
+	if err := cl.InvokeAsync(ctxTimeout(t, 20*time.Second), addr, req, func(r *Command, err error) {
+		if err != nil {
+			t.Error(err)
+			r = &Command{Code: -1}
+		}
+		answers <- r
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestInflightLimit: requests kept with Later count until answered; beyond
 // MaxInflight the connection gets SYSTEM_BUSY naming the limit.
 func TestInflightLimit(t *testing.T) {
@@ -237,14 +254,7 @@ func TestInflightLimit(t *testing.T) {
 	ctx := ctxTimeout(t, 20*time.Second)
 	answers := make(chan *Command, 8)
 	for range 3 {
-		if err := cl.InvokeAsync(ctx, s.Addr(), NewRequest(testCode, "v", "hold"), func(r *Command, err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			answers <- r
-		}); err != nil {
-			t.Fatal(err)
-		}
+		invokeAsync(t, cl, s.Addr(), "hold", 0, answers)
 	}
 	var ks []kept
 	for range 3 {
@@ -282,20 +292,8 @@ func TestRequestBytesLimit(t *testing.T) {
 		})
 	})
 	cl := newClient(t)
-	ctx := ctxTimeout(t, 20*time.Second)
 	answers := make(chan *Command, 4)
-	send := func(v string) {
-		req := NewRequest(testCode, "v", v)
-		req.Body = make([]byte, 40<<10)
-		if err := cl.InvokeAsync(ctx, s.Addr(), req, func(r *Command, err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			answers <- r
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := func(v string) { invokeAsync(t, cl, s.Addr(), v, 40<<10, answers) }
 	send("block")
 	<-entered // the only worker is busy; its request has left the queue
 	send("a")
@@ -328,20 +326,8 @@ func TestLargeRequestsWaitForRoom(t *testing.T) {
 		})
 	})
 	cl := newClient(t)
-	ctx := ctxTimeout(t, 20*time.Second)
-	answers := make(chan string, 2)
-	send := func(v string) {
-		req := NewRequest(testCode, "v", v)
-		req.Body = make([]byte, 200<<10)
-		if err := cl.InvokeAsync(ctx, s.Addr(), req, func(r *Command, err error) {
-			if err != nil {
-				t.Error(err)
-			}
-			answers <- r.ExtValue("v")
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	answers := make(chan *Command, 2)
+	send := func(v string) { invokeAsync(t, cl, s.Addr(), v, 200<<10, answers) }
 	send("first")
 	k := <-held
 	if got := s.held.Load(); got < 200<<10 {
@@ -359,15 +345,15 @@ func TestLargeRequestsWaitForRoom(t *testing.T) {
 	if err := k.c.Answer(k.req, resp); err != nil {
 		t.Fatal(err)
 	}
-	if v := <-answers; v != "first" {
-		t.Fatalf("answer for %q", v)
+	if r := <-answers; r.ExtValue("v") != "first" {
+		t.Fatalf("answer %+v, want the first", r)
 	}
 	k2 := <-held // read now that there is room
 	resp = NewResponse(k2.req, Success, "")
 	resp.SetExt("v", "second")
 	_ = k2.c.Answer(k2.req, resp)
-	if v := <-answers; v != "second" {
-		t.Fatalf("answer for %q", v)
+	if r := <-answers; r.ExtValue("v") != "second" {
+		t.Fatalf("answer %+v, want the second", r)
 	}
 	if got := s.held.Load(); got != 0 {
 		t.Fatalf("%d bytes still held after every request was answered", got)
