@@ -191,7 +191,7 @@ func (c *Conn) checkFlow() gnet.Action {
 	queued := c.queued()
 	switch sent := c.sent(); {
 	case queued == 0:
-		f.stalled = time.Time{}
+		f.stalled, f.every = time.Time{}, 0
 	case f.stalled.IsZero() || sent > f.taken:
 		f.taken, f.stalled, f.every = sent, now, 0
 	}
