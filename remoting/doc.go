@@ -45,13 +45,15 @@
 // loop cannot have exited while a Conn is open). Close waits for running
 // handlers.
 //
-// Bounded memory per connection (flow.go, Limits): answers queued for a
-// connection above a high-water mark stop the server reading it (TCP
-// backpressure reaches the peer) until they drain below a low-water mark;
-// a peer that reads nothing meanwhile is closed as a slow consumer, logged
-// once. Requests in flight on a connection, kept ones included, are
-// counted; beyond a limit they are answered SYSTEM_BUSY. A large request is
-// read into a buffer of its own that goes with it.
+// Bounded memory (flow.go, Limits): answers queued for a connection above a
+// high-water mark stop the server reading it (TCP backpressure reaches the
+// peer) until they drain below a low-water mark; a peer that takes none of
+// its answers for a while is closed as a slow consumer, logged once.
+// Requests in flight on a connection, kept ones included, are counted;
+// beyond a limit they are answered SYSTEM_BUSY. The bytes of requests the
+// server holds (queued for workers, and large ones until answered) have a
+// budget: a large request is read, into a buffer of its own that goes with
+// it, only when it fits.
 //
 // Client: one TCP connection per address. Senders encode requests into the
 // connection's write buffer under clientConn.mu; a sender that finds no
