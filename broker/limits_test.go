@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +49,20 @@ func TestHeldPullsDroppedOnClose(t *testing.T) {
 	eventually(t, 20*time.Second, "the closed connection's pulls dropped", func() bool { return held() == "0" })
 	if resp := c.invoke(pullReq("Dropped", 0, 0)); resp.Code != remoting.PullNotFound {
 		t.Fatalf("a pull afterwards: code %d %q", resp.Code, resp.Remark)
+	}
+}
+
+// TestLargePullNotHeld: a pull request of more than 64 KiB is answered at
+// once instead of being held with its memory.
+func TestLargePullNotHeld(t *testing.T) {
+	c := startCluster(t, 1)
+	c.createTopic("Large", 1)
+	req := pullReq("Large", 0, time.Minute)
+	req.Remark = strings.Repeat("r", 100<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.rpc.Invoke(ctx, c.brokerAddr, req)
+	if err != nil || resp.Code != remoting.PullNotFound {
+		t.Fatalf("a 100 KiB pull: %v %+v, want PULL_NOT_FOUND at once", err, resp)
 	}
 }

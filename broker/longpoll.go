@@ -40,6 +40,12 @@ type polls struct {
 
 const pollSweep = 100 * time.Millisecond
 
+// maxHeldPullFrame is the largest pull request held for long polling; a
+// larger one (real ones are well under a KiB) is answered at once, since a
+// held request keeps its memory, and a large one that much of the server's
+// request budget, for as long as it is held.
+const maxHeldPullFrame = 64 << 10
+
 func newPolls(b *Broker) *polls {
 	return &polls{
 		b:       b,

@@ -268,6 +268,17 @@ func (s *Server) unhold(req *Command) {
 // big reports whether req was read into a buffer of its own.
 func (c *Command) big() bool { return len(c.own) > maxPooledRequest }
 
+// FrameSize returns the size of the frame a server decoded c from, length
+// prefix included, or 0 for a Command it did not decode. A handler that
+// would keep a request for long can refuse large ones: what it keeps holds
+// that much of the server's request budget (serverWorkerQueueMaxBytes).
+func (c *Command) FrameSize() int {
+	if c.own == nil {
+		return 0
+	}
+	return len(c.own) + frameHeadLen
+}
+
 // finish counts req out of c's requests in flight: it has been answered.
 func (c *Conn) finish(req *Command) {
 	c.inflight.Add(-1)

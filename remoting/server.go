@@ -370,14 +370,15 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		}
 	}
 	if !cmd.big() { // a big one counts from its first byte on
-		if !s.hold(int64(cap(cmd.own))) {
+		size := int64(cmd.FrameSize())
+		if !s.hold(size) {
 			c.finish(cmd)
 			c.replyFromLoop(cmd, Errorf(cmd, SystemBusy,
 				"server busy: %d bytes of requests are already held (serverWorkerQueueMaxBytes), try again later", s.held.Load()))
 			cmd.release()
 			return
 		}
-		cmd.held = int64(cap(cmd.own))
+		cmd.held = size
 	}
 	select {
 	case s.queue <- task{c, cmd}:
