@@ -53,7 +53,9 @@ const (
 // client (our producer, and route queries to the namesrv) keeps 99 %
 // success and a p99 within twice its quiet one. The p99s are medians of
 // 2 s windows, the quiet windows taken before and after the attacks; on a
-// shared machine the attacks run once more if the first comparison fails.
+// shared machine the attacks run once more if the first comparison fails,
+// and a second failure counts unless the quiet windows themselves were too
+// uneven to compare with (their upper quartile over five times the lower).
 func TestHostileClients(t *testing.T) {
 	raiseFileLimit(t, 4*idleConns+1000)
 	c := startCluster(t, 1)
@@ -103,7 +105,11 @@ func TestHostileClients(t *testing.T) {
 		quiet.windows = append(quiet.windows, good.measure(quietWindows).windows...)
 		t.Logf("good client, quiet: %v", quiet)
 		t.Logf("good client, under attack again: %v", a.good)
-		if slow := slower(quiet, a.good); slow != "" {
+		switch slow := slower(quiet, a.good); {
+		case slow == "":
+		case quiet.uneven():
+			t.Logf("%s; not judged: the machine is too busy, the quiet windows vary too much", slow)
+		default:
 			t.Error(slow)
 		}
 	}
@@ -583,6 +589,15 @@ func (s goodStats) success() float64 {
 
 // p99 returns the median over the windows of each window's p99 of kind.
 func (s goodStats) p99(kind string) time.Duration {
+	p99s := s.p99s(kind)
+	if len(p99s) == 0 {
+		return 0
+	}
+	return p99s[len(p99s)/2]
+}
+
+// p99s returns each window's p99 of kind, sorted.
+func (s goodStats) p99s(kind string) []time.Duration {
 	var p99s []time.Duration
 	for _, w := range s.windows {
 		lat := slices.Clone(w.lat[kind])
@@ -592,11 +607,20 @@ func (s goodStats) p99(kind string) time.Duration {
 		slices.Sort(lat)
 		p99s = append(p99s, lat[len(lat)*99/100])
 	}
-	if len(p99s) == 0 {
-		return 0
-	}
 	slices.Sort(p99s)
-	return p99s[len(p99s)/2]
+	return p99s
+}
+
+// uneven reports whether, for either kind, the upper quartile of the
+// windows' p99s is over five times the lower: the machine's own load
+// swamps what the test measures.
+func (s goodStats) uneven() bool {
+	for _, k := range []string{"send", "route"} {
+		if p := s.p99s(k); len(p) >= 4 && p[len(p)*3/4] > 5*p[len(p)/4] {
+			return true
+		}
+	}
+	return false
 }
 
 func (s goodStats) String() string {
