@@ -192,6 +192,7 @@ func (b *Broker) Start() error {
 		Workers:      b.cfg.ServerWorkerThreads,
 		IdleTimeout:  time.Duration(b.cfg.ServerChannelMaxIdleTimeSeconds) * time.Second,
 		TLS:          b.serverTLS,
+		Limits:       b.cfg.Limits,
 	})
 	b.routes()
 	b.server.OnClose(b.connClosed)

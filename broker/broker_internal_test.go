@@ -19,12 +19,21 @@ func TestConfigValidateNamesEveryBadKey(t *testing.T) {
 	cfg.DeleteWhen = "04;25"
 	cfg.DiskSpaceWarningLevelRatio = 90
 	cfg.FileReservedTime = -1
+	cfg.Limits.HighWater = 1000
+	cfg.Limits.LowWater = -1
+	cfg.Limits.SlowConsumerTimeout = 0
+	cfg.Limits.MaxInflight = 0
+	cfg.Limits.QueueBytes = 1 << 20
+	cfg.MaxPullSuspendTimeout = 0
+	cfg.HASendTimeout = -time.Second
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("want errors")
 	}
 	for _, key := range []string{"brokerRole", "flushDiskType", "brokerIP1", "namesrvAddr", "defaultTopicQueueNums", "mappedFileSizeConsumeQueue",
-		"deleteWhen", "diskSpaceWarningLevelRatio", "fileReservedTime"} {
+		"deleteWhen", "diskSpaceWarningLevelRatio", "fileReservedTime", "writeBufferHighWaterMark", "writeBufferLowWaterMark",
+		"serverSlowConsumerTimeout", "serverChannelMaxInflightRequests", "serverWorkerQueueMaxBytes", "maxPullSuspendTimeout",
+		"haSendTimeout"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -56,11 +56,19 @@ type Config struct {
 	ServerWorkerThreads               int           `prop:"serverWorkerThreads"`
 	MaxFrameSize                      int           `prop:"frameMaxLength"`
 	ServerChannelMaxIdleTimeSeconds   int           `prop:"serverChannelMaxIdleTimeSeconds"`
+	MaxPullSuspendTimeout             time.Duration `prop:"maxPullSuspendTimeout"` // caps a pull's suspendTimeoutMillis
+
+	// Memory per client connection: writeBufferHighWaterMark,
+	// writeBufferLowWaterMark, serverSlowConsumerTimeout,
+	// serverChannelMaxInflightRequests, serverWorkerQueueMaxBytes (see
+	// remoting.Limits).
+	Limits remoting.Limits
 
 	HATransferBatchSize           int           `prop:"haTransferBatchSize"`
 	HASlaveFallbehindMax          int64         `prop:"haSlaveFallbehindMax"`
 	HASendHeartbeatInterval       time.Duration `prop:"haSendHeartbeatInterval"`
 	HAHousekeepingInterval        time.Duration `prop:"haHousekeepingInterval"`
+	HASendTimeout                 time.Duration `prop:"haSendTimeout"` // a slave that takes no byte of a frame this long is dropped
 	SlaveReadEnable               bool          `prop:"slaveReadEnable"`
 	EnableSlaveActingMaster       bool          `prop:"enableSlaveActingMaster"`       // a slave stands in (read-only) for a dead master in routes
 	AccessMessageInMemoryMaxRatio int           `prop:"accessMessageInMemoryMaxRatio"` // % of RAM
@@ -149,10 +157,13 @@ func DefaultConfig() Config {
 		ServerWorkerThreads:               64,
 		MaxFrameSize:                      16 << 20,
 		ServerChannelMaxIdleTimeSeconds:   120,
+		MaxPullSuspendTimeout:             30 * time.Second, // clients ask for 15 s (Java) or 20 s (Go)
+		Limits:                            remoting.DefaultLimits(),
 		HATransferBatchSize:               256 << 10, // RocketMQ: 32 KiB; see results/ for why larger
 		HASlaveFallbehindMax:              256 << 20,
 		HASendHeartbeatInterval:           5 * time.Second,
 		HAHousekeepingInterval:            20 * time.Second,
+		HASendTimeout:                     20 * time.Second,
 		SlaveReadEnable:                   true,
 		EnableSlaveActingMaster:           true,
 		AccessMessageInMemoryMaxRatio:     40,
@@ -282,6 +293,12 @@ func (c *Config) Validate() error {
 	if c.MaxFrameSize < 1024 {
 		bad("frameMaxLength=%d: want at least 1024", c.MaxFrameSize)
 	}
+	if c.MaxPullSuspendTimeout <= 0 {
+		bad("maxPullSuspendTimeout must be positive")
+	}
+	if err := c.Limits.Validate(c.MaxFrameSize); err != nil {
+		errs = append(errs, err)
+	}
 	if c.HATransferBatchSize < 1024 || c.HATransferBatchSize > 16<<20 {
 		bad("haTransferBatchSize=%d: want 1024..16777216", c.HATransferBatchSize)
 	}
@@ -290,6 +307,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HASendHeartbeatInterval <= 0 || c.HAHousekeepingInterval <= c.HASendHeartbeatInterval {
 		bad("haHousekeepingInterval=%v must exceed haSendHeartbeatInterval=%v (both positive)", c.HAHousekeepingInterval, c.HASendHeartbeatInterval)
+	}
+	if c.HASendTimeout <= 0 {
+		bad("haSendTimeout must be positive")
 	}
 	if c.AccessMessageInMemoryMaxRatio < 0 || c.AccessMessageInMemoryMaxRatio > 100 {
 		bad("accessMessageInMemoryMaxRatio=%d: want 0..100", c.AccessMessageInMemoryMaxRatio)

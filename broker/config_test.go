@@ -32,6 +32,7 @@ func TestBadConfigStopsStart(t *testing.T) {
 		{[]string{"-tls.server.mode", "permissive", "-tls.server.certPath", "/nonexistent/cert.pem", "-tls.server.keyPath", "/nonexistent/key.pem"},
 			[]string{"tls.server.certPath=/nonexistent/cert.pem"}},
 		{[]string{"-tls.enable", "true", "-tls.client.certPath", "/c.pem"}, []string{"tls.client.keyPath"}},
+		{[]string{"-writeBufferHighWaterMark", "100", "-serverWorkerQueueMaxBytes", "1"}, []string{"writeBufferHighWaterMark", "serverWorkerQueueMaxBytes"}},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(filepath.Join(binDir, "broker"), append(tc.args, "-storePathRootDir", t.TempDir())...)

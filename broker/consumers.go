@@ -344,9 +344,10 @@ func (b *Broker) notifyConsumerIdsChanged(group string) {
 	}
 }
 
-// connClosed forgets the clients of a closed connection and its held
-// metadata requests.
+// connClosed forgets the clients, held pulls and held metadata requests of
+// a closed connection.
 func (b *Broker) connClosed(c *remoting.Conn) {
+	b.polls.dropConn(c)
 	b.metaWait.dropConn(c)
 	for _, g := range b.consumers.removeIf(func(cl *client) bool { return cl.conn == c }) {
 		b.notifyConsumerIdsChanged(g)

@@ -9,7 +9,10 @@
 // ack) returns req.Later() and is answered from the completion callback; a
 // pull that finds nothing is parked in polls (req.Later() too) and answered
 // when the commit log reports an arrival on its queue or its suspend time
-// ends.
+// (at most maxPullSuspendTimeout) ends; the pulls parked for a connection
+// that closes are dropped. What one connection may hold (queued answers,
+// requests in flight) is bounded by remoting.Limits, set from the
+// broker.properties keys of the same names.
 //
 // Pull bodies are slices of the mapped commit log written with
 // Conn.WriteBody: the stored record is the wire layout.

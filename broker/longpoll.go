@@ -21,9 +21,11 @@ type heldPull struct {
 }
 
 // polls parks pulls that found nothing until a message arrives in their
-// queue or their suspend time ends. One goroutine answers them: it is woken
-// by the commit log's arrival listener (not by polling) and sweeps expired
-// requests every pollSweep.
+// queue or their suspend time (at most maxPullSuspendTimeout) ends. One
+// goroutine answers them: it is woken by the commit log's arrival listener
+// (not by polling) and sweeps expired requests every pollSweep. The pulls
+// of a connection that closes are dropped unanswered. How many one
+// connection may hold is bounded by serverChannelMaxInflightRequests.
 type polls struct {
 	b *Broker
 
@@ -31,16 +33,24 @@ type polls struct {
 
 	mu      sync.Mutex
 	waiting map[queueKey][]*heldPull
+	byConn  map[*remoting.Conn]int // held requests per connection
 	pending map[queueKey]bool
 	wake    chan struct{}
 }
 
 const pollSweep = 100 * time.Millisecond
 
+// maxHeldPullFrame is the largest pull request held for long polling; a
+// larger one (real ones are well under a KiB) is answered at once, since a
+// held request keeps its memory, and a large one that much of the server's
+// request budget, for as long as it is held.
+const maxHeldPullFrame = 64 << 10
+
 func newPolls(b *Broker) *polls {
 	return &polls{
 		b:       b,
 		waiting: map[queueKey][]*heldPull{},
+		byConn:  map[*remoting.Conn]int{},
 		pending: map[queueKey]bool{},
 		wake:    make(chan struct{}, 1),
 	}
@@ -49,7 +59,7 @@ func newPolls(b *Broker) *polls {
 // hold parks a pull and returns what its handler returns. A message that
 // arrived between the caller's check and now wakes it at once.
 func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) *remoting.Command {
-	timeout := time.Duration(p.suspendMillis) * time.Millisecond
+	timeout := min(time.Duration(p.suspendMillis)*time.Millisecond, ps.b.cfg.MaxPullSuspendTimeout)
 	if !ps.b.cfg.LongPollingEnable {
 		timeout = ps.b.cfg.ShortPollingTimeMills
 	}
@@ -59,6 +69,7 @@ func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) *
 	ps.mu.Lock()
 	ps.waiting[k] = append(ps.waiting[k], h)
 	ps.count.Add(1)
+	ps.byConn[c]++
 	ps.mu.Unlock()
 	if ps.b.store.QueueMaxOffset(p.topic, p.queueID) > p.offset {
 		ps.arrived(p.topic, p.queueID)
@@ -122,6 +133,7 @@ func (ps *polls) serveWoken() {
 		for _, h := range hs {
 			if maxOff > h.p.offset {
 				ready = append(ready, h)
+				ps.releaseLocked(h)
 			} else {
 				keep = append(keep, h)
 			}
@@ -145,6 +157,7 @@ func (ps *polls) expire(now time.Time) {
 		for _, h := range hs {
 			if !now.Before(h.deadline) {
 				due = append(due, h)
+				ps.releaseLocked(h)
 			} else {
 				keep = append(keep, h)
 			}
@@ -154,6 +167,41 @@ func (ps *polls) expire(now time.Time) {
 	ps.mu.Unlock()
 	for _, h := range due {
 		ps.answer(h)
+	}
+}
+
+// releaseLocked forgets that h's connection holds h. ps.mu must be held.
+func (ps *polls) releaseLocked(h *heldPull) {
+	if n := ps.byConn[h.c] - 1; n > 0 {
+		ps.byConn[h.c] = n
+	} else {
+		delete(ps.byConn, h.c)
+	}
+}
+
+// dropConn drops the pulls held for c, a closed connection, unanswered.
+func (ps *polls) dropConn(c *remoting.Conn) {
+	ps.mu.Lock()
+	if ps.byConn[c] == 0 {
+		ps.mu.Unlock()
+		return
+	}
+	var dropped []*heldPull
+	for k, hs := range ps.waiting {
+		keep := hs[:0]
+		for _, h := range hs {
+			if h.c == c {
+				dropped = append(dropped, h)
+			} else {
+				keep = append(keep, h)
+			}
+		}
+		ps.setLocked(k, keep)
+	}
+	delete(ps.byConn, c)
+	ps.mu.Unlock()
+	for _, h := range dropped {
+		c.Drop(h.req)
 	}
 }
 
@@ -175,6 +223,7 @@ func (ps *polls) drain() {
 		all = append(all, hs...)
 		ps.setLocked(k, nil)
 	}
+	clear(ps.byConn)
 	ps.mu.Unlock()
 	for _, h := range all {
 		ps.answer(h)

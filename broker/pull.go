@@ -102,7 +102,7 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	slaveBehind := b.cfg.BrokerRole == Slave && p.offset > maxOff
 	switch {
 	case maxOff == 0 && p.offset == 0, p.offset == maxOff, slaveBehind:
-		if suspend {
+		if suspend && req.FrameSize() <= maxHeldPullFrame {
 			return b.polls.hold(c, req, p)
 		}
 		return answer(remoting.PullNotFound, p.offset, "no new message")

@@ -44,6 +44,7 @@ func (b *Broker) startHA() error {
 		BatchSize:         b.cfg.HATransferBatchSize,
 		HeartbeatInterval: b.cfg.HASendHeartbeatInterval,
 		IdleTimeout:       b.cfg.HAHousekeepingInterval,
+		SendTimeout:       b.cfg.HASendTimeout,
 		FallbehindMax:     b.cfg.HASlaveFallbehindMax,
 	})
 	if err := b.master.Start(); err != nil {

@@ -25,6 +25,7 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"commitLogDiskRatio":     strconv.FormatFloat(b.cleaner.usedRatio(), 'f', 4, 64),
 		"diskFull":               strconv.FormatBool(b.cleaner.diskFull.Load()),
 		"segmentsDeleted":        i64(st.SegmentsDeleted),
+		"pullRequestsHeld":       i64(b.polls.count.Load()),
 	}
 	b.lat.encode(t)
 	if b.master != nil {

@@ -32,6 +32,7 @@ type Config struct {
 	Log          *slog.Logger        // nil discards
 	BrokerExpiry time.Duration       // forget a broker this long after its last registration; default 120 s
 	ScanInterval time.Duration       // how often to look for expired brokers; default 10 s
+	Limits       remoting.Limits     // memory per client connection; zero fields take remoting's defaults
 	TLS          *remoting.ServerTLS // nil: plain TCP only (tls.server.mode=disabled)
 }
 
@@ -94,7 +95,7 @@ func New(cfg Config) *Server {
 		remoting.DeleteTopicInNamesrv:          s.deleteTopic,
 		remoting.QueryDataVersion:              s.queryDataVersion,
 	}
-	s.rs = remoting.NewServer(remoting.ServerConfig{Addr: cfg.Listen, Name: "namesrv", Log: cfg.Log, TLS: cfg.TLS})
+	s.rs = remoting.NewServer(remoting.ServerConfig{Addr: cfg.Listen, Name: "namesrv", Log: cfg.Log, Limits: cfg.Limits, TLS: cfg.TLS})
 	for code, h := range s.handlers {
 		s.rs.Handle(code, func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 			return s.call(h, c, req)

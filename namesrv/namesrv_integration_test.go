@@ -1,10 +1,12 @@
 package namesrv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +103,9 @@ func TestBinaryBadFlags(t *testing.T) {
 			"tls.server.certPath=/nonexistent.pem"},
 		{[]string{"-tls.server.need.client.auth", "require", "-tls.server.mode", "enforcing", "-tls.server.certPath", "c", "-tls.server.keyPath", "k"},
 			"tls.server.trustCertPath"},
+		{[]string{"-writeBufferHighWaterMark", "100"}, "writeBufferHighWaterMark"},
+		{[]string{"-serverSlowConsumerTimeout", "soon"}, "serverSlowConsumerTimeout"},
+		{[]string{"-serverWorkerQueueMaxBytes", "1024"}, "serverWorkerQueueMaxBytes"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "namesrv"), c.args...).CombinedOutput()
@@ -109,6 +114,33 @@ func TestBinaryBadFlags(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
 			t.Errorf("namesrv %v: err %v, output %q; want exit 2 naming %q", c.args, err, out, c.want)
 		}
+	}
+}
+
+// TestBinaryFlowLimits: the flow-control flags take effect: a client that
+// pipelines requests and reads nothing is closed as a slow consumer once
+// its answers pass the high-water mark given.
+func TestBinaryFlowLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+	p := proctest.Start(t, filepath.Join(binDir, "namesrv"), "-listen", "127.0.0.1:0",
+		"-writeBufferHighWaterMark", "65536", "-serverSlowConsumerTimeout", "300ms")
+	nc, err := net.Dial("tcp", p.Addr("namesrv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	frame := remoting.NewRequest(remoting.GetRouteinfoByTopic, "topic", "TBW102").Encode(nil)
+	batch := bytes.Repeat(frame, 1000)
+	_ = nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	for {
+		if _, err := nc.Write(batch); err != nil {
+			break // closed by the server, or blocked for 20 s
+		}
+	}
+	if !p.WaitLog("closing slow consumer", 20*time.Second) || !strings.Contains(p.Log(), "highWater=65536") {
+		t.Fatalf("no slow-consumer line with highWater=65536 in:\n%s", p.Log())
 	}
 }
 

@@ -58,10 +58,7 @@ func isMarker(resp *Command) bool {
 // a request the handler deferred with Later; calling it for a request that
 // was answered already is harmless and writes nothing.
 func (c *Conn) Answer(req, resp *Command) error {
-	if !req.settle() {
-		return nil
-	}
-	if req.IsOneway() {
+	if !c.settle(req) || req.IsOneway() {
 		return nil
 	}
 	fixResponse(req, resp)
@@ -71,7 +68,7 @@ func (c *Conn) Answer(req, resp *Command) error {
 // AnswerBody is Answer with a body made of parts, written without a copy
 // as WriteBody does; done runs exactly once, as WriteBody's does.
 func (c *Conn) AnswerBody(req, resp *Command, parts [][]byte, done func()) error {
-	if !req.settle() || req.IsOneway() {
+	if !c.settle(req) || req.IsOneway() {
 		if done != nil {
 			done()
 		}
@@ -81,17 +78,25 @@ func (c *Conn) AnswerBody(req, resp *Command, parts [][]byte, done func()) error
 	return c.WriteBody(resp, parts, done)
 }
 
+// Drop ends a request deferred with Later without answering it, as when its
+// connection has closed: it no longer counts as in flight, and what it held
+// of the server's request budget is given back. Answering it later writes
+// nothing.
+func (c *Conn) Drop(req *Command) { c.settle(req) }
+
 // settle marks req answered and reports whether it was not yet: a deferred
-// request is answered exactly once.
-func (c *Command) settle() bool {
+// request is answered exactly once, and then no longer counts as in flight
+// on c.
+func (c *Conn) settle(req *Command) bool {
 	for {
-		switch st := c.later.Load(); st {
+		switch st := req.later.Load(); st {
 		case laterAnswered:
 			return false
 		case laterNone:
 			return true // answered by its handler before it returned
 		default:
-			if c.later.CompareAndSwap(st, laterAnswered) {
+			if req.later.CompareAndSwap(st, laterAnswered) {
+				c.finish(req)
 				return true
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -131,11 +132,9 @@ func bytesString(b []byte) string {
 // Encode appends the whole frame, length prefix included, to dst. The
 // header is written in c.SerializeType (JSON unless it is SerializeRocketMQ).
 func (c *Command) Encode(dst []byte) []byte {
-	if need := len(dst) + c.headerSizeHint() + len(c.Body); cap(dst) < need {
-		grown := make([]byte, len(dst), need)
-		copy(grown, dst)
-		dst = grown
-	}
+	// Grow as append does: a connection's batch takes many frames, and
+	// growing it to the exact size each time copies it whole per frame.
+	dst = slices.Grow(dst, c.headerSizeHint()+len(c.Body))
 	dst = c.EncodeHeader(dst, len(c.Body))
 	return append(dst, c.Body...)
 }

@@ -59,6 +59,7 @@ type Command struct {
 	pooled bool   // own and the Command go back to the pool on release
 	kept   bool   // the handler keeps the request past its return
 	onLoop bool   // an inline handler is running on the event loop
+	held   int64  // bytes counted against the server's request budget (flow.go)
 
 	later atomic.Int32 // laterNone, laterPending, laterAnswered: see Later
 }

@@ -15,9 +15,11 @@ import (
 //
 // Writes from any goroutine are appended to the connection's pending batch
 // under c.mu; the first write into an empty batch wakes the event loop,
-// which takes the whole batch and writes it with one writev. Frames written
-// by the event loop itself (SYSTEM_BUSY, unknown codes) join the batch and
-// are flushed at the end of OnTraffic.
+// which takes the whole batch and writes it with writev. Frames written by
+// the event loop itself (SYSTEM_BUSY, unknown codes) join the batch and are
+// flushed at the end of OnTraffic. The loop hands gnet at most flushChunk
+// bytes the socket has not taken (flow.go): the rest stays queued here, zero
+// copy parts uncopied, until the peer reads.
 type Conn struct {
 	s      *Server
 	gc     gnet.Conn
@@ -30,22 +32,35 @@ type Conn struct {
 	closeReq   atomic.Bool  // Close was called; the loop closes after flushing
 	closeAt    atomic.Int64 // when, in unix ns
 
-	mu      sync.Mutex
-	closed  bool
-	pend    *outBatch // frames waiting for the event loop; nil when none
-	woken   bool      // a wake-up is on its way to the event loop
-	futures map[int32]chan *Command
-	iov     [][]byte // flush scratch; event loop only
+	mu        sync.Mutex
+	closed    bool
+	pend      *outBatch    // frames waiting for the event loop; nil when none
+	pendBytes atomic.Int64 // bytes in pend; written under mu
+	woken     bool         // a wake-up is on its way to the event loop
+	futures   map[int32]chan *Command
+
+	inflight atomic.Int32 // requests being served or kept (Later), see flow.go
+
+	// Event loop only.
+	iov      [][]byte    // flush scratch
+	out      []*outBatch // batches taken from pend, not yet all handed to gnet
+	outBytes int64       // bytes of out not yet handed to gnet
+	flow     flowState   // flow.go
+	big      bigFrame    // a large request being read, see readBig
 }
 
 // outBatch is a run of frames waiting to be written. buf holds encoded
 // frames back to back; segs are the iovecs cut so far, which alias buf or
-// WriteBody parts; buf[cut:] is the tail not yet cut into segs.
+// WriteBody parts; buf[cut:] is the tail not yet cut into segs. Once the
+// event loop takes the batch, iov lists all of it and at is the first iovec
+// not yet handed to gnet.
 type outBatch struct {
 	buf   []byte
 	cut   int
 	segs  [][]byte
 	dones []func()
+	iov   [][]byte
+	at    int
 }
 
 var batchPool = sync.Pool{New: func() any { return &outBatch{buf: make([]byte, 0, 4096)} }}
@@ -55,6 +70,12 @@ const maxPooledBuf = 1 << 20
 
 // iovMax is Linux's limit on iovecs per writev.
 const iovMax = 1024
+
+// flushChunk is the most the event loop hands gnet in one writev. gnet
+// copies what the socket does not take into its own buffer; the loop hands
+// it nothing more until that buffer is empty, so per connection gnet holds
+// at most this much, and zero-copy parts wait uncopied in the batch.
+const flushChunk = 256 << 10
 
 // ID returns a number unique among the server's connections.
 func (c *Conn) ID() uint64 { return c.id }
@@ -89,8 +110,11 @@ func (c *Conn) Write(cmd *Command) error {
 	if frame != nil {
 		b.cutLocked()
 		b.segs = append(b.segs, frame)
+		c.pendBytes.Add(int64(len(frame)))
 	} else {
+		n := len(b.buf)
 		b.buf = cmd.Encode(b.buf)
+		c.pendBytes.Add(int64(len(b.buf) - n))
 	}
 	c.wakeLocked()
 	return nil
@@ -127,7 +151,9 @@ func (c *Conn) WriteBody(cmd *Command, parts [][]byte, done func()) error {
 		return fmt.Errorf("write to %s: %w", c.remote, ErrClosed)
 	}
 	b := c.batchLocked()
+	n := len(b.buf)
 	b.buf = cmd.EncodeHeader(b.buf, total)
+	c.pendBytes.Add(int64(len(b.buf) - n + total))
 	b.cutLocked()
 	for _, p := range parts {
 		if len(p) > 0 {
@@ -161,7 +187,9 @@ func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
 	}
 	c.futures[op] = ch
 	b := c.batchLocked()
+	n := len(b.buf)
 	b.buf = req.Encode(b.buf)
+	c.pendBytes.Add(int64(len(b.buf) - n))
 	c.wakeLocked()
 	c.mu.Unlock()
 
@@ -192,7 +220,7 @@ func (c *Conn) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed && !c.closeReq.Swap(true) {
-		c.closeAt.Store(time.Now().UnixNano())
+		c.closeAt.Store(c.s.now().UnixNano())
 		c.woken = false // force a wake-up: OnTraffic flushes, then closes
 		c.wakeLocked()
 	}
@@ -204,20 +232,10 @@ const closeLinger = 3 * time.Second
 
 // readyToClose reports, on the event loop, whether a Close can be carried
 // out: gnet drops what it could not write when it closes, so we wait for
-// its outbound buffer to drain, polling every millisecond.
+// what is queued to drain (OnTraffic polls meanwhile, see flow.go).
 func (c *Conn) readyToClose() bool {
-	if c.gc.OutboundBuffered() == 0 || time.Since(time.Unix(0, c.closeAt.Load())) > closeLinger {
-		return true
-	}
-	time.AfterFunc(time.Millisecond, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if !c.closed {
-			c.woken = false
-			c.wakeLocked()
-		}
-	})
-	return false
+	return len(c.out) == 0 && c.gc.OutboundBuffered() == 0 ||
+		c.s.now().Sub(time.Unix(0, c.closeAt.Load())) > closeLinger
 }
 
 // reply writes resp as the answer to req, from a worker.
@@ -241,7 +259,9 @@ func (c *Conn) replyFromLoop(req, resp *Command) {
 	c.mu.Lock()
 	if !c.closed {
 		b := c.batchLocked()
+		n := len(b.buf)
 		b.buf = resp.Encode(b.buf)
+		c.pendBytes.Add(int64(len(b.buf) - n))
 	}
 	c.mu.Unlock()
 }
@@ -291,34 +311,64 @@ func (c *Conn) wakeLocked() {
 	}
 }
 
-// flush writes the pending batch. It runs on the event loop.
+// flush takes the pending batch and hands gnet what is queued, a chunk at
+// a time, while the socket takes it all. It runs on the event loop.
 func (c *Conn) flush() {
 	if c.closedFlag.Load() {
 		return
 	}
-	c.lastActive.Store(time.Now().UnixNano())
+	c.lastActive.Store(c.s.now().UnixNano())
 	c.mu.Lock()
 	b := c.pend
 	c.pend = nil
 	c.woken = false
+	n := c.pendBytes.Swap(0)
 	c.mu.Unlock()
-	if b == nil {
-		return
-	}
-	all := append(c.iov[:0], b.segs...)
-	if b.cut < len(b.buf) {
-		all = append(all, b.buf[b.cut:])
-	}
-	for iov := all; len(iov) > 0 && !c.closedFlag.Load(); {
-		n := min(len(iov), iovMax)
-		if _, err := c.gc.Writev(iov[:n]); err != nil {
-			break // gnet has closed the connection and called OnClose
+	if b != nil {
+		b.iov = append(b.iov[:0], b.segs...)
+		if b.cut < len(b.buf) {
+			b.iov = append(b.iov, b.buf[b.cut:])
 		}
-		iov = iov[n:]
+		c.out = append(c.out, b)
+		c.outBytes += n
 	}
-	clear(all)
-	c.iov = all[:0]
-	b.release()
+	for len(c.out) > 0 && c.gc.OutboundBuffered() == 0 {
+		b := c.out[0]
+		chunk, size := b.next(c.iov[:0], flushChunk)
+		_, err := c.gc.Writev(chunk)
+		clear(chunk)
+		c.iov = chunk[:0]
+		if err != nil {
+			return // gnet has closed the connection; OnClose released the batches
+		}
+		c.outBytes -= int64(size)
+		c.flow.handed += int64(size)
+		if b.at == len(b.iov) {
+			n := copy(c.out, c.out[1:]) // the queue is short: one or two batches
+			c.out[n] = nil
+			c.out = c.out[:n]
+			b.release()
+		}
+	}
+}
+
+// next appends to iov the batch's next run of at most iovMax slices and
+// max bytes, splitting a slice if need be, and returns it with its size.
+// The event loop owns the batch.
+func (b *outBatch) next(iov [][]byte, max int) ([][]byte, int) {
+	size := 0
+	for b.at < len(b.iov) && len(iov) < iovMax && size < max {
+		p := b.iov[b.at]
+		if size+len(p) > max {
+			p = p[:max-size]
+			b.iov[b.at] = b.iov[b.at][len(p):]
+		} else {
+			b.at++
+		}
+		iov = append(iov, p)
+		size += len(p)
+	}
+	return iov, size
 }
 
 // release runs the batch's done callbacks and returns it to the pool.
@@ -330,7 +380,9 @@ func (b *outBatch) release() {
 	b.dones = b.dones[:0]
 	clear(b.segs)
 	b.segs = b.segs[:0]
-	b.cut = 0
+	clear(b.iov)
+	b.iov = b.iov[:0]
+	b.cut, b.at = 0, 0
 	if cap(b.buf) > maxPooledBuf {
 		b.buf = make([]byte, 0, 4096)
 	}
@@ -346,12 +398,22 @@ func (c *Conn) shutdown() {
 	c.closedFlag.Store(true)
 	b := c.pend
 	c.pend = nil
+	c.pendBytes.Store(0)
 	futures := c.futures
 	c.futures = nil
 	c.mu.Unlock()
 	if b != nil {
 		b.release()
 	}
+	for _, b := range c.out {
+		b.release()
+	}
+	c.out, c.outBytes = nil, 0
+	if c.big.buf != nil {
+		c.s.held.Add(-int64(c.big.need))
+		c.big = bigFrame{}
+	}
+	c.flow.stop()
 	for _, ch := range futures {
 		ch <- nil
 	}

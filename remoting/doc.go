@@ -3,7 +3,7 @@
 // server on gnet event loops and a client with opaque-matched futures.
 //
 // It moves Commands; what a code means is the business of namesrv and
-// broker, save that Credentials sign a client's requests for ACL.
+// broker, save that Credentials sign a client's requests for ACL (acl.go).
 //
 // TLS (tls.go, tlsconfig.go), with RocketMQ's settings: ServerConfig.TLS
 // serves TLS on a server's port, in permissive mode beside plain TCP (told
@@ -45,14 +45,25 @@
 // may be read from many goroutines.
 //
 // Server: event loops (gnet) decode frames and never block: requests go to
-// a bounded queue served by a pool of worker goroutines, so requests of one
+// a queue served by a pool of worker goroutines, so requests of one
 // connection run concurrently and are answered in any order; a full queue
-// is answered with SYSTEM_BUSY by the loop. Conn methods are safe from any
-// goroutine. Writes are batched per connection: writers append encoded
-// frames under Conn.mu and wake the loop, which takes the batch and writes
-// it with one writev. Conn.mu is a leaf lock; OnClose takes it on the loop,
-// which is why wake-ups are triggered while it is held (the loop cannot
-// have exited while a Conn is open). Close waits for running handlers.
+// (by count or bytes) is answered with SYSTEM_BUSY by the loop. Conn methods
+// are safe from any goroutine. Writes are batched per connection: writers
+// append encoded frames under Conn.mu and wake the loop, which takes the
+// batch and writes it with writev. Conn.mu is a leaf lock; OnClose takes it
+// on the loop, which is why wake-ups are triggered while it is held (the
+// loop cannot have exited while a Conn is open). Close waits for running
+// handlers.
+//
+// Bounded memory (flow.go, Limits): answers queued for a connection above a
+// high-water mark stop the server reading it (TCP backpressure reaches the
+// peer) until they drain below a low-water mark; a peer that takes none of
+// its answers for a while is closed as a slow consumer, logged once.
+// Requests in flight on a connection, kept ones included, are counted;
+// beyond a limit they are answered SYSTEM_BUSY. The bytes of requests the
+// server holds (queued for workers, and large ones until answered) have a
+// budget: a large request is read, into a buffer of its own that goes with
+// it, only when it fits.
 //
 // Client: one TCP connection per address. Senders encode requests into the
 // connection's write buffer under clientConn.mu; a sender that finds no

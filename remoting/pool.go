@@ -55,13 +55,30 @@ func decodeRequest(frame []byte) (*Command, error) {
 	return c, nil
 }
 
+// decodeOwnedRequest decodes a request from buf, the frame without its
+// 8-byte prefix, into a pooled Command that keeps buf: a big frame read
+// into a buffer of its own (readBig), which release leaves to the garbage
+// collector.
+func decodeOwnedRequest(buf []byte, typ byte, hdrLen int) (*Command, error) {
+	if err := checkFrame(len(buf)+4, typ, hdrLen); err != nil {
+		return nil, err
+	}
+	c := reqPool.Get().(*Command)
+	c.reset(buf)
+	if err := c.decode(buf, typ, hdrLen); err != nil {
+		c.release()
+		return nil, err
+	}
+	return c, nil
+}
+
 // reset clears c for reuse with buffer own. The inline field array is not
 // cleared: stale entries alias own, which c keeps anyway.
 func (c *Command) reset(own []byte) {
 	c.Code, c.Language, c.Version, c.Opaque, c.Flag = 0, "", 0, 0, 0
 	c.Remark, c.Body, c.SerializeType = "", nil, 0
 	c.ext = nil
-	c.own, c.pooled, c.kept, c.onLoop = own, true, false, false
+	c.own, c.pooled, c.kept, c.onLoop, c.held = own, true, false, false, 0
 	c.later.Store(laterNone)
 }
 

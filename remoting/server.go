@@ -40,6 +40,7 @@ type ServerConfig struct {
 	// anything for this long (Java's serverChannelMaxIdleTimeSeconds);
 	// default 120 s, negative disables.
 	IdleTimeout time.Duration
+	Limits      Limits // per-connection flow control (flow.go)
 	// TLS, when set, serves TLS on the port (tls.go); nil serves plain TCP
 	// from gnet alone.
 	TLS *ServerTLS
@@ -52,12 +53,16 @@ const DefaultMaxFrameSize = 16 << 20
 // frames and hand requests to a bounded pool of worker goroutines.
 type Server struct {
 	cfg      ServerConfig
+	lim      Limits // cfg.Limits with defaults
 	log      *slog.Logger
+	now      func() time.Time // the clock of idle and slow-consumer checks; tests replace it
 	handlers atomic.Pointer[map[int32]handler]
 	hmu      sync.Mutex // serializes Handle
 	onClose  atomic.Pointer[func(*Conn)]
 
 	queue  chan task
+	held   atomic.Int64   // bytes of requests counted against Limits.QueueBytes (flow.go)
+	waits  atomic.Int64   // times a large request waited for room in Limits.QueueBytes
 	wg     sync.WaitGroup // workers and OnClose callbacks
 	nextID atomic.Uint64
 	opaque atomic.Int32
@@ -105,11 +110,12 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.EventLoops <= 0 {
 		cfg.EventLoops = runtime.NumCPU()
 	}
+	cfg.Limits.setDefaults()
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, lim: cfg.Limits, log: log, now: time.Now}
 	s.handlers.Store(&map[int32]handler{})
 	return s
 }
@@ -268,17 +274,23 @@ func (s *Server) sweepIdle() {
 		select {
 		case <-s.stopIdle:
 			return
-		case now := <-t.C:
-			limit := now.Add(-s.cfg.IdleTimeout).UnixNano()
-			s.conns.Range(func(_, v any) bool {
-				if c := v.(*Conn); c.lastActive.Load() < limit {
-					s.log.Info("closing idle connection", "addr", c.remote, "idle", s.cfg.IdleTimeout)
-					go c.Close()
-				}
-				return true
-			})
+		case <-t.C:
+			s.closeIdle(s.now())
 		}
 	}
+}
+
+// closeIdle closes the connections that have been idle for IdleTimeout at
+// now.
+func (s *Server) closeIdle(now time.Time) {
+	limit := now.Add(-s.cfg.IdleTimeout).UnixNano()
+	s.conns.Range(func(_, v any) bool {
+		if c := v.(*Conn); c.lastActive.Load() < limit {
+			s.log.Info("closing idle connection", "addr", c.remote, "idle", s.cfg.IdleTimeout)
+			c.Close()
+		}
+		return true
+	})
 }
 
 // stopEngineLocked shuts the engine down and waits for gnet.Run to return.
@@ -299,6 +311,9 @@ func (s *Server) stopEngineLocked() error {
 func (s *Server) work() {
 	defer s.wg.Done()
 	for t := range s.queue {
+		if !t.req.big() {
+			s.unhold(t.req) // a small request counts while it waits
+		}
 		if s.closed.Load() {
 			continue // the connections are gone; nobody can read an answer
 		}
@@ -309,6 +324,7 @@ func (s *Server) work() {
 func (s *Server) serve(c *Conn, req *Command) {
 	h, ok := (*s.handlers.Load())[req.Code]
 	if !ok { // unregistered after dispatch; answer like dispatch would
+		c.finish(req)
 		c.reply(req, unsupported(req))
 		req.release()
 		return
@@ -316,6 +332,9 @@ func (s *Server) serve(c *Conn, req *Command) {
 	resp := s.call(h.fn, c, req)
 	if resp == markOffload { // only an inline call may offload
 		resp = Errorf(req, SystemError, "request code %d: the handler asked to be offloaded from a worker", req.Code)
+	}
+	if resp != markLater { // a deferred request is counted out by Answer
+		c.finish(req)
 	}
 	if !isMarker(resp) {
 		c.reply(req, resp) // encodes resp: nothing refers to req afterwards
@@ -347,12 +366,19 @@ func unsupported(req *Command) *Command {
 // dispatch routes one decoded frame. It runs on the event loop.
 func (s *Server) dispatch(c *Conn, cmd *Command) {
 	if cmd.IsResponse() {
+		s.unhold(cmd)
 		c.complete(cmd)
 		return
 	}
 	h, ok := (*s.handlers.Load())[cmd.Code]
 	if !ok {
+		s.unhold(cmd)
 		c.replyFromLoop(cmd, unsupported(cmd))
+		cmd.release()
+		return
+	}
+	if !c.admit(cmd) {
+		s.unhold(cmd)
 		cmd.release()
 		return
 	}
@@ -361,6 +387,9 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		resp := s.call(h.fn, c, cmd)
 		cmd.onLoop = false
 		if resp != markOffload {
+			if resp != markLater {
+				c.finish(cmd)
+			}
 			if !isMarker(resp) {
 				c.replyFromLoop(cmd, resp) // flushed at the end of OnTraffic
 			}
@@ -368,9 +397,21 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 			return
 		}
 	}
+	if !cmd.big() { // a big one counts from its first byte on
+		size := int64(cmd.FrameSize())
+		if !s.hold(size) {
+			c.finish(cmd)
+			c.replyFromLoop(cmd, Errorf(cmd, SystemBusy,
+				"server busy: %d bytes of requests are already held (serverWorkerQueueMaxBytes), try again later", s.held.Load()))
+			cmd.release()
+			return
+		}
+		cmd.held = size
+	}
 	select {
 	case s.queue <- task{c, cmd}:
 	default:
+		c.finish(cmd)
 		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy, "server busy: %d requests are already queued, try again later", cap(s.queue)))
 		cmd.release()
 	}
@@ -421,7 +462,7 @@ func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if h.s.tls != nil {
 		h.s.tls.connOpened(c, gc.Context())
 	}
-	c.lastActive.Store(time.Now().UnixNano())
+	c.lastActive.Store(h.s.now().UnixNano())
 	h.s.conns.Store(c.id, c)
 	gc.SetContext(c)
 	return nil, gnet.None
@@ -450,16 +491,57 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// OnTraffic decodes every complete frame in the inbound buffer, then
-// flushes the responses queued for the connection.
+// OnTraffic decodes the complete frames in the inbound buffer, unless the
+// connection's queue is over its high-water mark, then flushes what is
+// queued for the connection (flow.go).
 func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	c, ok := gc.Context().(*Conn)
 	if !ok {
 		return gnet.Close
 	}
-	c.lastActive.Store(time.Now().UnixNano())
-	s := h.s
-	for gc.InboundBuffered() >= frameHeadLen {
+	c.lastActive.Store(h.s.now().UnixNano())
+	for {
+		if !c.flow.paused {
+			if act := h.s.readFrames(c); act != gnet.None {
+				return act
+			}
+		}
+		c.flush()
+		if !c.flow.paused || !c.resume() {
+			break
+		}
+	}
+	return c.checkFlow()
+}
+
+// readFrames decodes and dispatches the frames in c's inbound buffer until
+// it runs out of complete frames or c's queue reaches the high-water mark.
+func (s *Server) readFrames(c *Conn) gnet.Action {
+	gc := c.gc
+	for {
+		if c.big.buf != nil {
+			if !c.readBig() {
+				break // wait for the rest of the frame
+			}
+			cmd, err := decodeOwnedRequest(c.big.buf, c.big.typ, c.big.hdrLen)
+			held := int64(c.big.need)
+			c.big = bigFrame{}
+			if err != nil {
+				s.held.Add(-held)
+				s.log.Warn("bad frame", "addr", c.remote, "err", err)
+				return gnet.Close
+			}
+			cmd.held = held
+			s.dispatch(c, cmd)
+			continue
+		}
+		if c.queued() >= int64(s.lim.HighWater) {
+			c.pause()
+			break
+		}
+		if gc.InboundBuffered() < frameHeadLen {
+			break
+		}
 		head, err := gc.Peek(frameHeadLen)
 		if err != nil {
 			break
@@ -479,6 +561,14 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 			s.log.Warn("bad frame", "addr", c.remote, "err", err)
 			return gnet.Close
 		}
+		if n-frameHeadLen > maxPooledRequest { // read it into a buffer of its own
+			if !c.holdBig(n - frameHeadLen) {
+				break // wait until the server holds fewer bytes of requests
+			}
+			_, _ = gc.Discard(frameHeadLen)
+			c.big = bigFrame{buf: []byte{}, need: n - frameHeadLen, typ: typ, hdrLen: hdrLen}
+			continue
+		}
 		if gc.InboundBuffered() < n {
 			break // wait for the rest of the frame
 		}
@@ -493,10 +583,6 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 			return gnet.Close
 		}
 		s.dispatch(c, cmd)
-	}
-	c.flush()
-	if c.closeReq.Load() && c.readyToClose() {
-		return gnet.Close
 	}
 	return gnet.None
 }

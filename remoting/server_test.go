@@ -503,34 +503,3 @@ func TestConnCloseFlushesFirst(t *testing.T) {
 		c.CloseAddr(s.Addr()) // do not race the server's close with the next request
 	}
 }
-
-// TestServerClosesIdleConnections: a connection silent for IdleTimeout is
-// closed; one that keeps talking is not.
-func TestServerClosesIdleConnections(t *testing.T) {
-	s := startServer(t, ServerConfig{IdleTimeout: 300 * time.Millisecond}, func(s *Server) {
-		s.Handle(HeartBeat, func(c *Conn, req *Command) *Command { return NewResponse(req, Success, "") })
-	})
-	idle, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	busy := NewClient(ClientConfig{})
-	defer busy.Close()
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if _, err := busy.Invoke(ctx, s.Addr(), NewRequest(HeartBeat)); err != nil {
-			cancel()
-			t.Fatalf("a connection in use was closed: %v", err)
-		}
-		cancel()
-		time.Sleep(50 * time.Millisecond)
-	}
-	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if n, err := idle.Read(make([]byte, 1)); err == nil || n != 0 {
-		t.Fatalf("idle connection still open after %v (read %d, %v)", 1500*time.Millisecond, n, err)
-	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatal("idle connection not closed")
-	}
-}

@@ -13,8 +13,10 @@
 // from the segment files, so replicated bytes never pass through user space
 // on the master.
 //
-// Master: one reader and one sender goroutine per slave connection. A
-// SYNC_MASTER send registers a waiter (no goroutine of its own) that the
+// Master: one reader and one sender goroutine per slave connection; a
+// slave silent for IdleTimeout, or one that takes no byte of a frame for
+// SendTimeout (it reports but does not read), is dropped. A SYNC_MASTER
+// send registers a waiter (no goroutine of its own) that the
 // highest ack of any slave releases, in offset order; a sweep fails the
 // waiters whose time is up.
 //

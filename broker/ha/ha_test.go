@@ -276,3 +276,37 @@ func TestSlaveReconnectsOnWrongOffset(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestMasterDropsSlaveThatDoesNotRead: a slave that keeps reporting but
+// reads nothing is dropped after SendTimeout instead of holding the send
+// loop forever.
+func TestMasterDropsSlaveThatDoesNotRead(t *testing.T) {
+	src := newFileSource(t, make([]byte, 32<<20))
+	m := NewMaster(MasterConfig{Listen: "127.0.0.1:0", Source: src, BatchSize: 256 << 10,
+		IdleTimeout: time.Hour, SendTimeout: 200 * time.Millisecond})
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := net.Dial("tcp", m.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // alive: it reports; stuck: it never reads
+		for {
+			if _, err := c.Write(binary.BigEndian.AppendUint64(nil, 0)); err != nil {
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	eventually(t, "the slave counted", func() bool { return m.Stats().Slaves == 1 })
+	eventually(t, "the slave that does not read dropped", func() bool { return m.Stats().Slaves == 0 })
+}

@@ -44,6 +44,7 @@ type MasterConfig struct {
 	BatchSize         int           // haTransferBatchSize, default 32 KiB
 	HeartbeatInterval time.Duration // default 5 s
 	IdleTimeout       time.Duration // close a slave silent this long, default 20 s
+	SendTimeout       time.Duration // close a slave that takes no byte of a frame this long (haSendTimeout), default 20 s
 	FallbehindMax     int64         // haSlaveFallbehindMax, default 256 MiB
 }
 
@@ -85,6 +86,9 @@ func NewMaster(cfg MasterConfig) *Master {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 20 * time.Second
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = 20 * time.Second
 	}
 	if cfg.FallbehindMax <= 0 {
 		cfg.FallbehindMax = 256 << 20
@@ -337,7 +341,7 @@ func (sc *slaveConn) sendLoop() {
 			}
 			binary.BigEndian.PutUint64(hdr[:], uint64(next))
 			binary.BigEndian.PutUint32(hdr[8:], uint32(n))
-			err = sendFrame(raw, hdr[:], f, pos, n)
+			err = sc.send(raw, hdr[:], f, pos, n)
 			release()
 			if err != nil {
 				m.log.Info("ha send to slave", "addr", sc.c.RemoteAddr().String(), "err", err)
@@ -356,7 +360,8 @@ func (sc *slaveConn) sendLoop() {
 		case <-hb.C:
 			binary.BigEndian.PutUint64(hdr[:], uint64(next))
 			binary.BigEndian.PutUint32(hdr[8:], 0)
-			if err := sendFrame(raw, hdr[:], nil, 0, 0); err != nil {
+			if err := sc.send(raw, hdr[:], nil, 0, 0); err != nil {
+				m.log.Info("ha heartbeat to slave", "addr", sc.c.RemoteAddr().String(), "err", err)
 				return
 			}
 			hb.Reset(m.cfg.HeartbeatInterval)
@@ -371,6 +376,15 @@ func resetTimer(t *time.Timer, d time.Duration) {
 	default:
 	}
 	t.Reset(d)
+}
+
+// send writes one frame with sendFrame within SendTimeout: a slave that
+// reports but does not read cannot wedge the send loop.
+func (sc *slaveConn) send(raw syscall.RawConn, hdr []byte, f *os.File, pos int64, n int) error {
+	if err := sc.c.SetWriteDeadline(time.Now().Add(sc.m.cfg.SendTimeout)); err != nil {
+		return err
+	}
+	return sendFrame(raw, hdr, f, pos, n)
 }
 
 // sendFrame writes hdr, then n bytes of f at pos with sendfile(2), on the

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -26,10 +25,10 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// A broker allocates a buffer per request and keeps little: collect
-	// less often than Go's default unless GOGC says otherwise.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+	// Collect less often than Go's default, within a bound (heap.go),
+	// unless GOGC or GOMEMLIMIT say otherwise.
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		boundHeap(32 << 20)
 	}
 	if path := os.Getenv("ROCKETGO_CPUPROFILE"); path != "" {
 		stop, err := startCPUProfile(path)

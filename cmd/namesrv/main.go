@@ -1,9 +1,13 @@
 // Command namesrv runs a RocketMQ-compatible name server.
 //
-//	namesrv -listen 127.0.0.1:9876 [-tls.server.mode enforcing -tls.server.certPath C -tls.server.keyPath K ...]
+//	namesrv -listen 127.0.0.1:9876 [-tls.server.mode enforcing -tls.server.certPath C -tls.server.keyPath K ...] [-KEY=VALUE ...]
 //
 // Port 0 picks a free port; the "listening" log line names it. The TLS
-// flags carry RocketMQ's tls.server.* names (see README "TLS").
+// flags carry RocketMQ's tls.server.* names (see README "TLS"). The bounds
+// on memory per client connection are flags named after the broker's keys
+// (writeBufferHighWaterMark, writeBufferLowWaterMark,
+// serverSlowConsumerTimeout, serverChannelMaxInflightRequests,
+// serverWorkerQueueMaxBytes), parsed as the broker parses them.
 package main
 
 import (
@@ -15,9 +19,11 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/props"
 	"github.com/rocketgo/rocketgo/namesrv"
 	"github.com/rocketgo/rocketgo/remoting"
 )
@@ -37,6 +43,10 @@ func run(args []string) int {
 	fs.StringVar(&ts.NeedClientAuth, "tls.server.need.client.auth", "none", "client certificates: none, optional or require")
 	handshakeMillis := fs.Int64("tls.server.handshakeTimeoutMillis", remoting.DefaultHandshakeTimeout.Milliseconds(),
 		"milliseconds a new connection has to send its first byte and finish its TLS handshake")
+	limits := remoting.DefaultLimits()
+	for _, key := range props.Keys(&limits) {
+		fs.String(key, "", "bound on memory per connection, as the broker's key "+key)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -52,6 +62,20 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "namesrv: invalid -listen: %v\n", err)
 		return 2
 	}
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "listen" && !strings.HasPrefix(f.Name, "tls.") {
+			set[f.Name] = f.Value.String()
+		}
+	})
+	if _, err := props.Bind(&limits, set); err != nil {
+		fmt.Fprintf(os.Stderr, "namesrv: %v\n", err)
+		return 2
+	}
+	if err := limits.Validate(remoting.DefaultMaxFrameSize); err != nil {
+		fmt.Fprintf(os.Stderr, "namesrv: %v\n", err)
+		return 2
+	}
 
 	ts.HandshakeTimeout = time.Duration(*handshakeMillis) * time.Millisecond
 	serverTLS, err := ts.Load()
@@ -61,9 +85,9 @@ func run(args []string) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg := namesrv.Config{Listen: *listen, Log: log, TLS: serverTLS}
+	cfg := namesrv.Config{Listen: *listen, Log: log, TLS: serverTLS, Limits: limits}
 	log.Info("namesrv config", "listen", cfg.Listen, "brokerExpiry", namesrv.DefaultBrokerExpiry,
-		"scanInterval", namesrv.DefaultScanInterval, "tls.server.mode", ts.Mode, "tls.server.certPath", ts.CertPath,
+		"scanInterval", namesrv.DefaultScanInterval, "limits", props.Format(&limits), "tls.server.mode", ts.Mode, "tls.server.certPath", ts.CertPath,
 		"tls.server.trustCertPath", ts.TrustCertPath, "tls.server.need.client.auth", ts.NeedClientAuth)
 
 	sig := make(chan os.Signal, 1)

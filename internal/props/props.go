@@ -185,10 +185,16 @@ func Format(src any) []string {
 	return out
 }
 
+// walk calls fn for each tagged field of the struct v, and of the untagged
+// struct fields within it (a group of settings defined elsewhere).
 func walk(v reflect.Value, fn func(string, reflect.Value)) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		key := t.Field(i).Tag.Get("prop")
+		if key == "" && v.Field(i).Kind() == reflect.Struct && t.Field(i).IsExported() {
+			walk(v.Field(i), fn)
+			continue
+		}
 		if key == "" || key == "-" {
 			continue
 		}

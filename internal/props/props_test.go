@@ -47,18 +47,23 @@ type cfg struct {
 	Auto     bool          `prop:"autoCreateTopicEnable"`
 	Timeout  time.Duration `prop:"syncFlushTimeout"`
 	Untagged int
+	Group    group // its tagged fields are keys too
+}
+
+type group struct {
+	Mark int `prop:"writeBufferHighWaterMark"`
 }
 
 func TestBind(t *testing.T) {
 	var c cfg
 	unknown, err := Bind(&c, map[string]string{
 		"brokerName": "b", "brokerId": " 3 ", "autoCreateTopicEnable": "true",
-		"syncFlushTimeout": "1500", "somethingElse": "x",
+		"syncFlushTimeout": "1500", "somethingElse": "x", "writeBufferHighWaterMark": "4096",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Name != "b" || c.ID != 3 || !c.Auto || c.Timeout != 1500*time.Millisecond {
+	if c.Name != "b" || c.ID != 3 || !c.Auto || c.Timeout != 1500*time.Millisecond || c.Group.Mark != 4096 {
 		t.Fatalf("bound %+v", c)
 	}
 	if !reflect.DeepEqual(unknown, []string{"somethingElse"}) {
@@ -81,7 +86,7 @@ func TestBindErrorsNameEveryKey(t *testing.T) {
 
 func TestKeysAndFormat(t *testing.T) {
 	c := cfg{Name: "b"}
-	if got := Keys(&c); !reflect.DeepEqual(got, []string{"autoCreateTopicEnable", "brokerId", "brokerName", "syncFlushTimeout"}) {
+	if got := Keys(&c); !reflect.DeepEqual(got, []string{"autoCreateTopicEnable", "brokerId", "brokerName", "syncFlushTimeout", "writeBufferHighWaterMark"}) {
 		t.Fatalf("Keys = %v", got)
 	}
 	if got := Format(&c); got[2] != "brokerName=b" {
