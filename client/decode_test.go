@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -265,4 +266,28 @@ func FuzzDecodeMessages(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeMessages decodes a pull body of 32 stored 1 KiB records
+// with typical properties (TAGS, KEYS, UNIQ_KEY), the shape a consumer
+// meets on every pull.
+func BenchmarkDecodeMessages(b *testing.B) {
+	var body []byte
+	for i := range 32 {
+		r := commitlog.Record{QueueID: 1, QueueOffset: int64(i), PhysOffset: int64(i) * 1200,
+			BornTimestamp: 1700000000000, BornHost: netip.MustParseAddrPort("10.0.0.7:52001"),
+			StoreTimestamp: 1700000000001, StoreHost: netip.MustParseAddrPort("127.0.0.1:10911"),
+			Body: make([]byte, 1<<10), Topic: "BenchTopic",
+			Properties: "TAGS\x01TagA\x02KEYS\x01order-1\x02UNIQ_KEY\x017F00000100002A9F00000000000000" + fmt.Sprintf("%02X", i) + "\x02"}
+		body = r.Encode(body)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		msgs, err := DecodeMessages(body)
+		if err != nil || len(msgs) != 32 {
+			b.Fatal(len(msgs), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/32, "ns/record")
 }
