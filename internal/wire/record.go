@@ -1,0 +1,378 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"net/netip"
+	"slices"
+)
+
+// Errors of ParseRecord. ErrCorrupt is returned wrapped with what was wrong;
+// ErrBlank and ErrIncomplete are returned as they are.
+var (
+	ErrCorrupt    = errors.New("wire: corrupt record")
+	ErrBlank      = errors.New("wire: blank end-of-segment record")
+	ErrIncomplete = errors.New("wire: incomplete record")
+)
+
+// Record magic codes.
+const (
+	MagicV1    uint32 = 0xDAA320A7 // 1-byte topic length
+	MagicV2    uint32 = 0xDAA320AB // 2-byte topic length (RocketMQ 5)
+	MagicBlank uint32 = 0xCBD43194 // end-of-segment filler in commit-log files
+)
+
+// Record sizes.
+const (
+	// BlankLen is the length of a blank record's header, the least room a
+	// segment can end with.
+	BlankLen = 8
+	// FixedLen is a V1 record's length with two IPv4 hosts and empty body,
+	// topic and properties. An IPv6 host adds V6HostExtra; V2 adds one byte.
+	FixedLen    = 91
+	V6HostExtra = 12
+	// MaxTopicLenV1 is the longest topic a V1 record holds: Java reads its
+	// length as a signed byte.
+	MaxTopicLenV1 = 127
+	// MaxPropertiesLen is the longest properties string (a signed int16).
+	MaxPropertiesLen = math.MaxInt16
+)
+
+// Bits of a record's sysFlag (REMOTING.md §6.3).
+const (
+	SysFlagCompressed      int32 = 0x1
+	SysFlagTxMask          int32 = 0xC
+	SysFlagTxPrepared      int32 = 0x4
+	SysFlagTxCommit        int32 = 0x8
+	SysFlagTxRollback      int32 = 0xC
+	SysFlagBornHostV6      int32 = 0x10
+	SysFlagStoreHostV6     int32 = 0x20
+	SysFlagCompressionMask int32 = 0x700 // RocketMQ 5: 0x100 LZ4, 0x200 ZSTD, 0x300 zlib; 0 means zlib
+	SysFlagCompressionZlib int32 = 0x300
+)
+
+// Positions of the fields before the born host, the first that moves.
+const (
+	PosMagic       = 4
+	PosQueueOffset = 20
+	PosPhysOffset  = 28
+	PosSysFlag     = 36
+	PosBornHost    = 48
+)
+
+// HostLen is the stored length of a host: address and port.
+func HostLen(v6 bool) int {
+	if v6 {
+		return 20
+	}
+	return 8
+}
+
+// BodyCRC is the body checksum a record stores.
+func BodyCRC(body []byte) uint32 { return crc32.ChecksumIEEE(body) & 0x7FFFFFFF }
+
+// RecordView is a parsed record whose variable fields alias the parsed
+// buffer. Parsing into a view does not allocate.
+type RecordView struct {
+	Size                      int // totalSize
+	Magic                     uint32
+	BodyCRC                   uint32
+	QueueID                   int32
+	Flag                      int32
+	QueueOffset               int64
+	PhysOffset                int64
+	SysFlag                   int32
+	BornTimestamp             int64
+	StoreTimestamp            int64
+	ReconsumeTimes            int32
+	PreparedTransactionOffset int64
+	BornHost, StoreHost       []byte // as stored: address (4 or 16 bytes), then port (4)
+	Body, Topic, Properties   []byte
+}
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// ParseRecord parses the record at b[0:] (bytes after it are not looked at).
+// It checks the magic, that the lengths add up to totalSize, and that both
+// ports fit 16 bits; it does not check the body CRC (BodyCRC). It returns
+// ErrIncomplete when b holds fewer than 8 bytes, or a plausible totalSize
+// larger than len(b) (v.Size and v.Magic are set); ErrBlank for a blank
+// record (v.Size is its length); an error wrapping ErrCorrupt otherwise.
+func ParseRecord(b []byte) (v RecordView, err error) {
+	if len(b) < BlankLen {
+		return v, ErrIncomplete
+	}
+	size := int32(binary.BigEndian.Uint32(b))
+	v.Magic = binary.BigEndian.Uint32(b[PosMagic:])
+	topicLenSize := 1
+	switch v.Magic {
+	case MagicV1:
+	case MagicV2:
+		topicLenSize = 2
+	case MagicBlank:
+		if size < BlankLen {
+			return v, corrupt("blank record of %d bytes", size)
+		}
+		v.Size = int(size)
+		return v, ErrBlank
+	default:
+		return v, corrupt("magic %#08x", v.Magic)
+	}
+	if int(size) < FixedLen+topicLenSize-1 {
+		return v, corrupt("total size %d", size)
+	}
+	v.Size = int(size)
+	if v.Size > len(b) {
+		return v, ErrIncomplete
+	}
+	r := b[:size]
+	v.SysFlag = int32(binary.BigEndian.Uint32(r[PosSysFlag:]))
+	bornLen := HostLen(v.SysFlag&SysFlagBornHostV6 != 0)
+	storeLen := HostLen(v.SysFlag&SysFlagStoreHostV6 != 0)
+	fixed := FixedLen - 16 + bornLen + storeLen + topicLenSize - 1
+	if v.Size < fixed {
+		return v, corrupt("total size %d below %d", size, fixed)
+	}
+	v.BodyCRC = binary.BigEndian.Uint32(r[8:])
+	v.QueueID = int32(binary.BigEndian.Uint32(r[12:]))
+	v.Flag = int32(binary.BigEndian.Uint32(r[16:]))
+	v.QueueOffset = int64(binary.BigEndian.Uint64(r[PosQueueOffset:]))
+	v.PhysOffset = int64(binary.BigEndian.Uint64(r[PosPhysOffset:]))
+	v.BornTimestamp = int64(binary.BigEndian.Uint64(r[40:]))
+	p := PosBornHost
+	v.BornHost = r[p : p+bornLen : p+bornLen]
+	p += bornLen
+	v.StoreTimestamp = int64(binary.BigEndian.Uint64(r[p:]))
+	p += 8
+	v.StoreHost = r[p : p+storeLen : p+storeLen]
+	p += storeLen
+	if !validPort(v.BornHost) || !validPort(v.StoreHost) {
+		return v, corrupt("port %d or %d", be32(v.BornHost[bornLen-4:]), be32(v.StoreHost[storeLen-4:]))
+	}
+	v.ReconsumeTimes = int32(binary.BigEndian.Uint32(r[p:]))
+	v.PreparedTransactionOffset = int64(binary.BigEndian.Uint64(r[p+4:]))
+	p += 12
+	// The variable part: every length is checked against what is left.
+	left := v.Size - fixed
+	bodyLen := int(be32(r[p:]))
+	p += 4
+	if bodyLen < 0 || bodyLen > left {
+		return v, corrupt("body length %d", bodyLen)
+	}
+	v.Body = r[p : p+bodyLen : p+bodyLen]
+	p += bodyLen
+	left -= bodyLen
+	var topicLen int
+	if topicLenSize == 1 {
+		topicLen = int(r[p])
+		if topicLen > MaxTopicLenV1 {
+			return v, corrupt("topic length %d", topicLen)
+		}
+	} else {
+		topicLen = int(int16(binary.BigEndian.Uint16(r[p:])))
+	}
+	p += topicLenSize
+	if topicLen < 0 || topicLen > left {
+		return v, corrupt("topic length %d", topicLen)
+	}
+	v.Topic = r[p : p+topicLen : p+topicLen]
+	p += topicLen
+	left -= topicLen
+	propsLen := int(int16(binary.BigEndian.Uint16(r[p:])))
+	p += 2
+	if propsLen < 0 || propsLen != left {
+		return v, corrupt("properties length %d, %d bytes left", propsLen, left)
+	}
+	v.Properties = r[p : p+propsLen : p+propsLen]
+	return v, nil
+}
+
+func be32(b []byte) int32 { return int32(binary.BigEndian.Uint32(b)) }
+
+func validPort(host []byte) bool {
+	port := be32(host[len(host)-4:])
+	return port >= 0 && port <= math.MaxUint16
+}
+
+// HostAddrPort returns a stored host (see RecordView) as an address and
+// port. A 16-byte address stays a 16-byte one, IPv4-mapped or not.
+func HostAddrPort(host []byte) netip.AddrPort {
+	var a netip.Addr
+	if len(host) == 20 {
+		a = netip.AddrFrom16([16]byte(host[:16]))
+	} else {
+		a = netip.AddrFrom4([4]byte(host[:4]))
+	}
+	return netip.AddrPortFrom(a, uint16(binary.BigEndian.Uint32(host[len(host)-4:])))
+}
+
+// Record is one decoded record, in Go types.
+type Record struct {
+	TotalSize                 int32 // set when decoded; Encode computes it
+	BodyCRC                   uint32
+	QueueID                   int32
+	Flag                      int32
+	QueueOffset               int64
+	PhysOffset                int64
+	SysFlag                   int32
+	BornTimestamp             int64
+	BornHost                  netip.AddrPort
+	StoreTimestamp            int64
+	StoreHost                 netip.AddrPort
+	ReconsumeTimes            int32
+	PreparedTransactionOffset int64
+	Body                      []byte
+	Topic                     string
+	Properties                string
+}
+
+// Record returns v in Go types. Body aliases the parsed buffer; Topic and
+// Properties are copies.
+func (v *RecordView) Record() Record {
+	return Record{
+		TotalSize:                 int32(v.Size),
+		BodyCRC:                   v.BodyCRC,
+		QueueID:                   v.QueueID,
+		Flag:                      v.Flag,
+		QueueOffset:               v.QueueOffset,
+		PhysOffset:                v.PhysOffset,
+		SysFlag:                   v.SysFlag,
+		BornTimestamp:             v.BornTimestamp,
+		BornHost:                  HostAddrPort(v.BornHost),
+		StoreTimestamp:            v.StoreTimestamp,
+		StoreHost:                 HostAddrPort(v.StoreHost),
+		ReconsumeTimes:            v.ReconsumeTimes,
+		PreparedTransactionOffset: v.PreparedTransactionOffset,
+		Body:                      v.Body,
+		Topic:                     string(v.Topic),
+		Properties:                string(v.Properties),
+	}
+}
+
+// needsV6 reports whether a host needs the 16-byte address form. The zero
+// AddrPort is written as 0.0.0.0:0.
+func needsV6(ap netip.AddrPort) bool {
+	a := ap.Addr()
+	return a.Is6() && !a.Is4In6()
+}
+
+// HostFlags returns sysFlag with the IPv6 host bits set for exactly the
+// hosts that need a 16-byte address.
+func HostFlags(sysFlag int32, born, store netip.AddrPort) int32 {
+	sysFlag &^= SysFlagBornHostV6 | SysFlagStoreHostV6
+	if needsV6(born) {
+		sysFlag |= SysFlagBornHostV6
+	}
+	if needsV6(store) {
+		sysFlag |= SysFlagStoreHostV6
+	}
+	return sysFlag
+}
+
+// layout returns the host widths Put writes: 16-byte addresses for hosts
+// whose SysFlag bit is set (so that a decoded record encodes back to the
+// same bytes) or that need them.
+func (r *Record) layout() (bornV6, storeV6 bool, sysFlag int32) {
+	bornV6 = r.SysFlag&SysFlagBornHostV6 != 0 || needsV6(r.BornHost)
+	storeV6 = r.SysFlag&SysFlagStoreHostV6 != 0 || needsV6(r.StoreHost)
+	sysFlag = r.SysFlag &^ (SysFlagBornHostV6 | SysFlagStoreHostV6)
+	if bornV6 {
+		sysFlag |= SysFlagBornHostV6
+	}
+	if storeV6 {
+		sysFlag |= SysFlagStoreHostV6
+	}
+	return bornV6, storeV6, sysFlag
+}
+
+// Len returns the length of r's encoding.
+func (r *Record) Len() int {
+	bornV6, storeV6, _ := r.layout()
+	return r.len(bornV6, storeV6)
+}
+
+func (r *Record) len(bornV6, storeV6 bool) int {
+	n := FixedLen + len(r.Body) + len(r.Topic) + len(r.Properties)
+	if bornV6 {
+		n += V6HostExtra
+	}
+	if storeV6 {
+		n += V6HostExtra
+	}
+	if len(r.Topic) > MaxTopicLenV1 {
+		n++ // V2's 2-byte topic length
+	}
+	return n
+}
+
+// Put writes r into b[:r.Len()]: V1, or V2 when the topic is longer than
+// MaxTopicLenV1. TotalSize and the host bits of sysFlag are computed;
+// BodyCRC is written as it is. Put neither checks nor truncates: a topic
+// over 32767 bytes, properties over MaxPropertiesLen or a record over 2 GiB
+// do not fit the layout, and the caller must refuse them.
+func (r *Record) Put(b []byte) {
+	bornV6, storeV6, sysFlag := r.layout()
+	size := r.len(bornV6, storeV6)
+	b = b[:size]
+	magic := MagicV1
+	if len(r.Topic) > MaxTopicLenV1 {
+		magic = MagicV2
+	}
+	binary.BigEndian.PutUint32(b[0:], uint32(size))
+	binary.BigEndian.PutUint32(b[4:], magic)
+	binary.BigEndian.PutUint32(b[8:], r.BodyCRC)
+	binary.BigEndian.PutUint32(b[12:], uint32(r.QueueID))
+	binary.BigEndian.PutUint32(b[16:], uint32(r.Flag))
+	binary.BigEndian.PutUint64(b[20:], uint64(r.QueueOffset))
+	binary.BigEndian.PutUint64(b[28:], uint64(r.PhysOffset))
+	binary.BigEndian.PutUint32(b[36:], uint32(sysFlag))
+	binary.BigEndian.PutUint64(b[40:], uint64(r.BornTimestamp))
+	p := putHost(b, PosBornHost, r.BornHost, bornV6)
+	binary.BigEndian.PutUint64(b[p:], uint64(r.StoreTimestamp))
+	p = putHost(b, p+8, r.StoreHost, storeV6)
+	binary.BigEndian.PutUint32(b[p:], uint32(r.ReconsumeTimes))
+	binary.BigEndian.PutUint64(b[p+4:], uint64(r.PreparedTransactionOffset))
+	p += 12
+	binary.BigEndian.PutUint32(b[p:], uint32(len(r.Body)))
+	p += 4
+	p += copy(b[p:], r.Body)
+	if magic == MagicV1 {
+		b[p] = byte(len(r.Topic))
+		p++
+	} else {
+		binary.BigEndian.PutUint16(b[p:], uint16(len(r.Topic)))
+		p += 2
+	}
+	p += copy(b[p:], r.Topic)
+	binary.BigEndian.PutUint16(b[p:], uint16(len(r.Properties)))
+	copy(b[p+2:], r.Properties)
+}
+
+// Encode appends r's encoding (see Put) to dst and returns the result.
+func (r *Record) Encode(dst []byte) []byte {
+	n := r.Len()
+	dst = slices.Grow(dst, n)
+	r.Put(dst[len(dst) : len(dst)+n])
+	return dst[:len(dst)+n]
+}
+
+func putHost(b []byte, p int, ap netip.AddrPort, v6 bool) int {
+	a := ap.Addr()
+	if v6 {
+		a16 := a.As16()
+		p += copy(b[p:p+16], a16[:])
+	} else {
+		var a4 [4]byte
+		if a.Is4() || a.Is4In6() {
+			a4 = a.Unmap().As4()
+		}
+		p += copy(b[p:p+4], a4[:])
+	}
+	binary.BigEndian.PutUint32(b[p:], uint32(ap.Port()))
+	return p + 4
+}
