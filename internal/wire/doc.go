@@ -19,7 +19,8 @@
 // bytes instead of 8 and shifts what follows.
 //
 //	 0 totalSize 4     whole record, this field included
-//	 4 magic 4         0xDAA320A7 (V1: 1-byte topic length) or 0xDAA320AB (V2, RocketMQ 5: 2-byte topic length)
+//	 4 magic 4         0xDAA320A7 (V1: 1-byte topic length), or 0xDAA320AB (V2, RocketMQ 5:
+//	                   2-byte topic length; read, never written)
 //	 8 bodyCRC 4       CRC32-IEEE(body) & 0x7FFFFFFF
 //	12 queueId 4
 //	16 flag 4          the producer's flag, stored verbatim

@@ -274,83 +274,93 @@ func HostFlags(sysFlag int32, born, store netip.AddrPort) int32 {
 	return sysFlag
 }
 
-// layout returns the host widths Put writes: 16-byte addresses for hosts
-// whose SysFlag bit is set (so that a decoded record encodes back to the
-// same bytes) or that need them.
-func (r *Record) layout() (bornV6, storeV6 bool, sysFlag int32) {
-	bornV6 = r.SysFlag&SysFlagBornHostV6 != 0 || needsV6(r.BornHost)
-	storeV6 = r.SysFlag&SysFlagStoreHostV6 != 0 || needsV6(r.StoreHost)
-	sysFlag = r.SysFlag &^ (SysFlagBornHostV6 | SysFlagStoreHostV6)
-	if bornV6 {
+// hostFlags returns r.SysFlag with the IPv6 host bits Put writes: set for
+// hosts whose bit is set (so that a decoded record encodes back to the same
+// bytes) or that need 16 bytes.
+func (r *Record) hostFlags() int32 {
+	sysFlag := r.SysFlag
+	if needsV6(r.BornHost) {
 		sysFlag |= SysFlagBornHostV6
 	}
-	if storeV6 {
+	if needsV6(r.StoreHost) {
 		sysFlag |= SysFlagStoreHostV6
 	}
-	return bornV6, storeV6, sysFlag
+	return sysFlag
 }
 
 // Len returns the length of r's encoding.
 func (r *Record) Len() int {
-	bornV6, storeV6, _ := r.layout()
-	return r.len(bornV6, storeV6)
+	return RecordLen(r.hostFlags(), len(r.Body), len(r.Topic), len(r.Properties))
 }
 
-func (r *Record) len(bornV6, storeV6 bool) int {
-	n := FixedLen + len(r.Body) + len(r.Topic) + len(r.Properties)
-	if bornV6 {
+// RecordLen is the length of a V1 record whose sysFlag has these host bits
+// and whose body, topic and properties have these lengths.
+func RecordLen(sysFlag int32, bodyLen, topicLen, propertiesLen int) int {
+	n := FixedLen + bodyLen + topicLen + propertiesLen
+	if sysFlag&SysFlagBornHostV6 != 0 {
 		n += V6HostExtra
 	}
-	if storeV6 {
+	if sysFlag&SysFlagStoreHostV6 != 0 {
 		n += V6HostExtra
-	}
-	if len(r.Topic) > MaxTopicLenV1 {
-		n++ // V2's 2-byte topic length
 	}
 	return n
 }
 
-// Put writes r into b[:r.Len()]: V1, or V2 when the topic is longer than
-// MaxTopicLenV1. TotalSize and the host bits of sysFlag are computed;
-// BodyCRC is written as it is. Put neither checks nor truncates: a topic
-// over 32767 bytes, properties over MaxPropertiesLen or a record over 2 GiB
-// do not fit the layout, and the caller must refuse them.
+// Put writes r into b[:r.Len()] in the V1 layout. TotalSize and the host
+// bits of sysFlag are computed; BodyCRC is written as it is. Put neither
+// checks nor truncates: a topic over MaxTopicLenV1 bytes, properties over
+// MaxPropertiesLen or a record over 2 GiB do not fit, and the caller must
+// refuse them (records are only read in the V2 layout).
 func (r *Record) Put(b []byte) {
-	bornV6, storeV6, sysFlag := r.layout()
-	size := r.len(bornV6, storeV6)
+	sysFlag := r.hostFlags()
+	size := RecordLen(sysFlag, len(r.Body), len(r.Topic), len(r.Properties))
 	b = b[:size]
-	magic := MagicV1
-	if len(r.Topic) > MaxTopicLenV1 {
-		magic = MagicV2
-	}
+	PutHeader(b, size, r.BodyCRC, r.QueueID, r.Flag, r.QueueOffset, r.PhysOffset, sysFlag, r.BornTimestamp)
+	p := PutHosts(b, sysFlag, r.BornHost, r.StoreTimestamp, r.StoreHost)
+	PutTail(b, p, r.ReconsumeTimes, r.PreparedTransactionOffset, r.Body, r.Topic, r.Properties)
+}
+
+// PutHeader, PutHosts and PutTail are the pieces of Put, in layout order,
+// for a caller that holds the fields elsewhere: the commit log's appender
+// writes records straight from its messages. b holds the record's
+// RecordLen(sysFlag, …) bytes and sysFlag carries the host bits
+// (HostFlags). PutHeader and PutTail inline.
+
+// PutHeader writes the fields before the born host.
+func PutHeader(b []byte, size int, bodyCRC uint32, queueID, flag int32, queueOffset, physOffset int64, sysFlag int32, bornTimestamp int64) {
+	_ = b[PosBornHost-1]
 	binary.BigEndian.PutUint32(b[0:], uint32(size))
-	binary.BigEndian.PutUint32(b[4:], magic)
-	binary.BigEndian.PutUint32(b[8:], r.BodyCRC)
-	binary.BigEndian.PutUint32(b[12:], uint32(r.QueueID))
-	binary.BigEndian.PutUint32(b[16:], uint32(r.Flag))
-	binary.BigEndian.PutUint64(b[20:], uint64(r.QueueOffset))
-	binary.BigEndian.PutUint64(b[28:], uint64(r.PhysOffset))
+	binary.BigEndian.PutUint32(b[4:], MagicV1)
+	binary.BigEndian.PutUint32(b[8:], bodyCRC)
+	binary.BigEndian.PutUint32(b[12:], uint32(queueID))
+	binary.BigEndian.PutUint32(b[16:], uint32(flag))
+	binary.BigEndian.PutUint64(b[20:], uint64(queueOffset))
+	binary.BigEndian.PutUint64(b[28:], uint64(physOffset))
 	binary.BigEndian.PutUint32(b[36:], uint32(sysFlag))
-	binary.BigEndian.PutUint64(b[40:], uint64(r.BornTimestamp))
-	p := putHost(b, PosBornHost, r.BornHost, bornV6)
-	binary.BigEndian.PutUint64(b[p:], uint64(r.StoreTimestamp))
-	p = putHost(b, p+8, r.StoreHost, storeV6)
-	binary.BigEndian.PutUint32(b[p:], uint32(r.ReconsumeTimes))
-	binary.BigEndian.PutUint64(b[p+4:], uint64(r.PreparedTransactionOffset))
+	binary.BigEndian.PutUint64(b[40:], uint64(bornTimestamp))
+}
+
+// PutHosts writes the born host, the store timestamp and the store host,
+// and returns the position after them.
+func PutHosts(b []byte, sysFlag int32, bornHost netip.AddrPort, storeTimestamp int64, storeHost netip.AddrPort) int {
+	p := putHost(b, PosBornHost, bornHost, sysFlag&SysFlagBornHostV6 != 0)
+	binary.BigEndian.PutUint64(b[p:], uint64(storeTimestamp))
+	return putHost(b, p+8, storeHost, sysFlag&SysFlagStoreHostV6 != 0)
+}
+
+// PutTail writes the fields from reconsumeTimes on at b[p:].
+func PutTail(b []byte, p int, reconsumeTimes int32, preparedTransactionOffset int64, body []byte, topic, properties string) {
+	binary.BigEndian.PutUint32(b[p:], uint32(reconsumeTimes))
+	binary.BigEndian.PutUint64(b[p+4:], uint64(preparedTransactionOffset))
 	p += 12
-	binary.BigEndian.PutUint32(b[p:], uint32(len(r.Body)))
+	binary.BigEndian.PutUint32(b[p:], uint32(len(body)))
 	p += 4
-	p += copy(b[p:], r.Body)
-	if magic == MagicV1 {
-		b[p] = byte(len(r.Topic))
-		p++
-	} else {
-		binary.BigEndian.PutUint16(b[p:], uint16(len(r.Topic)))
-		p += 2
-	}
-	p += copy(b[p:], r.Topic)
-	binary.BigEndian.PutUint16(b[p:], uint16(len(r.Properties)))
-	copy(b[p+2:], r.Properties)
+	p += copy(b[p:], body)
+	b[p] = byte(len(topic))
+	p++
+	p += copy(b[p:], topic)
+	binary.BigEndian.PutUint16(b[p:], uint16(len(properties)))
+	copy(b[p+2:], properties)
 }
 
 // Encode appends r's encoding (see Put) to dst and returns the result.

@@ -117,6 +117,17 @@ func TestUnmarshalTopicRoute(t *testing.T) {
 	}
 }
 
+func TestBrokerAddrsOrder(t *testing.T) {
+	b, err := json.Marshal(BrokerAddrs{10: "c:3", 2: "b:2", 0: "a:1"})
+	if err != nil || string(b) != `{"0":"a:1","2":"b:2","10":"c:3"}` {
+		t.Fatalf("brokerAddrs = %s, %v", b, err)
+	}
+	b, err = json.Marshal(BrokerData{})
+	if err != nil || string(b) != `{"brokerAddrs":{},"brokerName":"","cluster":""}` {
+		t.Fatalf("empty broker data = %s, %v", b, err)
+	}
+}
+
 // TestRouteJSONGolden: our namesrv's route, cluster and topic-list bodies
 // decode and encode back to the same bytes.
 func TestRouteJSONGolden(t *testing.T) {
