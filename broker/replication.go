@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rocketgo/rocketgo/broker/ha"
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -132,7 +132,7 @@ func (b *Broker) syncOnce(addr string) error {
 		return fmt.Errorf("topics: %w", err)
 	}
 	var topics topicConfigWrapper
-	if err := json.Unmarshal(quoteNumericKeys(body), &topics); err != nil {
+	if err := wire.Unmarshal(body, &topics); err != nil {
 		return fmt.Errorf("topics: %w", err)
 	}
 	if changed, err := b.topics.replace(topics.TopicConfigTable, topics.DataVersion); err != nil {
@@ -144,7 +144,7 @@ func (b *Broker) syncOnce(addr string) error {
 		return fmt.Errorf("consumer offsets: %w", err)
 	}
 	var offs offsetsFile
-	if err := json.Unmarshal(quoteNumericKeys(body), &offs); err != nil {
+	if err := wire.Unmarshal(body, &offs); err != nil {
 		return fmt.Errorf("consumer offsets: %w", err)
 	}
 	b.offsets.merge(offs.OffsetTable)
@@ -152,7 +152,7 @@ func (b *Broker) syncOnce(addr string) error {
 		return fmt.Errorf("subscription groups: %w", err)
 	}
 	var groups groupsFile
-	if err := json.Unmarshal(quoteNumericKeys(body), &groups); err != nil {
+	if err := wire.Unmarshal(body, &groups); err != nil {
 		return fmt.Errorf("subscription groups: %w", err)
 	}
 	return b.groups.merge(groups.SubscriptionGroupTable)
