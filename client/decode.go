@@ -11,8 +11,8 @@ import (
 )
 
 // DecodeMessages decodes a pull body: stored records laid end to end
-// (REMOTING.md §9.7, internal/wire), IPv4 or IPv6 hosts, V1 or V2 magic. Bodies with
-// sysFlag bit 0 are zlib-decompressed, except those a Java 5 client
+// (REMOTING.md §9.7, internal/wire), IPv4 or IPv6 hosts, V1 or V2 magic.
+// Bodies with sysFlag bit 0 are zlib-decompressed, except those a Java 5 client
 // compressed with LZ4 or ZSTD (sysFlag bits 8–10), which stay compressed;
 // other bodies alias body, so body must not be modified while they are in
 // use. On malformed input, a corrupt zlib stream included, it returns the
@@ -69,7 +69,8 @@ func corrupt(format string, args ...any) error {
 
 // record decodes the record at the start of b into m and returns its size.
 func (d *decoder) record(b []byte, m *MessageExt) (int, error) {
-	v, err := wire.ParseRecord(b)
+	var v wire.RecordView
+	err := v.Parse(b)
 	switch {
 	case errors.Is(err, wire.ErrIncomplete) && v.Size == 0:
 		return 0, corrupt("%d trailing bytes", len(b))

@@ -75,7 +75,8 @@ var errIncomplete = wire.ErrIncomplete
 
 // parse is parseRecord into a view.
 func parse(b []byte, checkCRC bool) (view, error) {
-	w, err := parseRecord(b, checkCRC)
+	var w wire.RecordView
+	err := parseRecord(&w, b, checkCRC)
 	return view{
 		size:        w.Size,
 		queueID:     w.QueueID,
@@ -90,37 +91,37 @@ func parse(b []byte, checkCRC bool) (view, error) {
 	}, err
 }
 
-// parseRecord parses the record at b[0:] with wire.ParseRecord and the
+// parseRecord parses the record at b[0:] into v with wire's Parse and the
 // checks the store adds: a V1 record (what it writes) whose topic is not
 // empty and does not end in NUL, whose properties do not end in NUL, and,
 // with checkCRC, whose body matches its CRC. It returns ErrBlank (with
-// Size set to the blank's length) for a blank record, errIncomplete when
+// v.Size set to the blank's length) for a blank record, errIncomplete when
 // totalSize is plausible but exceeds len(b), and an error wrapping
 // ErrCorrupt otherwise.
-func parseRecord(b []byte, checkCRC bool) (wire.RecordView, error) {
-	v, err := wire.ParseRecord(b)
+func parseRecord(v *wire.RecordView, b []byte, checkCRC bool) error {
+	err := v.Parse(b)
 	if v.Magic == wire.MagicV2 {
-		return v, fmt.Errorf("%w: V2 magic %#08x", ErrCorrupt, v.Magic)
+		return fmt.Errorf("%w: V2 magic %#08x", ErrCorrupt, v.Magic)
 	}
 	if err != nil {
-		return v, err
+		return err
 	}
 	// The CRC covers only the body. What makes a record whose tail was
 	// lost (zeroed) fail here is that a stored topic is never empty and
 	// never ends in NUL, nor do non-empty properties: with the length and
 	// CRC checks, any zeroed suffix that changes a record is caught.
 	if n := len(v.Topic); n == 0 || v.Topic[n-1] == 0 {
-		return v, fmt.Errorf("%w: empty or torn topic", ErrCorrupt)
+		return fmt.Errorf("%w: empty or torn topic", ErrCorrupt)
 	}
 	if n := len(v.Properties); n > 0 && v.Properties[n-1] == 0 {
-		return v, fmt.Errorf("%w: torn properties", ErrCorrupt)
+		return fmt.Errorf("%w: torn properties", ErrCorrupt)
 	}
 	if checkCRC {
 		if crc := wire.BodyCRC(v.Body); crc != v.BodyCRC {
-			return v, fmt.Errorf("%w: body crc %#x, stored %#x", ErrCorrupt, crc, v.BodyCRC)
+			return fmt.Errorf("%w: body crc %#x, stored %#x", ErrCorrupt, crc, v.BodyCRC)
 		}
 	}
-	return v, nil
+	return nil
 }
 
 // DecodeRecord parses the record at b[0:], checking its magic, its sizes and
@@ -128,7 +129,8 @@ func parseRecord(b []byte, checkCRC bool) (wire.RecordView, error) {
 // end-of-segment record it returns ErrBlank and n = the blank's size; for
 // anything short or invalid an error wrapping ErrCorrupt. Body aliases b.
 func DecodeRecord(b []byte) (Record, int, error) {
-	v, err := parseRecord(b, true)
+	var v wire.RecordView
+	err := parseRecord(&v, b, true)
 	switch {
 	case errors.Is(err, ErrBlank):
 		return Record{}, v.Size, err

@@ -97,15 +97,27 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }
 
-// ParseRecord parses the record at b[0:] (bytes after it are not looked at).
+// ParseRecord parses the record at b[0:] (bytes after it are not looked at);
+// see RecordView.Parse.
+func ParseRecord(b []byte) (RecordView, error) {
+	var v RecordView
+	err := v.Parse(b)
+	return v, err
+}
+
+// Parse parses the record at b[0:] into v (bytes after it are not looked at).
 // It checks the magic, that the lengths add up to totalSize, and that both
 // ports fit 16 bits; it does not check the body CRC (BodyCRC). It returns
 // ErrIncomplete when b holds fewer than 8 bytes, or a plausible totalSize
 // larger than len(b) (v.Size and v.Magic are set); ErrBlank for a blank
 // record (v.Size is its length); an error wrapping ErrCorrupt otherwise.
-func ParseRecord(b []byte) (v RecordView, err error) {
+// The other fields of v are meaningful only without an error. Parse does not
+// allocate, and a hot loop may keep v on its stack rather than copy a
+// returned view.
+func (v *RecordView) Parse(b []byte) error {
 	if len(b) < BlankLen {
-		return v, ErrIncomplete
+		v.Size, v.Magic = 0, 0
+		return ErrIncomplete
 	}
 	size := int32(binary.BigEndian.Uint32(b))
 	v.Magic = binary.BigEndian.Uint32(b[PosMagic:])
@@ -116,19 +128,19 @@ func ParseRecord(b []byte) (v RecordView, err error) {
 		topicLenSize = 2
 	case MagicBlank:
 		if size < BlankLen {
-			return v, corrupt("blank record of %d bytes", size)
+			return corrupt("blank record of %d bytes", size)
 		}
 		v.Size = int(size)
-		return v, ErrBlank
+		return ErrBlank
 	default:
-		return v, corrupt("magic %#08x", v.Magic)
+		return corrupt("magic %#08x", v.Magic)
 	}
 	if int(size) < FixedLen+topicLenSize-1 {
-		return v, corrupt("total size %d", size)
+		return corrupt("total size %d", size)
 	}
 	v.Size = int(size)
 	if v.Size > len(b) {
-		return v, ErrIncomplete
+		return ErrIncomplete
 	}
 	r := b[:size]
 	v.SysFlag = int32(binary.BigEndian.Uint32(r[PosSysFlag:]))
@@ -136,7 +148,7 @@ func ParseRecord(b []byte) (v RecordView, err error) {
 	storeLen := HostLen(v.SysFlag&SysFlagStoreHostV6 != 0)
 	fixed := FixedLen - 16 + bornLen + storeLen + topicLenSize - 1
 	if v.Size < fixed {
-		return v, corrupt("total size %d below %d", size, fixed)
+		return corrupt("total size %d below %d", size, fixed)
 	}
 	v.BodyCRC = binary.BigEndian.Uint32(r[8:])
 	v.QueueID = int32(binary.BigEndian.Uint32(r[12:]))
@@ -152,7 +164,7 @@ func ParseRecord(b []byte) (v RecordView, err error) {
 	v.StoreHost = r[p : p+storeLen : p+storeLen]
 	p += storeLen
 	if !validPort(v.BornHost) || !validPort(v.StoreHost) {
-		return v, corrupt("port %d or %d", be32(v.BornHost[bornLen-4:]), be32(v.StoreHost[storeLen-4:]))
+		return corrupt("port %d or %d", be32(v.BornHost[bornLen-4:]), be32(v.StoreHost[storeLen-4:]))
 	}
 	v.ReconsumeTimes = int32(binary.BigEndian.Uint32(r[p:]))
 	v.PreparedTransactionOffset = int64(binary.BigEndian.Uint64(r[p+4:]))
@@ -162,7 +174,7 @@ func ParseRecord(b []byte) (v RecordView, err error) {
 	bodyLen := int(be32(r[p:]))
 	p += 4
 	if bodyLen < 0 || bodyLen > left {
-		return v, corrupt("body length %d", bodyLen)
+		return corrupt("body length %d", bodyLen)
 	}
 	v.Body = r[p : p+bodyLen : p+bodyLen]
 	p += bodyLen
@@ -171,14 +183,14 @@ func ParseRecord(b []byte) (v RecordView, err error) {
 	if topicLenSize == 1 {
 		topicLen = int(r[p])
 		if topicLen > MaxTopicLenV1 {
-			return v, corrupt("topic length %d", topicLen)
+			return corrupt("topic length %d", topicLen)
 		}
 	} else {
 		topicLen = int(int16(binary.BigEndian.Uint16(r[p:])))
 	}
 	p += topicLenSize
 	if topicLen < 0 || topicLen > left {
-		return v, corrupt("topic length %d", topicLen)
+		return corrupt("topic length %d", topicLen)
 	}
 	v.Topic = r[p : p+topicLen : p+topicLen]
 	p += topicLen
@@ -186,10 +198,10 @@ func ParseRecord(b []byte) (v RecordView, err error) {
 	propsLen := int(int16(binary.BigEndian.Uint16(r[p:])))
 	p += 2
 	if propsLen < 0 || propsLen != left {
-		return v, corrupt("properties length %d, %d bytes left", propsLen, left)
+		return corrupt("properties length %d, %d bytes left", propsLen, left)
 	}
 	v.Properties = r[p : p+propsLen : p+propsLen]
-	return v, nil
+	return nil
 }
 
 func be32(b []byte) int32 { return int32(binary.BigEndian.Uint32(b)) }
