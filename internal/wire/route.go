@@ -12,9 +12,8 @@ import (
 
 // Permission bits of a queue (REMOTING.md §6.2).
 const (
-	PermInherit = 0x1
-	PermWrite   = 0x2
-	PermRead    = 0x4
+	PermWrite = 0x2
+	PermRead  = 0x4
 )
 
 // TopicRoute is the body of a GET_ROUTEINFO_BY_TOPIC response.
@@ -64,7 +63,7 @@ func (a BrokerAddrs) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// UnmarshalJSON reads an object of quoted ids (see QuoteNumericKeys for bare
+// UnmarshalJSON reads an object of quoted ids (Unmarshal quotes fastjson's bare
 // ones). White space around ids and addresses is dropped, and so are empty
 // addresses.
 func (a *BrokerAddrs) UnmarshalJSON(b []byte) error {
@@ -104,16 +103,16 @@ type TopicList struct {
 // Unmarshal is json.Unmarshal for JSON as Java's fastjson writes it: object
 // keys may be bare integers ({0:"a"}).
 func Unmarshal(data []byte, v any) error {
-	return json.Unmarshal(QuoteNumericKeys(data), v)
+	return json.Unmarshal(quoteNumericKeys(data), v)
 }
 
-// QuoteNumericKeys rewrites object keys written as bare numbers ({0:"a"}), as
+// quoteNumericKeys rewrites object keys written as bare numbers ({0:"a"}), as
 // fastjson writes integer-keyed maps, into JSON strings ({"0":"a"}), so that
 // encoding/json accepts the document. Everything else, strings and white
 // space included, is copied unchanged; input that is not JSON stays invalid
 // for the decoder to reject. When there is nothing to rewrite it returns b
 // itself.
-func QuoteNumericKeys(b []byte) []byte {
+func quoteNumericKeys(b []byte) []byte {
 	var (
 		out       []byte // nil until the first rewrite
 		copied    int    // b[:copied] has been appended to out

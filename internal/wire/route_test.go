@@ -47,20 +47,20 @@ func TestQuoteNumericKeys(t *testing.T) {
 		{`{"a":[{-1:"x:1"}],"b":{"0":"y:2"}}`, `{"a":[{"-1":"x:1"}],"b":{"0":"y:2"}}`},
 	}
 	for _, c := range cases {
-		got := QuoteNumericKeys([]byte(c.in))
+		got := quoteNumericKeys([]byte(c.in))
 		if string(got) != c.want {
-			t.Errorf("QuoteNumericKeys(%s) = %s, want %s", c.in, got, c.want)
+			t.Errorf("quoteNumericKeys(%s) = %s, want %s", c.in, got, c.want)
 		}
 		if json.Valid([]byte(c.want)) != json.Valid(got) {
-			t.Errorf("QuoteNumericKeys(%s): validity differs", c.in)
+			t.Errorf("quoteNumericKeys(%s): validity differs", c.in)
 		}
 	}
 	in := []byte(`{"a":1}`)
-	if out := QuoteNumericKeys(in); &out[0] != &in[0] {
+	if out := quoteNumericKeys(in); &out[0] != &in[0] {
 		t.Error("input without numeric keys was copied")
 	}
-	if n := testing.AllocsPerRun(100, func() { QuoteNumericKeys(in) }); n != 0 {
-		t.Errorf("QuoteNumericKeys of standard JSON allocates %v times", n)
+	if n := testing.AllocsPerRun(100, func() { quoteNumericKeys(in) }); n != 0 {
+		t.Errorf("quoteNumericKeys of standard JSON allocates %v times", n)
 	}
 }
 
@@ -167,7 +167,7 @@ func FuzzQuoteNumericKeys(f *testing.F) {
 	f.Add([]byte(`{0:"a:1",1:"b:2"}`))
 	f.Add([]byte(`{"s":"x\"{0:1}","a":[{-1:2}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out := QuoteNumericKeys(in)
+		out := quoteNumericKeys(in)
 		if json.Valid(in) && !bytes.Equal(out, in) {
 			t.Fatalf("valid JSON %q was rewritten to %q", in, out)
 		}
@@ -182,7 +182,7 @@ func FuzzQuoteNumericKeys(f *testing.F) {
 		if i != len(in) {
 			t.Fatalf("%q became %q: bytes lost", in, out)
 		}
-		if again := QuoteNumericKeys(out); !bytes.Equal(again, out) {
+		if again := quoteNumericKeys(out); !bytes.Equal(again, out) {
 			t.Fatalf("second pass over %q gave %q", out, again)
 		}
 	})
