@@ -116,7 +116,8 @@ func FuzzSlaveFrames(f *testing.F) {
 		s := &Slave{cfg: SlaveConfig{Sink: sink}, log: quietLog()}
 		r := &frameReader{c: &chunkConn{b: stream, max: int(chunk)%8192 + 1}, buf: make([]byte, 64<<10)}
 		var spare, want []byte
-		base := int64(-1)
+		var base int64
+		started := false // a frame was appended; base is where the log starts
 		for pos := 0; ; {
 			off, n, err := r.header()
 			if len(stream)-pos < 12 {
@@ -150,20 +151,20 @@ func FuzzSlaveFrames(f *testing.F) {
 			}
 			end := mem.MaxOffset()
 			err = s.appendFrame(r, win, off, n, &spare)
-			chains := base < 0 || off == end
+			chains := !started || off == end
 			if chains != (err == nil) {
 				t.Fatalf("frame at %d after the log's end %d: %v", off, end, err)
 			}
 			if err != nil {
 				break // the session ends and the slave reconnects
 			}
-			if base < 0 {
-				base = off
+			if !started {
+				base, started = off, true
 			}
 			want = append(want, stream[pos:pos+n]...)
 			pos += n
 		}
-		if !bytes.Equal(mem.data, want) || (base >= 0 && mem.base != base) {
+		if !bytes.Equal(mem.data, want) || started && mem.base != base {
 			t.Fatalf("sink holds %d bytes from %d, want %d from %d", len(mem.data), mem.base, len(want), base)
 		}
 	})
