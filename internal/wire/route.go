@@ -114,10 +114,11 @@ func Unmarshal(data []byte, v any) error {
 // itself.
 func quoteNumericKeys(b []byte) []byte {
 	var (
-		out       []byte // nil until the first rewrite
-		copied    int    // b[:copied] has been appended to out
-		inObject  []bool // per open container: true for '{', false for '['
-		expectKey bool   // the next token is an object key
+		out       []byte      // nil until the first rewrite
+		copied    int         // b[:copied] has been appended to out
+		depth     [16]bool    // room for inObject on the stack
+		inObject  = depth[:0] // per open container: true for '{', false for '['
+		expectKey bool        // the next token is an object key
 	)
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
