@@ -3,21 +3,44 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-short bench gobench run vet fmt clean
+.PHONY: all build test test-short fuzz fuzz-short bench gobench run vet fmt clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The whole suite: unit tests with the race detector, then the integration
-# tests that start real namesrv and broker processes on 127.0.0.1 (built
-# with -race: a race they report fails the test).
+# The whole suite: unit tests with the race detector, every fuzz target for
+# a short budget, then the integration tests that start real namesrv and
+# broker processes on 127.0.0.1 (built with -race: a race they report fails
+# the test).
 test: build
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) test -race -short -count=1 $(PKGS)
+	@$(MAKE) --no-print-directory fuzz-short
 	PROCTEST_BUILDFLAGS=-race $(GO) test -count=1 -timeout 15m $(PKGS)
+
+# Fuzz targets: every func FuzzXxx in a _test.go file, each run on its own
+# (go test -fuzz takes one target at a time) for FUZZTIME. An input that
+# fails is written to the package's testdata/fuzz/FuzzXxx/, where it stays
+# as a regression seed that plain go test runs; commit it with the fix.
+FUZZTIME       ?= 3m
+FUZZTIME_SHORT ?= 2s
+fuzz:
+	@$(call fuzz-each,$(FUZZTIME))
+
+# The short budget make test uses: a couple of seconds per target.
+fuzz-short:
+	@$(call fuzz-each,$(FUZZTIME_SHORT))
+
+fuzz-each = set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$(dirname $$f) $$t for $(1)"; \
+			$(GO) test -short -run='^$$' -fuzz="^$$t$$" -fuzztime=$(1) $$(dirname $$f) > $$out 2>&1 || { cat $$out; exit 1; }; \
+		done; \
+	done
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

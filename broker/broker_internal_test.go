@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -46,46 +45,6 @@ func TestConfigValidateNamesEveryBadKey(t *testing.T) {
 	slave.BrokerRole = Slave
 	if err := slave.Validate(); err == nil || !strings.Contains(err.Error(), "brokerId") {
 		t.Fatalf("SLAVE with brokerId 0: %v", err)
-	}
-}
-
-func TestProperties(t *testing.T) {
-	props := "TAGS\x01TagA\x02KEYS\x01k1 k2\x02UNIQ_KEY\x01ABC\x02"
-	check := func(name, want string, wantOK bool) {
-		t.Helper()
-		got, ok := property(props, name)
-		if got != want || ok != wantOK {
-			t.Errorf("property(%s) = %q, %v; want %q, %v", name, got, ok, want, wantOK)
-		}
-	}
-	check("TAGS", "TagA", true)
-	check("KEYS", "k1 k2", true)
-	check("UNIQ_KEY", "ABC", true)
-	check("TAG", "", false)
-
-	props = withProperty(props, "TAGS", "TagB")
-	check("TAGS", "TagB", true)
-	check("KEYS", "k1 k2", true)
-	props = withoutProperty(props, "KEYS")
-	check("KEYS", "", false)
-	if !strings.HasSuffix(props, "\x02") {
-		t.Errorf("properties %q lack the trailing separator", props)
-	}
-	if got := withProperty("", "A", "1"); got != "A\x011\x02" {
-		t.Errorf("withProperty on empty = %q", got)
-	}
-	if got := withProperty("A\x011", "B", "2"); got != "A\x011\x02B\x012\x02" {
-		t.Errorf("withProperty without trailing separator = %q", got)
-	}
-}
-
-func TestOffsetMsgID(t *testing.T) {
-	id := offsetMsgID(netip.MustParseAddrPort("127.0.0.1:20911"), 1000)
-	if id != "7F000001000051AF00000000000003E8" {
-		t.Fatalf("offsetMsgID = %s", id)
-	}
-	if id := offsetMsgID(netip.MustParseAddrPort("[::1]:1"), 1); len(id) != 56 {
-		t.Fatalf("IPv6 msg id %s has %d chars", id, len(id))
 	}
 }
 
@@ -141,19 +100,6 @@ func TestSubscriptionMatches(t *testing.T) {
 	var none *subscription
 	if !none.matches(5) {
 		t.Error("no subscription must match everything")
-	}
-}
-
-func TestQuoteNumericKeys(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"offsetTable":{"T@G":{0:12,1:34}}}`: `{"offsetTable":{"T@G":{"0":12,"1":34}}}`,
-		`{ 0 : "a:1", -1:2}`:                  `{"0" : "a:1","-1":2}`,
-		`{"k":"{0:1}"}`:                       `{"k":"{0:1}"}`,
-		`[1,2,{3:4}]`:                         `[1,2,{"3":4}]`,
-	} {
-		if got := string(quoteNumericKeys([]byte(in))); got != want {
-			t.Errorf("quoteNumericKeys(%s) = %s, want %s", in, got, want)
-		}
 	}
 }
 

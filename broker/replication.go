@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rocketgo/rocketgo/broker/ha"
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -189,7 +189,7 @@ func (b *Broker) syncOnce(ctx context.Context, addr string, seen metaVersions) (
 		return seen, fmt.Errorf("consumer offsets: %w", err)
 	}
 	var offs offsetsFile
-	if err := json.Unmarshal(quoteNumericKeys(resp.Body), &offs); err != nil {
+	if err := wire.Unmarshal(resp.Body, &offs); err != nil {
 		return seen, fmt.Errorf("consumer offsets: %w", err)
 	}
 	b.offsets.merge(offs.OffsetTable)
@@ -234,7 +234,7 @@ func (b *Broker) syncChanges(ctx context.Context, addr string, seen metaVersions
 // body) and returns the master's version of it.
 func (b *Broker) applyTopics(body []byte) (string, error) {
 	var topics topicConfigWrapper
-	if err := json.Unmarshal(quoteNumericKeys(body), &topics); err != nil {
+	if err := wire.Unmarshal(body, &topics); err != nil {
 		return "", fmt.Errorf("topics: %w", err)
 	}
 	if changed, err := b.topics.replace(topics.TopicConfigTable, topics.DataVersion); err != nil {
@@ -253,7 +253,7 @@ func (b *Broker) syncGroups(ctx context.Context, addr string) (string, error) {
 		return "", fmt.Errorf("subscription groups: %w", err)
 	}
 	var groups groupsFile
-	if err := json.Unmarshal(quoteNumericKeys(resp.Body), &groups); err != nil {
+	if err := wire.Unmarshal(resp.Body, &groups); err != nil {
 		return "", fmt.Errorf("subscription groups: %w", err)
 	}
 	if err := b.groups.merge(groups.SubscriptionGroupTable); err != nil {

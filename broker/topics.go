@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rocketgo/rocketgo/commitlog"
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
 // Permission bits of a topic (REMOTING.md §6.2).
@@ -215,7 +216,7 @@ func loadJSON(path string, v any) (bool, error) {
 			continue
 		}
 		if err == nil && len(data) > 0 {
-			if err = json.Unmarshal(quoteNumericKeys(data), v); err == nil {
+			if err = wire.Unmarshal(data, v); err == nil {
 				return true, nil
 			}
 		}
@@ -224,61 +225,6 @@ func loadJSON(path string, v any) (bool, error) {
 		}
 	}
 	return false, firstErr
-}
-
-// quoteNumericKeys turns fastjson's {0:12,1:34} into {"0":12,"1":34}
-// outside of strings.
-func quoteNumericKeys(b []byte) []byte {
-	out := make([]byte, 0, len(b)+16)
-	inStr, esc := false, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inStr {
-			out = append(out, c)
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		if c == '"' {
-			inStr = true
-			out = append(out, c)
-			continue
-		}
-		out = append(out, c)
-		if c != '{' && c != ',' {
-			continue
-		}
-		j := i + 1
-		for j < len(b) && (b[j] == ' ' || b[j] == '\n' || b[j] == '\t' || b[j] == '\r') {
-			j++
-		}
-		k := j
-		if k < len(b) && b[k] == '-' {
-			k++
-		}
-		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
-			k++
-		}
-		if k > j && (k > j+1 || b[j] != '-') {
-			m := k
-			for m < len(b) && (b[m] == ' ' || b[m] == '\t') {
-				m++
-			}
-			if m < len(b) && b[m] == ':' {
-				out = append(out, '"')
-				out = append(out, b[j:k]...)
-				out = append(out, '"')
-				i = k - 1
-			}
-		}
-	}
-	return out
 }
 
 func configDir(root string) string { return filepath.Join(root, "config") }

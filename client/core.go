@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -252,7 +253,7 @@ func (c *core) fetch(ctx context.Context, topic string) (*route, error) {
 // queryRoute sends GET_ROUTEINFO_BY_TOPIC to the namesrv in use, moving
 // round robin to the next one after a transport failure. An answer, even
 // TOPIC_NOT_EXIST, is final.
-func (c *core) queryRoute(ctx context.Context, topic string) (*routeData, error) {
+func (c *core) queryRoute(ctx context.Context, topic string) (*wire.TopicRoute, error) {
 	n := len(c.namesrvs)
 	start := int(c.ns.Load()) % n
 	var errs []error
@@ -282,8 +283,8 @@ func (c *core) queryRoute(ctx context.Context, topic string) (*routeData, error)
 			}
 			if fn := c.opts.brokerAddr; fn != nil {
 				for i := range rd.BrokerDatas {
-					for id, a := range rd.BrokerDatas[i].addrs {
-						rd.BrokerDatas[i].addrs[id] = fn(a)
+					for id, a := range rd.BrokerDatas[i].BrokerAddrs {
+						rd.BrokerDatas[i].BrokerAddrs[id] = fn(a)
 					}
 				}
 			}

@@ -34,9 +34,8 @@
 // every broker accepts and which costs less on both ends.
 //
 // Bodies of CompressOver bytes or more are zlib-compressed (level 5) and
-// flagged with sysFlag bit 0. Properties travel as one string:
-//
-//	name 0x01 value 0x02 name 0x01 value 0x02 …   (at most 32767 bytes)
+// flagged with sysFlag bit 0. Properties travel as one string of
+// name 0x01 value 0x02 pairs, at most 32767 bytes (internal/wire).
 //
 // A batch body is its messages laid end to end, each (big-endian)
 //
@@ -46,19 +45,9 @@
 //
 // # Pulling
 //
-// A pull body is stored records laid end to end (big-endian, IPv4 offsets;
-// an IPv6 host, sysFlag 0x10 born / 0x20 store, takes 20 bytes instead of 8
-// and shifts what follows):
-//
-//	 0 totalSize 4 | 4 magic 4 (0xDAA320A7; 0xDAA320AB: 2-byte topic length)
-//	 8 bodyCRC 4   | 12 queueId 4 | 16 flag 4 | 20 queueOffset 8 | 28 physicalOffset 8
-//	36 sysFlag 4   | 40 bornTimestamp 8 | 48 bornHost 8 | 56 storeTimestamp 8 | 64 storeHost 8
-//	72 reconsumeTimes 4 | 76 preparedTransactionOffset 8 | 84 bodyLen 4 | body
-//	   topicLen 1 | topic | propsLen 2 | properties
-//
-// A host is its address (4 or 16 bytes) and an int32 port. The offset
-// message id is the upper-case hex of store address, port and physical
-// offset (32 digits for IPv4).
+// A pull body is stored records laid end to end, V1 or V2, IPv4 or IPv6
+// hosts; the layout, the properties string and the offset message id are
+// in internal/wire's doc, whose parser DecodeMessages uses.
 //
 // # Concurrency
 //

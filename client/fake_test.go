@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rocketgo/rocketgo/internal/proctest"
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -242,7 +244,7 @@ func TestSendRequestFields(t *testing.T) {
 		if born, _ := req.Int64("g"); time.Since(time.UnixMilli(born)) > time.Minute {
 			t.Errorf("bornTimestamp %d", born)
 		}
-		props := parseProperties(req.ExtValue("i"))
+		props := wire.ParseProperties(req.ExtValue("i"))
 		if props["TAGS"] != "TagA" || props["KEYS"] != "k1 k2" || props["p"] != "v" || props["UNIQ_KEY"] != res.MsgID || len(res.MsgID) != 32 {
 			t.Errorf("properties %v, MsgID %s", props, res.MsgID)
 		}
@@ -302,7 +304,7 @@ func decodeBatchForTest(t *testing.T, b []byte) []batchEntryForTest {
 		if total != 22+bodyLen+propsLen || be(b[4:]) != 0 || be(b[8:]) != 0 {
 			t.Fatalf("batch entry: total %d, body %d, props %d", total, bodyLen, propsLen)
 		}
-		out = append(out, batchEntryForTest{flag: int32(be(b[12:])), body: b[20 : 20+bodyLen], props: parseProperties(string(b[22+bodyLen : total]))})
+		out = append(out, batchEntryForTest{flag: int32(be(b[12:])), body: b[20 : 20+bodyLen], props: wire.ParseProperties(string(b[22+bodyLen : total]))})
 		b = b[total:]
 	}
 	return out
@@ -640,23 +642,10 @@ func TestPullFollowsSuggestion(t *testing.T) {
 
 // testRecord is a stored record with queue offset off and tags.
 func testRecord(off int64, tags string) []byte {
-	props := "TAGS\x01" + tags + "\x02"
-	b := make([]byte, 91+1+len("T")+len(props))
-	put32 := func(p int, v uint32) { b[p], b[p+1], b[p+2], b[p+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
-	put64 := func(p int, v uint64) { put32(p, uint32(v>>32)); put32(p+4, uint32(v)) }
-	put32(0, uint32(len(b)))
-	put32(4, magicV1)
-	put64(20, uint64(off))
-	put64(28, uint64(off*1000))
-	copy(b[48:], []byte{127, 0, 0, 1})
-	copy(b[64:], []byte{127, 0, 0, 1})
-	put32(84, 1)
-	b[88] = 'x'
-	b[89] = 1
-	b[90] = 'T'
-	b[91], b[92] = 0, byte(len(props))
-	copy(b[93:], props)
-	return b
+	lo := netip.MustParseAddrPort("127.0.0.1:0")
+	r := wire.Record{QueueOffset: off, PhysOffset: off * 1000, BornHost: lo, StoreHost: lo,
+		Body: []byte("x"), Topic: "T", Properties: "TAGS\x01" + tags + "\x02"}
+	return r.Encode(nil)
 }
 
 func TestHeartbeat(t *testing.T) {

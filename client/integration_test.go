@@ -16,6 +16,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/rocketgo/rocketgo/internal/proctest"
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -168,7 +169,7 @@ func (s *sent) check(t testing.TB, m *MessageExt) {
 			t.Errorf("message %s: property %s = %q, want %q", m.MsgID, k, m.Properties[k], v)
 		}
 	}
-	if compressed := m.SysFlag&sysFlagCompressed != 0; compressed != (len(want.Body) >= defaultCompressOver) {
+	if compressed := m.SysFlag&wire.SysFlagCompressed != 0; compressed != (len(want.Body) >= defaultCompressOver) {
 		t.Errorf("message %s of %d bytes: compressed flag %v", m.MsgID, len(want.Body), compressed)
 	}
 }

@@ -7,9 +7,10 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
 // Message is what a producer sends.
@@ -62,10 +63,8 @@ const (
 )
 
 const (
-	nameSep  = 0x01 // between a property's name and value
-	propSep  = 0x02 // after each property
-	maxProps = 32767
-	maxTopic = 127
+	maxProps = wire.MaxPropertiesLen
+	maxTopic = wire.MaxTopicLenV1
 )
 
 // appendProperties appends m's properties in the wire form (name 0x01
@@ -78,11 +77,11 @@ func appendProperties(dst []byte, m *Message, ids *uniqIDs) (out []byte, idFrom,
 		if err := checkProperty(propTags, m.Tags); err != nil {
 			return dst, 0, 0, err
 		}
-		dst = appendProperty(dst, propTags, m.Tags)
+		dst = wire.AppendProperty(dst, propTags, m.Tags)
 	}
 	if len(m.Keys) > 0 {
 		dst = append(dst, propKeys...)
-		dst = append(dst, nameSep)
+		dst = append(dst, wire.NameSeparator)
 		for i, k := range m.Keys {
 			if err := checkProperty(propKeys, k); err != nil {
 				return dst, 0, 0, err
@@ -92,7 +91,7 @@ func appendProperties(dst []byte, m *Message, ids *uniqIDs) (out []byte, idFrom,
 			}
 			dst = append(dst, k...)
 		}
-		dst = append(dst, propSep)
+		dst = append(dst, wire.PairSeparator)
 	}
 	for k, v := range m.Properties {
 		if (k == propTags && m.Tags != "") || (k == propKeys && len(m.Keys) > 0) {
@@ -105,15 +104,15 @@ func appendProperties(dst []byte, m *Message, ids *uniqIDs) (out []byte, idFrom,
 			idFrom = len(dst) + len(k) + 1
 			idTo = idFrom + len(v)
 		}
-		dst = appendProperty(dst, k, v)
+		dst = wire.AppendProperty(dst, k, v)
 	}
 	if idFrom < 0 && ids != nil {
 		dst = append(dst, propUniqKey...)
-		dst = append(dst, nameSep)
+		dst = append(dst, wire.NameSeparator)
 		idFrom = len(dst)
 		dst = ids.append(dst)
 		idTo = len(dst)
-		dst = append(dst, propSep)
+		dst = append(dst, wire.PairSeparator)
 	}
 	if n := len(dst) - start; n > maxProps {
 		return dst, 0, 0, fmt.Errorf("properties of %d bytes, over the %d-byte limit: %w", n, maxProps, ErrInvalidMessage)
@@ -121,46 +120,14 @@ func appendProperties(dst []byte, m *Message, ids *uniqIDs) (out []byte, idFrom,
 	return dst, idFrom, idTo, nil
 }
 
-func appendProperty(dst []byte, k, v string) []byte {
-	dst = append(dst, k...)
-	dst = append(dst, nameSep)
-	dst = append(dst, v...)
-	return append(dst, propSep)
-}
-
 func checkProperty(k, v string) error {
 	if k == "" {
 		return fmt.Errorf("property with an empty name: %w", ErrInvalidMessage)
 	}
-	if strings.IndexByte(k, nameSep) >= 0 || strings.IndexByte(k, propSep) >= 0 ||
-		strings.IndexByte(v, nameSep) >= 0 || strings.IndexByte(v, propSep) >= 0 {
+	if !wire.ValidProperty(k, v) {
 		return fmt.Errorf("property %q holds byte 0x01 or 0x02: %w", k, ErrInvalidMessage)
 	}
 	return nil
-}
-
-// parseProperties splits a properties string into a map. Pieces that do
-// not split into exactly a name and a value are skipped, as the official
-// client does. Values are substrings of s.
-func parseProperties(s string) map[string]string {
-	if s == "" {
-		return nil
-	}
-	m := make(map[string]string, strings.Count(s, "\x02")+1)
-	for s != "" {
-		var piece string
-		if i := strings.IndexByte(s, propSep); i >= 0 {
-			piece, s = s[:i], s[i+1:]
-		} else {
-			piece, s = s, ""
-		}
-		i := strings.IndexByte(piece, nameSep)
-		if i <= 0 || strings.IndexByte(piece[i+1:], nameSep) >= 0 {
-			continue
-		}
-		m[piece[:i]] = piece[i+1:]
-	}
-	return m
 }
 
 func checkTopic(topic string) error {
@@ -195,7 +162,7 @@ func newUniqIDs(ip net.IP) *uniqIDs {
 		binary.BigEndian.PutUint32(raw[4:], uint32(os.Getpid())<<16^uint32(time.Now().UnixNano()))
 	}
 	g := &uniqIDs{}
-	appendHexUpper(g.prefix[:0], raw[:])
+	wire.AppendHexUpper(g.prefix[:0], raw[:])
 	g.n.Store(uint64(time.Now().UnixNano()))
 	return g
 }
@@ -205,19 +172,10 @@ func (g *uniqIDs) append(dst []byte) []byte {
 	dst = append(dst, g.prefix[:]...)
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], n)
-	return appendHexUpper(dst, b[:])
+	return wire.AppendHexUpper(dst, b[:])
 }
 
 func (g *uniqIDs) next() string { return string(g.append(make([]byte, 0, 32))) }
-
-const hexUpper = "0123456789ABCDEF"
-
-func appendHexUpper(dst, b []byte) []byte {
-	for _, c := range b {
-		dst = append(dst, hexUpper[c>>4], hexUpper[c&0xF])
-	}
-	return dst
-}
 
 // localIPv4 returns the first non-loopback IPv4 address of the host, or
 // 127.0.0.1.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
 func TestProperties(t *testing.T) {
@@ -24,10 +26,10 @@ func TestProperties(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if len(b) == 0 || b[len(b)-1] != propSep {
+		if len(b) == 0 || b[len(b)-1] != wire.PairSeparator {
 			t.Errorf("%s: %q does not end in 0x02", name, b)
 		}
-		got := parseProperties(string(b))
+		got := wire.ParseProperties(string(b))
 		uniq := got[propUniqKey]
 		if string(b[from:to]) != uniq {
 			t.Errorf("%s: UNIQ_KEY position gives %q, map has %q", name, b[from:to], uniq)
@@ -59,24 +61,6 @@ func TestProperties(t *testing.T) {
 	check("0x02 in a tag", &Message{Tags: "a\x02"}, nil, true)
 	check("0x01 in a key", &Message{Keys: []string{"a\x01"}}, nil, true)
 	check("too long", &Message{Properties: map[string]string{"big": strings.Repeat("x", maxProps)}}, nil, true)
-}
-
-func TestParseProperties(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want map[string]string
-	}{
-		{"", nil},
-		{"a\x01b\x02", map[string]string{"a": "b"}},
-		{"a\x01b", map[string]string{"a": "b"}}, // no trailing separator
-		{"a\x01b\x02c\x02\x01d\x02e\x01f\x01g\x02h\x01\x02", map[string]string{"a": "b", "h": ""}},
-		{"TAGS\x01TagA\x02KEYS\x01k1 k2\x02UNIQ_KEY\x01C000020232A900000000819a5c280001\x02",
-			map[string]string{"TAGS": "TagA", "KEYS": "k1 k2", "UNIQ_KEY": "C000020232A900000000819a5c280001"}},
-	} {
-		if got := parseProperties(c.in); !maps.Equal(got, c.want) {
-			t.Errorf("parseProperties(%q) = %v, want %v", c.in, got, c.want)
-		}
-	}
 }
 
 func TestUniqIDsUnique(t *testing.T) {

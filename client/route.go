@@ -1,137 +1,21 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
-// Permission bits of a queueData (REMOTING.md §6.2).
-const (
-	permWrite = 0x2
-	permRead  = 0x4
-)
-
-// routeData is GET_ROUTEINFO_BY_TOPIC's body (REMOTING.md §7.1).
-type routeData struct {
-	QueueDatas  []queueData  `json:"queueDatas"`
-	BrokerDatas []brokerData `json:"brokerDatas"`
-}
-
-type queueData struct {
-	BrokerName     string `json:"brokerName"`
-	ReadQueueNums  int    `json:"readQueueNums"`
-	WriteQueueNums int    `json:"writeQueueNums"`
-	Perm           int    `json:"perm"`
-}
-
-type brokerData struct {
-	Cluster     string          `json:"cluster"`
-	BrokerName  string          `json:"brokerName"`
-	BrokerAddrs json.RawMessage `json:"brokerAddrs"`
-
-	addrs map[int64]string // parsed BrokerAddrs
-}
-
-// parseRoute decodes a route body. It accepts standard JSON and Java
-// fastjson's form with unquoted numeric object keys ({0:"host:port"}), and
-// white space anywhere; brokerAddrs keys are broker ids.
-func parseRoute(body []byte) (*routeData, error) {
-	var rd routeData
-	err := json.Unmarshal(body, &rd)
-	if err != nil {
-		fixed, ok := quoteNumericKeys(body)
-		if !ok {
-			return nil, fmt.Errorf("route JSON: %w", err)
-		}
-		rd = routeData{}
-		if err := json.Unmarshal(fixed, &rd); err != nil {
-			return nil, fmt.Errorf("route JSON: %w", err)
-		}
-	}
-	for i := range rd.BrokerDatas {
-		bd := &rd.BrokerDatas[i]
-		bd.addrs = map[int64]string{}
-		raw := bytes.TrimSpace(bd.BrokerAddrs)
-		if len(raw) == 0 || string(raw) == "null" {
-			continue
-		}
-		var m map[string]string
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("route JSON: brokerAddrs of %s: %w", bd.BrokerName, err)
-		}
-		for k, v := range m {
-			id, err := strconv.ParseInt(strings.TrimSpace(k), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("route JSON: brokerAddrs of %s: key %q is not a broker id", bd.BrokerName, k)
-			}
-			if v = strings.TrimSpace(v); v != "" {
-				bd.addrs[id] = v
-			}
-		}
+// parseRoute decodes a route body (REMOTING.md §7.1): standard JSON or
+// Java fastjson's, with bare numeric brokerAddrs keys (wire.Unmarshal).
+func parseRoute(body []byte) (*wire.TopicRoute, error) {
+	var rd wire.TopicRoute
+	if err := wire.Unmarshal(body, &rd); err != nil {
+		return nil, fmt.Errorf("route JSON: %w", err)
 	}
 	return &rd, nil
-}
-
-// quoteNumericKeys rewrites object keys written as bare numbers ({0:"a"})
-// into strings ({"0":"a"}). It reports whether it changed anything.
-func quoteNumericKeys(b []byte) ([]byte, bool) {
-	out := make([]byte, 0, len(b)+16)
-	changed := false
-	inString := false
-	expectKey := false // after '{' or ',' inside an object
-	var stack []byte   // '{' or '['
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			out = append(out, c)
-			switch c {
-			case '\\':
-				if i+1 < len(b) {
-					i++
-					out = append(out, b[i])
-				}
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch {
-		case c == '"':
-			inString = true
-			expectKey = false
-		case c == '{' || c == '[':
-			stack = append(stack, c)
-			expectKey = c == '{'
-		case c == '}' || c == ']':
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
-			}
-			expectKey = false
-		case c == ',':
-			expectKey = len(stack) > 0 && stack[len(stack)-1] == '{'
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-		case expectKey && (c == '-' || c >= '0' && c <= '9'):
-			j := i + 1
-			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-				j++
-			}
-			out = append(out, '"')
-			out = append(out, b[i:j]...)
-			out = append(out, '"')
-			changed = true
-			expectKey = false
-			i = j - 1
-			continue
-		default:
-			expectKey = false
-		}
-		out = append(out, c)
-	}
-	return out, changed
 }
 
 // route is one topic's parsed route. It is immutable once published.
@@ -182,31 +66,31 @@ func (b *brokerInfo) addr(id int64) (addr string, chosen int64, ok bool) {
 // buildRoute turns route data into a route for topic. maxQueues > 0 caps
 // each broker's queue counts (the auto-create fallback). window returns
 // the send window of a master address (nil for consumers).
-func buildRoute(topic string, rd *routeData, maxQueues int, window func(addr string) *window) *route {
+func buildRoute(topic string, rd *wire.TopicRoute, maxQueues int, window func(addr string) *window) *route {
 	r := &route{topic: topic, brokers: make(map[string]*brokerInfo, len(rd.BrokerDatas))}
 	for i := range rd.BrokerDatas {
 		bd := &rd.BrokerDatas[i]
-		b := &brokerInfo{name: bd.BrokerName, cluster: bd.Cluster, addrs: bd.addrs, master: bd.addrs[0]}
+		b := &brokerInfo{name: bd.BrokerName, cluster: bd.Cluster, addrs: bd.BrokerAddrs, master: bd.BrokerAddrs[0]}
 		if b.master != "" && window != nil {
 			b.win = window(b.master)
 		}
 		r.brokers[bd.BrokerName] = b
 	}
 	qds := slices.Clone(rd.QueueDatas)
-	slices.SortStableFunc(qds, func(a, b queueData) int { return strings.Compare(a.BrokerName, b.BrokerName) })
+	slices.SortStableFunc(qds, func(a, b wire.QueueData) int { return strings.Compare(a.BrokerName, b.BrokerName) })
 	for _, qd := range qds {
-		w, rn := qd.WriteQueueNums, qd.ReadQueueNums
+		w, rn := int(qd.WriteQueueNums), int(qd.ReadQueueNums)
 		if maxQueues > 0 {
 			w, rn = min(w, maxQueues), min(rn, maxQueues)
 		}
-		if qd.Perm&permWrite != 0 {
+		if qd.Perm&wire.PermWrite != 0 {
 			if b := r.brokers[qd.BrokerName]; b != nil && b.master != "" {
 				for i := 0; i < w; i++ {
 					r.pub = append(r.pub, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: i})
 				}
 			}
 		}
-		if qd.Perm&permRead != 0 {
+		if qd.Perm&wire.PermRead != 0 {
 			for i := 0; i < rn; i++ {
 				r.sub = append(r.sub, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: i})
 			}

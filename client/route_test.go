@@ -1,52 +1,13 @@
 package client
 
 import (
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
-
-func TestParseRoute(t *testing.T) {
-	type broker struct {
-		name  string
-		addrs map[int64]string
-	}
-	check := func(name, body string, want []broker) {
-		t.Helper()
-		rd, err := parseRoute([]byte(body))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if len(rd.BrokerDatas) != len(want) {
-			t.Fatalf("%s: %d brokers, want %d", name, len(rd.BrokerDatas), len(want))
-		}
-		for i, w := range want {
-			bd := rd.BrokerDatas[i]
-			if bd.BrokerName != w.name || !maps.Equal(bd.addrs, w.addrs) {
-				t.Errorf("%s: broker %d = %s %v, want %s %v", name, i, bd.BrokerName, bd.addrs, w.name, w.addrs)
-			}
-		}
-	}
-	ab := []broker{{"broker-a", map[int64]string{0: "10.0.0.5:10911", 1: "10.0.0.6:10911"}}}
-	check("standard", `{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.5:10911","1":"10.0.0.6:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"queueDatas":[]}`, ab)
-	check("fastjson bare ids", `{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.5:10911",1:"10.0.0.6:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"queueDatas":[]}`, ab)
-	check("white space", "{ \"brokerDatas\" : [ { \"brokerAddrs\" : { 0 : \"10.0.0.5:10911\" ,\n 1 : \" 10.0.0.6:10911\" } , \"brokerName\" : \"broker-a\" } ] }", ab)
-	check("quoted ids with spaces", `{"brokerDatas":[{"brokerAddrs":{" 0":"10.0.0.5:10911", "1 ":"10.0.0.6:10911"},"brokerName":"broker-a"}]}`, ab)
-	check("bare-id lookalikes inside strings stay", `{"brokerDatas":[{"brokerAddrs":{0:"a,1:b"},"brokerName":"x{1:2}"}]}`,
-		[]broker{{"x{1:2}", map[int64]string{0: "a,1:b"}}})
-	check("no brokerAddrs", `{"brokerDatas":[{"brokerName":"broker-a"}],"queueDatas":[]}`, []broker{{"broker-a", map[int64]string{}}})
-	check("empty brokerAddrs", `{"brokerDatas":[{"brokerName":"broker-a","brokerAddrs":{}}]}`, []broker{{"broker-a", map[int64]string{}}})
-	check("two groups, negative id", `{"brokerDatas":[{"brokerAddrs":{-1:"x:1"},"brokerName":"a"},{"brokerAddrs":{"0":"y:2"},"brokerName":"b"}]}`,
-		[]broker{{"a", map[int64]string{-1: "x:1"}}, {"b", map[int64]string{0: "y:2"}}})
-
-	for _, bad := range []string{``, `{`, `{"brokerDatas":[{"brokerAddrs":{"zero":"a:1"}}]}`, `{"brokerDatas":[{"brokerAddrs":{0:1}}]}`, `[1]`} {
-		if _, err := parseRoute([]byte(bad)); err == nil {
-			t.Errorf("parseRoute(%q) succeeded", bad)
-		}
-	}
-}
 
 func TestParseRouteTestdata(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("testdata", "route_fastjson.json"))
@@ -64,18 +25,18 @@ func TestParseRouteTestdata(t *testing.T) {
 }
 
 func TestBuildRoute(t *testing.T) {
-	rd := &routeData{
-		QueueDatas: []queueData{
+	rd := &wire.TopicRoute{
+		QueueDatas: []wire.QueueData{
 			{BrokerName: "c", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6}, // no master
 			{BrokerName: "b", ReadQueueNums: 1, WriteQueueNums: 3, Perm: 6},
 			{BrokerName: "a", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 4}, // read only
 			{BrokerName: "d", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 2}, // write only
 		},
-		BrokerDatas: []brokerData{
-			{BrokerName: "a", addrs: map[int64]string{0: "a0"}},
-			{BrokerName: "b", addrs: map[int64]string{0: "b0", 1: "b1"}},
-			{BrokerName: "c", addrs: map[int64]string{1: "c1", 2: "c2"}},
-			{BrokerName: "d", addrs: map[int64]string{0: "d0"}},
+		BrokerDatas: []wire.BrokerData{
+			{BrokerName: "a", BrokerAddrs: wire.BrokerAddrs{0: "a0"}},
+			{BrokerName: "b", BrokerAddrs: wire.BrokerAddrs{0: "b0", 1: "b1"}},
+			{BrokerName: "c", BrokerAddrs: wire.BrokerAddrs{1: "c1", 2: "c2"}},
+			{BrokerName: "d", BrokerAddrs: wire.BrokerAddrs{0: "d0"}},
 		},
 	}
 	q := func(b string, id int) MessageQueue { return MessageQueue{Topic: "T", BrokerName: b, QueueID: id} }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
 // TestGoClientDecodes hands stored records, concatenated as a pull body is,
@@ -48,7 +50,7 @@ func TestGoClientDecodes(t *testing.T) {
 		check("StoreTimestamp", g.StoreTimestamp, r.StoreTimestamp)
 		check("BornTimestamp", g.BornTimestamp, m.BornTimestamp)
 		check("Flag", g.Flag, m.Flag)
-		check("BodyCRC", uint32(g.BodyCRC), bodyCRC(m.Body))
+		check("BodyCRC", uint32(g.BodyCRC), wire.BodyCRC(m.Body))
 		check("BornHost", g.BornHost, fmt.Sprintf("%s:%d", m.BornHost.Addr(), m.BornHost.Port()))
 		check("StoreHost", g.StoreHost, fmt.Sprintf("%s:%d", m.StoreHost.Addr(), m.StoreHost.Port()))
 		check("TAGS", g.GetTags(), fmt.Sprintf("tag%d", i%3))

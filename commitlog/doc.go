@@ -20,27 +20,15 @@
 //
 // # Record layout
 //
-// Big-endian, byte-compatible with RocketMQ (V1 magic); a pull response body
-// is these records concatenated exactly as stored. Offsets for IPv4 hosts; an
-// IPv6 born or store host takes 20 bytes instead of 8 and shifts what follows.
-//
-//	 0 totalSize 4     whole record, this field included
-//	 4 magic 4         0xDAA320A7
-//	 8 bodyCRC 4       CRC32-IEEE(body) & 0x7FFFFFFF
-//	12 queueId 4
-//	16 flag 4
-//	20 queueOffset 8   0 for PREPARED and ROLLBACK transaction records
-//	28 physOffset 8    offset of this record in the log
-//	36 sysFlag 4       0x10 born host IPv6, 0x20 store host IPv6, &0xC transaction type
-//	40 bornTimestamp 8
-//	48 bornHost 8|20   address 4|16, port int32
-//	56 storeTimestamp 8  set under the append lock: monotone in log order
-//	64 storeHost 8|20
-//	72 reconsumeTimes 4
-//	76 preparedTransactionOffset 8
-//	84 bodyLength 4, body
-//	   topicLength 1, topic (≤ 127 bytes)
-//	   propertiesLength 2, properties (≤ 32767 bytes; name 0x01 value 0x02 …)
+// Records are RocketMQ's stored message records (V1 magic), byte for byte;
+// a pull response body is these records concatenated exactly as stored. The
+// layout, shared with the client's pull decoder, is in the doc of
+// internal/wire, the one package of ours this one imports (a leaf that
+// imports nothing of ours). The store writes and accepts only V1 records
+// with a non-empty topic of at most 127 bytes that does not end in NUL and
+// properties that do not end in NUL (see Recovery); the 8-byte
+// storeTimestamp at offset 56 (IPv4 born host) is set under the append
+// lock, so it is monotone in log order.
 //
 // Fixed overhead: 91 bytes with two IPv4 hosts. A record never spans
 // segments: when len+8 exceeds the space left, an 8-byte blank record

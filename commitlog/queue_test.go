@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
 // timedLog replicates records with chosen store times into a fresh log:
@@ -29,7 +31,7 @@ func timedLog(t *testing.T, n int) *Log {
 		if i%5 == 0 {
 			r.BornHost = mustAddrPort("[2001:db8::5]:1") // STORETIMESTAMP moves
 		}
-		r.BodyCRC = bodyCRC(r.Body)
+		r.BodyCRC = wire.BodyCRC(r.Body)
 		data = r.Encode(data)
 	}
 	if err := l.AppendAt(0, data); err != nil {

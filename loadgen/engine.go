@@ -3,7 +3,6 @@ package loadgen
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/rocketgo/rocketgo/client"
 	"github.com/rocketgo/rocketgo/internal/procs"
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -750,12 +750,8 @@ func masterOf(ctx context.Context, rpc *remoting.Client, namesrvs []string, grou
 			lastErr = fmt.Errorf("namesrv %s: %w", ns, err)
 			continue
 		}
-		var info struct {
-			BrokerAddrTable map[string]struct {
-				BrokerAddrs map[string]string `json:"brokerAddrs"`
-			} `json:"brokerAddrTable"`
-		}
-		if err := json.Unmarshal(resp.Body, &info); err != nil {
+		var info wire.ClusterInfo
+		if err := wire.Unmarshal(resp.Body, &info); err != nil {
 			lastErr = fmt.Errorf("namesrv %s: cluster info: %w", ns, err)
 			continue
 		}
@@ -767,7 +763,7 @@ func masterOf(ctx context.Context, rpc *remoting.Client, namesrvs []string, grou
 			}
 			return "", fmt.Errorf("namesrv %s knows no broker group %q (groups: %v)", ns, group, names)
 		}
-		if m := bd.BrokerAddrs["0"]; m != "" {
+		if m := bd.BrokerAddrs[0]; m != "" {
 			return m, nil
 		}
 		return "", fmt.Errorf("broker group %q has no live master", group)

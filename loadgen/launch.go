@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -299,21 +299,17 @@ func (c *Cluster) missingFrom(ctx context.Context, addr string) (string, error) 
 	if resp.Code != remoting.Success {
 		return "", fmt.Errorf("cluster info: code %d %s", resp.Code, resp.Remark)
 	}
-	var info struct {
-		BrokerAddrTable map[string]struct {
-			BrokerAddrs map[string]string `json:"brokerAddrs"`
-		} `json:"brokerAddrTable"`
-	}
-	if err := json.Unmarshal(resp.Body, &info); err != nil {
+	var info wire.ClusterInfo
+	if err := wire.Unmarshal(resp.Body, &info); err != nil {
 		return "", fmt.Errorf("cluster info: %w", err)
 	}
 	for _, g := range c.Groups {
 		addrs := info.BrokerAddrTable[g.Spec.Name].BrokerAddrs
-		if g.Master.Running() && addrs["0"] != g.Master.Addr {
+		if g.Master.Running() && addrs[0] != g.Master.Addr {
 			return g.Master.Name, nil
 		}
 		for i, s := range g.Slaves {
-			if s.Running() && addrs[strconv.Itoa(i+1)] != s.Addr {
+			if s.Running() && addrs[int64(i+1)] != s.Addr {
 				return s.Name, nil
 			}
 		}

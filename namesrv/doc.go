@@ -30,16 +30,11 @@
 // master keeps its queue data, so consumers can still read from the slaves;
 // a group left empty loses its queue data in every topic.
 //
-// Route bodies are standard, compact JSON with keys in fastjson's
-// alphabetical order, for example
-//
-//	{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.5:10911","1":"10.0.0.6:10911"},
-//	"brokerName":"broker-a","cluster":"DefaultCluster"}],"queueDatas":[{"brokerName":"broker-a",
-//	"perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}
-//
-// brokerAddrs must stay free of whitespace: the Go client splits its raw
-// text on ',' and the first ':'. Incoming JSON may use fastjson's unquoted
-// integer keys ({0:"a"}); they are quoted before decoding.
+// Route, cluster-info and topic-list bodies are internal/wire's types, whose
+// doc has the format: standard, compact JSON with keys in fastjson's
+// alphabetical order and brokerAddrs free of white space. Incoming JSON may
+// use fastjson's unquoted integer keys ({0:"a"}); wire.Unmarshal quotes them
+// before decoding.
 //
 // A compressed REGISTER_BROKER body (ext compressed=true) is a zlib stream
 // of big-endian length-prefixed parts:

@@ -1,7 +1,6 @@
 package namesrv
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,19 +29,6 @@ func FuzzDecodeRegisterBody(f *testing.F) {
 			if name == "" || qd.ReadQueueNums < 0 || qd.WriteQueueNums < 0 {
 				t.Fatalf("accepted topic %q %+v", name, qd)
 			}
-		}
-	})
-}
-
-func FuzzQuoteNumericKeys(f *testing.F) {
-	f.Add(readTestdata(f, "register_body.json"))
-	f.Add(readTestdata(f, "register_body_fastjson.json"))
-	f.Add([]byte(`{0:"a:1",1:"b:2"}`))
-	f.Add([]byte(`{"s":"x\"{0:1}","a":[{-1:2}]}`))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		out := quoteNumericKeys(in)
-		if json.Valid(in) && string(out) != string(in) {
-			t.Fatalf("valid JSON %q was rewritten to %q", in, out)
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -149,7 +150,7 @@ func routeOf(t *testing.T, s *Server, name string) (*remoting.Command, goRoute) 
 
 // goRoute is a route as the official Go client sees it.
 type goRoute struct {
-	Queues  []queueData
+	Queues  []wire.QueueData
 	Brokers map[string]goBroker // by brokerName
 }
 
@@ -163,7 +164,7 @@ type goBroker struct {
 // first ':', quotes removed, an unparsable id taken as 0.
 func parseLikeGoClient(body []byte) (goRoute, error) {
 	var doc struct {
-		QueueDatas  *[]queueData `json:"queueDatas"`
+		QueueDatas  *[]wire.QueueData `json:"queueDatas"`
 		BrokerDatas []struct {
 			BrokerName  string          `json:"brokerName"`
 			Cluster     string          `json:"cluster"`

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -40,7 +41,7 @@ func TestRouteJSON(t *testing.T) {
 	}
 
 	want := goRoute{
-		Queues: []queueData{
+		Queues: []wire.QueueData{
 			{BrokerName: "broker-a", Perm: 6, ReadQueueNums: 4, WriteQueueNums: 4},
 			{BrokerName: "broker-b", Perm: 6, ReadQueueNums: 2, WriteQueueNums: 2},
 		},
@@ -390,7 +391,7 @@ func TestCompressedRegistration(t *testing.T) {
 		t.Fatalf("compressed register: %d %q", resp.Code, resp.Remark)
 	}
 	_, r := routeOf(t, s, "Zipped")
-	want := []queueData{{BrokerName: "broker-a", Perm: 6, ReadQueueNums: 2, WriteQueueNums: 1}}
+	want := []wire.QueueData{{BrokerName: "broker-a", Perm: 6, ReadQueueNums: 2, WriteQueueNums: 1}}
 	if !reflect.DeepEqual(r.Queues, want) {
 		t.Fatalf("Zipped queues %+v", r.Queues)
 	}
@@ -422,29 +423,6 @@ func TestLenientRegisterBody(t *testing.T) {
 	}
 	if got := brokerNames(s); !slices.Equal(got, []string{"broker-a", "broker-b"}) {
 		t.Fatalf("groups %v", got)
-	}
-}
-
-func TestQuoteNumericKeys(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{`{0:"a:1",1:"b:2"}`, `{"0":"a:1","1":"b:2"}`},
-		{`{ 0 : "a" , -12:{3:[4,{5:6}]}}`, `{ "0" : "a" , "-12":{"3":[4,{"5":6}]}}`},
-		{`{"k":[1,2,{3:"{4:5}"}]}`, `{"k":[1,2,{"3":"{4:5}"}]}`},
-		{`{"s":"a\"b{0:1}","n":0}`, `{"s":"a\"b{0:1}","n":0}`},
-		{`[0,1,{2:3}]`, `[0,1,{"2":3}]`},
-		{`{"already":"quoted"}`, `{"already":"quoted"}`},
-		{`{1.5e3:true}`, `{"1.5e3":true}`},
-		{``, ``},
-		{`}}{`, `}}{`},
-	}
-	for _, c := range cases {
-		if got := string(quoteNumericKeys([]byte(c.in))); got != c.want {
-			t.Errorf("quoteNumericKeys(%s) = %s, want %s", c.in, got, c.want)
-		}
-	}
-	in := []byte(`{"a":1}`)
-	if out := quoteNumericKeys(in); &out[0] != &in[0] {
-		t.Error("input without numeric keys was copied")
 	}
 }
 
@@ -572,17 +550,6 @@ func TestRegisterBodyTestdata(t *testing.T) {
 	}
 }
 
-func TestBrokerAddrsOrder(t *testing.T) {
-	b, err := json.Marshal(brokerAddrs{10: "c:3", 2: "b:2", 0: "a:1"})
-	if err != nil || string(b) != `{"0":"a:1","2":"b:2","10":"c:3"}` {
-		t.Fatalf("brokerAddrs = %s, %v", b, err)
-	}
-	b, err = json.Marshal(brokerDataJSON{})
-	if err != nil || string(b) != `{"brokerAddrs":{},"brokerName":"","cluster":""}` {
-		t.Fatalf("empty broker data = %s, %v", b, err)
-	}
-}
-
 func TestActingMaster(t *testing.T) {
 	s, _ := newTestServer(t)
 	ca, cs := newConn(), newConn()
@@ -603,7 +570,7 @@ func TestActingMaster(t *testing.T) {
 		t.Fatalf("the slave does not stand in for the dead master: %+v", addrs)
 	}
 	for _, q := range r.Queues {
-		if q.BrokerName == "broker-a" && q.Perm&permWrite != 0 {
+		if q.BrokerName == "broker-a" && q.Perm&wire.PermWrite != 0 {
 			t.Fatalf("an acting slave's queues must be read-only, got perm %d", q.Perm)
 		}
 	}
@@ -627,17 +594,17 @@ func TestPrimeSlaveTopics(t *testing.T) {
 		r.extra = append(r.extra, "enableActingMaster", "true")
 		return r
 	}
-	queues := func(s *Server, topic string) (queueData, bool) {
+	queues := func(s *Server, topic string) (wire.QueueData, bool) {
 		resp, r := routeOf(t, s, topic)
 		if resp.Code != remoting.Success {
-			return queueData{}, false
+			return wire.QueueData{}, false
 		}
 		for _, q := range r.Queues {
 			if q.BrokerName == "broker-a" {
 				return q, true
 			}
 		}
-		return queueData{}, false
+		return wire.QueueData{}, false
 	}
 
 	// A namesrv that only ever heard from the slave.
@@ -646,7 +613,7 @@ func TestPrimeSlaveTopics(t *testing.T) {
 	slave.topics = append(slices.Clone(slaveA.topics), topic{"Young", 2, 2, 4})
 	register(t, s, newConn(), slave)
 	_, r := routeOf(t, s, "Young")
-	if q, ok := queues(s, "Young"); !ok || q.ReadQueueNums != 2 || q.Perm&permWrite != 0 {
+	if q, ok := queues(s, "Young"); !ok || q.ReadQueueNums != 2 || q.Perm&wire.PermWrite != 0 {
 		t.Fatalf("Young from the prime slave: %+v %v", q, ok)
 	}
 	if r.Brokers["broker-a"].Addrs[0] != slaveA.addr {

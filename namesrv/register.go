@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -95,7 +96,7 @@ func (s *Server) queryDataVersion(_ peer, req *remoting.Command) (*remoting.Comm
 	}
 	var v dataVersion
 	if len(req.Body) > 0 {
-		if err := json.Unmarshal(quoteNumericKeys(req.Body), &v); err != nil {
+		if err := wire.Unmarshal(req.Body, &v); err != nil {
 			return nil, fmt.Errorf("data version of %s: %w: %w", addr, ErrMalformedBody, err)
 		}
 	}
@@ -178,19 +179,19 @@ type topicConfig struct {
 
 // decodeRegisterBody returns the data version and the topics of a
 // REGISTER_BROKER body. An empty body is version zero with no topics.
-func decodeRegisterBody(body []byte, compressed bool) (dataVersion, map[string]queueData, error) {
+func decodeRegisterBody(body []byte, compressed bool) (dataVersion, map[string]wire.QueueData, error) {
 	if len(body) == 0 {
-		return dataVersion{}, map[string]queueData{}, nil
+		return dataVersion{}, map[string]wire.QueueData{}, nil
 	}
 	if compressed {
 		return decodeCompressedBody(body)
 	}
 	var rb registerBody
-	if err := json.Unmarshal(quoteNumericKeys(body), &rb); err != nil {
+	if err := wire.Unmarshal(body, &rb); err != nil {
 		return dataVersion{}, nil, fmt.Errorf("%w: %w", ErrMalformedBody, err)
 	}
 	w := rb.TopicConfigSerializeWrapper
-	topics := make(map[string]queueData, len(w.TopicConfigTable))
+	topics := make(map[string]wire.QueueData, len(w.TopicConfigTable))
 	for name, tc := range w.TopicConfigTable {
 		if err := addTopic(topics, name, tc); err != nil {
 			return dataVersion{}, nil, err
@@ -199,7 +200,7 @@ func decodeRegisterBody(body []byte, compressed bool) (dataVersion, map[string]q
 	return w.DataVersion, topics, nil
 }
 
-func addTopic(topics map[string]queueData, name string, tc topicConfig) error {
+func addTopic(topics map[string]wire.QueueData, name string, tc topicConfig) error {
 	if name == "" {
 		return fmt.Errorf("%w: a topic has an empty name", ErrMalformedBody)
 	}
@@ -207,7 +208,7 @@ func addTopic(topics map[string]queueData, name string, tc topicConfig) error {
 		return fmt.Errorf("%w: topic %s has negative queue numbers (read %d, write %d)",
 			ErrMalformedBody, name, tc.ReadQueueNums, tc.WriteQueueNums)
 	}
-	topics[name] = queueData{
+	topics[name] = wire.QueueData{
 		ReadQueueNums:  tc.ReadQueueNums,
 		WriteQueueNums: tc.WriteQueueNums,
 		Perm:           tc.Perm,
@@ -222,7 +223,7 @@ func addTopic(topics map[string]queueData, name string, tc topicConfig) error {
 //	int32 topicCount, then per topic: int32 len | "name readQ writeQ perm filterType[ attributesJSON]"
 //	int32 len | filter-server list JSON            (ignored)
 //	int32 count | per entry int32 len | JSON      (Java 5 queue mappings, ignored)
-func decodeCompressedBody(body []byte) (dataVersion, map[string]queueData, error) {
+func decodeCompressedBody(body []byte) (dataVersion, map[string]wire.QueueData, error) {
 	zr, err := zlib.NewReader(bytes.NewReader(body))
 	if err != nil {
 		return dataVersion{}, nil, fmt.Errorf("%w: inflate: %w", ErrMalformedBody, err)
@@ -240,7 +241,7 @@ func decodeCompressedBody(body []byte) (dataVersion, map[string]queueData, error
 	if err != nil {
 		return dataVersion{}, nil, fmt.Errorf("%w: data version: %w", ErrMalformedBody, err)
 	}
-	if err := json.Unmarshal(quoteNumericKeys(vb), &v); err != nil {
+	if err := wire.Unmarshal(vb, &v); err != nil {
 		return dataVersion{}, nil, fmt.Errorf("%w: data version: %w", ErrMalformedBody, err)
 	}
 	n, err := r.int32()
@@ -250,7 +251,7 @@ func decodeCompressedBody(body []byte) (dataVersion, map[string]queueData, error
 	if n < 0 || int(n) > r.remaining()/4 {
 		return dataVersion{}, nil, fmt.Errorf("%w: topic count %d does not fit the body", ErrMalformedBody, n)
 	}
-	topics := make(map[string]queueData, n)
+	topics := make(map[string]wire.QueueData, n)
 	for i := range int(n) {
 		tb, err := r.chunk()
 		if err != nil {

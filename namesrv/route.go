@@ -1,20 +1,16 @@
 package namesrv
 
 import (
-	"bytes"
-	"encoding/json"
 	"maps"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
 // masterID is the brokerId of a group's master.
 const masterID = 0
-
-// permWrite is the WRITE bit of a queue's perm (REMOTING.md §6.2).
-const permWrite = 0x2
 
 // dataVersion is a broker's topic-table version; a change makes the namesrv
 // rebuild the broker's queue data.
@@ -22,16 +18,6 @@ type dataVersion struct {
 	StateVersion int64 `json:"stateVersion"`
 	Timestamp    int64 `json:"timestamp"`
 	Counter      int64 `json:"counter"`
-}
-
-// queueData is one broker group's share of a topic. The JSON field order is
-// the one Java's fastjson writes (alphabetical).
-type queueData struct {
-	BrokerName     string `json:"brokerName"`
-	Perm           int32  `json:"perm"`
-	ReadQueueNums  int32  `json:"readQueueNums"`
-	TopicSysFlag   int32  `json:"topicSysFlag"`
-	WriteQueueNums int32  `json:"writeQueueNums"`
 }
 
 // brokerData is a broker group: its cluster and the address of each member.
@@ -61,15 +47,15 @@ type liveBroker struct {
 // holding it.
 type routeTable struct {
 	mu       sync.RWMutex
-	topics   map[string]map[string]queueData // topic → brokerName → queue data
-	brokers  map[string]*brokerData          // brokerName → group
-	clusters map[string]map[string]struct{}  // cluster → brokerNames
-	live     map[string]*liveBroker          // brokerAddr → liveness
+	topics   map[string]map[string]wire.QueueData // topic → brokerName → queue data
+	brokers  map[string]*brokerData               // brokerName → group
+	clusters map[string]map[string]struct{}       // cluster → brokerNames
+	live     map[string]*liveBroker               // brokerAddr → liveness
 }
 
 func newRouteTable() *routeTable {
 	return &routeTable{
-		topics:   make(map[string]map[string]queueData),
+		topics:   make(map[string]map[string]wire.QueueData),
 		brokers:  make(map[string]*brokerData),
 		clusters: make(map[string]map[string]struct{}),
 		live:     make(map[string]*liveBroker),
@@ -82,7 +68,7 @@ type registration struct {
 	id                                int64
 	timeout                           time.Duration
 	version                           dataVersion
-	topics                            map[string]queueData // topic → queue data of this broker
+	topics                            map[string]wire.QueueData // topic → queue data of this broker
 	conn                              peer
 	actingMaster                      bool // enableActingMaster ext field
 }
@@ -171,7 +157,7 @@ func (t *routeTable) register(r *registration, now time.Time) registerResult {
 // replaceTopicsLocked makes topics the complete queue data of group name:
 // entries are created or overwritten, and the group is taken out of topics it
 // no longer lists. t.mu must be held.
-func (t *routeTable) replaceTopicsLocked(name string, topics map[string]queueData) {
+func (t *routeTable) replaceTopicsLocked(name string, topics map[string]wire.QueueData) {
 	for topic, byBroker := range t.topics {
 		if _, ok := topics[topic]; ok {
 			continue
@@ -186,7 +172,7 @@ func (t *routeTable) replaceTopicsLocked(name string, topics map[string]queueDat
 	for topic, qd := range topics {
 		byBroker := t.topics[topic]
 		if byBroker == nil {
-			byBroker = make(map[string]queueData)
+			byBroker = make(map[string]wire.QueueData)
 			t.topics[topic] = byBroker
 		}
 		qd.BrokerName = name
@@ -198,7 +184,7 @@ func (t *routeTable) replaceTopicsLocked(name string, topics map[string]queueDat
 // every topic with all set, else only those the group is missing from. It
 // removes nothing (the slave may know less than its master did) and reports
 // whether it added or changed anything. t.mu must be held.
-func (t *routeTable) addTopicsLocked(name string, topics map[string]queueData, all bool) bool {
+func (t *routeTable) addTopicsLocked(name string, topics map[string]wire.QueueData, all bool) bool {
 	added := false
 	for topic, qd := range topics {
 		byBroker := t.topics[topic]
@@ -206,7 +192,7 @@ func (t *routeTable) addTopicsLocked(name string, topics map[string]queueData, a
 			continue
 		}
 		if byBroker == nil {
-			byBroker = make(map[string]queueData)
+			byBroker = make(map[string]wire.QueueData)
 			t.topics[topic] = byBroker
 		}
 		qd.BrokerName = name
@@ -383,40 +369,9 @@ func (t *routeTable) deleteTopic(topic, cluster string) {
 	}
 }
 
-// brokerAddrs encodes as a JSON object from brokerId to address, ids in
-// numeric order, compact: the Go client splits its raw text on ',' and ':'.
-type brokerAddrs map[int64]string
-
-func (a brokerAddrs) MarshalJSON() ([]byte, error) {
-	ids := slices.Sorted(maps.Keys(a))
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		b.WriteString(strconv.FormatInt(id, 10))
-		b.WriteString(`":`)
-		v, err := json.Marshal(a[id])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-// brokerDataJSON is the wire form of a broker group.
-type brokerDataJSON struct {
-	BrokerAddrs brokerAddrs `json:"brokerAddrs"`
-	BrokerName  string      `json:"brokerName"`
-	Cluster     string      `json:"cluster"`
-}
-
-func (bd *brokerData) wire() brokerDataJSON {
-	return brokerDataJSON{BrokerAddrs: brokerAddrs(maps.Clone(bd.addrs)), BrokerName: bd.name, Cluster: bd.cluster}
+// data is the group as routes and cluster info show it.
+func (bd *brokerData) data() wire.BrokerData {
+	return wire.BrokerData{BrokerAddrs: maps.Clone(bd.addrs), BrokerName: bd.name, Cluster: bd.cluster}
 }
 
 // primeSlave reports whether slave id is the one whose registrations keep
@@ -436,58 +391,46 @@ func (bd *brokerData) actingSlave() string {
 	return bd.addrs[slices.Min(slices.Collect(maps.Keys(bd.addrs)))]
 }
 
-// topicRoute is the body of a GET_ROUTEINFO_BY_TOPIC response: standard JSON,
+// route returns the route of topic, or false when no live group serves it:
 // both arrays sorted by broker name and always present.
-type topicRoute struct {
-	BrokerDatas []brokerDataJSON `json:"brokerDatas"`
-	QueueDatas  []queueData      `json:"queueDatas"`
-}
-
-// route returns the route of topic, or false when no live group serves it.
-func (t *routeTable) route(topic string) (topicRoute, bool) {
+func (t *routeTable) route(topic string) (wire.TopicRoute, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	byBroker := t.topics[topic]
 	if len(byBroker) == 0 {
-		return topicRoute{}, false
+		return wire.TopicRoute{}, false
 	}
-	r := topicRoute{
-		BrokerDatas: make([]brokerDataJSON, 0, len(byBroker)),
-		QueueDatas:  make([]queueData, 0, len(byBroker)),
+	r := wire.TopicRoute{
+		BrokerDatas: make([]wire.BrokerData, 0, len(byBroker)),
+		QueueDatas:  make([]wire.QueueData, 0, len(byBroker)),
 	}
 	for _, name := range slices.Sorted(maps.Keys(byBroker)) {
 		qd := byBroker[name]
 		if bd := t.brokers[name]; bd != nil {
-			w := bd.wire()
+			w := bd.data()
 			if acting := bd.actingSlave(); acting != "" {
 				w.BrokerAddrs[masterID] = acting
-				qd.Perm &^= permWrite
+				qd.Perm &^= wire.PermWrite
 			}
 			r.BrokerDatas = append(r.BrokerDatas, w)
 		}
 		r.QueueDatas = append(r.QueueDatas, qd)
 	}
 	if len(r.BrokerDatas) == 0 {
-		return topicRoute{}, false
+		return wire.TopicRoute{}, false
 	}
 	return r, true
 }
 
-// clusterInfo is the body of a GET_BROKER_CLUSTER_INFO response.
-type clusterInfo struct {
-	BrokerAddrTable  map[string]brokerDataJSON `json:"brokerAddrTable"`
-	ClusterAddrTable map[string][]string       `json:"clusterAddrTable"`
-}
-
-func (t *routeTable) clusterInfo() clusterInfo {
+func (t *routeTable) clusterInfo() wire.ClusterInfo {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	ci := clusterInfo{
-		BrokerAddrTable:  make(map[string]brokerDataJSON, len(t.brokers)),
+	ci := wire.ClusterInfo{
+		BrokerAddrTable:  make(map[string]wire.BrokerData, len(t.brokers)),
 		ClusterAddrTable: make(map[string][]string, len(t.clusters)),
 	}
 	for name, bd := range t.brokers {
-		ci.BrokerAddrTable[name] = bd.wire()
+		ci.BrokerAddrTable[name] = bd.data()
 	}
 	for cluster, names := range t.clusters {
 		ci.ClusterAddrTable[cluster] = slices.Sorted(maps.Keys(names))
@@ -495,17 +438,12 @@ func (t *routeTable) clusterInfo() clusterInfo {
 	return ci
 }
 
-// topicList is the body of a GET_ALL_TOPIC_LIST_FROM_NAMESERVER response.
-type topicList struct {
-	TopicList []string `json:"topicList"`
-}
-
-func (t *routeTable) topicList() topicList {
+func (t *routeTable) topicList() wire.TopicList {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	topics := slices.Sorted(maps.Keys(t.topics))
 	if topics == nil {
 		topics = []string{} // encode as [], not null
 	}
-	return topicList{TopicList: topics}
+	return wire.TopicList{TopicList: topics}
 }

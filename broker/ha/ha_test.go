@@ -70,7 +70,7 @@ type fileSource struct {
 	max atomic.Int64
 }
 
-func newFileSource(t *testing.T, data []byte) *fileSource {
+func newFileSource(t testing.TB, data []byte) *fileSource {
 	path := filepath.Join(t.TempDir(), "00000000000000000000")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)

@@ -132,7 +132,7 @@ func (m *Master) accept() {
 		}
 		tc := c.(*net.TCPConn)
 		tc.SetNoDelay(true)
-		sc := &slaveConn{m: m, c: tc, wake: make(chan struct{}, 1), start: make(chan int64, 1)}
+		sc := &slaveConn{m: m, c: tc, wake: make(chan struct{}, 1), start: make(chan int64, 1), gone: make(chan struct{})}
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
@@ -253,13 +253,15 @@ type slaveConn struct {
 	m     *Master
 	c     *net.TCPConn
 	wake  chan struct{}
-	start chan int64 // the first report
+	start chan int64    // the first report
+	gone  chan struct{} // closed with the connection
 	once  sync.Once
 	acked atomic.Int64
 }
 
 func (sc *slaveConn) close() {
 	sc.once.Do(func() {
+		close(sc.gone)
 		sc.c.Close()
 		sc.m.remove(sc)
 		sc.m.log.Info("slave disconnected", "addr", sc.c.RemoteAddr().String(), "acked", sc.acked.Load())
@@ -314,6 +316,8 @@ func (sc *slaveConn) sendLoop() {
 	var next int64
 	select {
 	case next = <-sc.start:
+	case <-sc.gone: // the slave left before its first report
+		return
 	case <-m.done:
 		return
 	}
@@ -355,6 +359,8 @@ func (sc *slaveConn) sendLoop() {
 		}
 		select {
 		case <-m.done:
+			return
+		case <-sc.gone:
 			return
 		case <-sc.wake:
 		case <-hb.C:

@@ -25,6 +25,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -124,15 +125,7 @@ func ok(resp *remoting.Command, what string) error {
 	return nil
 }
 
-type clusterInfo struct {
-	BrokerAddrTable map[string]struct {
-		Cluster     string            `json:"cluster"`
-		BrokerAddrs map[string]string `json:"brokerAddrs"`
-	} `json:"brokerAddrTable"`
-	ClusterAddrTable map[string][]string `json:"clusterAddrTable"`
-}
-
-func (a *admin) clusterInfo() (*clusterInfo, error) {
+func (a *admin) clusterInfo() (*wire.ClusterInfo, error) {
 	resp, err := a.namesrv(remoting.NewRequest(remoting.GetBrokerClusterInfo))
 	if err != nil {
 		return nil, err
@@ -140,8 +133,8 @@ func (a *admin) clusterInfo() (*clusterInfo, error) {
 	if err := ok(resp, "cluster info"); err != nil {
 		return nil, err
 	}
-	var ci clusterInfo
-	if err := json.Unmarshal(resp.Body, &ci); err != nil {
+	var ci wire.ClusterInfo
+	if err := wire.Unmarshal(resp.Body, &ci); err != nil {
 		return nil, fmt.Errorf("cluster info: %w", err)
 	}
 	return &ci, nil
@@ -167,7 +160,7 @@ func clusterList(a *admin, args []string) error {
 	var rows [][]string
 	for name, bd := range ci.BrokerAddrTable {
 		for id, addr := range bd.BrokerAddrs {
-			rows = append(rows, []string{bd.Cluster, name, id, addr})
+			rows = append(rows, []string{bd.Cluster, name, strconv.FormatInt(id, 10), addr})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return strings.Join(rows[i], " ") < strings.Join(rows[j], " ") })
@@ -186,10 +179,8 @@ func topicList(a *admin, args []string) error {
 	if err := ok(resp, "topic list"); err != nil {
 		return err
 	}
-	var tl struct {
-		TopicList []string `json:"topicList"`
-	}
-	if err := json.Unmarshal(resp.Body, &tl); err != nil {
+	var tl wire.TopicList
+	if err := wire.Unmarshal(resp.Body, &tl); err != nil {
 		return fmt.Errorf("topic list: %w", err)
 	}
 	sort.Strings(tl.TopicList)
@@ -199,21 +190,7 @@ func topicList(a *admin, args []string) error {
 	return nil
 }
 
-type route struct {
-	BrokerDatas []struct {
-		BrokerName  string            `json:"brokerName"`
-		Cluster     string            `json:"cluster"`
-		BrokerAddrs map[string]string `json:"brokerAddrs"`
-	} `json:"brokerDatas"`
-	QueueDatas []struct {
-		BrokerName     string `json:"brokerName"`
-		ReadQueueNums  int    `json:"readQueueNums"`
-		WriteQueueNums int    `json:"writeQueueNums"`
-		Perm           int    `json:"perm"`
-	} `json:"queueDatas"`
-}
-
-func (a *admin) route(topic string) (*route, []byte, error) {
+func (a *admin) route(topic string) (*wire.TopicRoute, []byte, error) {
 	resp, err := a.namesrv(remoting.NewRequest(remoting.GetRouteinfoByTopic, "topic", topic))
 	if err != nil {
 		return nil, nil, err
@@ -221,8 +198,8 @@ func (a *admin) route(topic string) (*route, []byte, error) {
 	if err := ok(resp, "route of "+topic); err != nil {
 		return nil, nil, err
 	}
-	var r route
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
+	var r wire.TopicRoute
+	if err := wire.Unmarshal(resp.Body, &r); err != nil {
 		return nil, nil, fmt.Errorf("route of %s: %w", topic, err)
 	}
 	return &r, resp.Body, nil
@@ -241,7 +218,7 @@ func topicRoute(a *admin, args []string) error {
 		return err
 	}
 	var pretty any
-	json.Unmarshal(body, &pretty)
+	wire.Unmarshal(body, &pretty) // a Java namesrv writes bare integer keys
 	out, _ := json.MarshalIndent(pretty, "", "  ")
 	fmt.Println(string(out))
 	return nil
@@ -261,12 +238,12 @@ func topicStatus(a *admin, args []string) error {
 	}
 	addrs := map[string]string{}
 	for _, bd := range r.BrokerDatas {
-		addrs[bd.BrokerName] = bd.BrokerAddrs["0"]
+		addrs[bd.BrokerName] = bd.BrokerAddrs[0]
 	}
 	var rows [][]string
 	for _, qd := range r.QueueDatas {
 		addr := addrs[qd.BrokerName]
-		for q := 0; q < qd.ReadQueueNums; q++ {
+		for q := 0; q < int(qd.ReadQueueNums); q++ {
 			get := func(code int32) string {
 				resp, err := a.call(addr, remoting.NewRequest(code, "topic", topic, "queueId", strconv.Itoa(q)))
 				if err != nil || resp.Code != remoting.Success {
@@ -328,7 +305,7 @@ func (a *admin) masters(broker, cluster string) ([]string, error) {
 	}
 	var out []string
 	for _, name := range ci.ClusterAddrTable[cluster] {
-		if addr := ci.BrokerAddrTable[name].BrokerAddrs["0"]; addr != "" {
+		if addr := ci.BrokerAddrTable[name].BrokerAddrs[0]; addr != "" {
 			out = append(out, addr)
 		}
 	}
