@@ -25,12 +25,19 @@ test: build
 # (go test -fuzz takes one target at a time) for FUZZTIME. An input that
 # fails is written to the package's testdata/fuzz/FuzzXxx/, where it stays
 # as a regression seed that plain go test runs; commit it with the fix.
+#
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+# exceeded" when a duration -fuzztime ends while a worker is busy
+# (golang/go#75804, fixed in Go 1.27). make test's short budget is therefore
+# an execution count (no deadline to race), and a failure that wrote no
+# failing input and says only that is reported as the known flake, not as a
+# finding.
 FUZZTIME       ?= 3m
-FUZZTIME_SHORT ?= 2s
+FUZZTIME_SHORT ?= 5000x
 fuzz:
 	@$(call fuzz-each,$(FUZZTIME))
 
-# The short budget make test uses: a couple of seconds per target.
+# The short budget make test uses: a few thousand inputs per target.
 fuzz-short:
 	@$(call fuzz-each,$(FUZZTIME_SHORT))
 
@@ -38,7 +45,11 @@ fuzz-each = set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
 	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
 		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
 			echo "fuzz $$(dirname $$f) $$t for $(1)"; \
-			$(GO) test -short -run='^$$' -fuzz="^$$t$$" -fuzztime=$(1) $$(dirname $$f) > $$out 2>&1 || { cat $$out; exit 1; }; \
+			if ! $(GO) test -short -run='^$$' -fuzz="^$$t$$" -fuzztime=$(1) $$(dirname $$f) > $$out 2>&1; then \
+				if grep -q 'context deadline exceeded' $$out && ! grep -q -e 'Failing input written' -e 'panic:' -e '_test.go:[0-9]' $$out; then \
+					echo "  $$t: go's fuzz coordinator stopped with 'context deadline exceeded' and no failing input (Go issue 75804); not a finding"; \
+				else cat $$out; exit 1; fi; \
+			fi; \
 		done; \
 	done
 
