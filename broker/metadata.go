@@ -176,94 +176,49 @@ type groupsFile struct {
 }
 
 // groupTable holds subscription-group configs (config/subscriptionGroup.json),
-// created on a group's first heartbeat and persisted on change.
+// created on a group's first heartbeat and persisted on change. Pulls read
+// it without a lock (table).
 type groupTable struct {
-	path string
-
-	mu      sync.RWMutex
-	groups  map[string]*SubscriptionGroupConfig
-	version DataVersion
+	t *table[SubscriptionGroupConfig]
 }
 
 func loadGroups(path string) (*groupTable, error) {
-	t := &groupTable{path: path, groups: map[string]*SubscriptionGroupConfig{}}
 	var f groupsFile
 	if _, err := loadJSON(path, &f); err != nil {
 		return nil, err
 	}
-	for name, g := range f.SubscriptionGroupTable {
-		if g != nil {
-			g.GroupName = name
-			t.groups[name] = g
-		}
-	}
-	t.version = f.DataVersion
-	return t, nil
+	return &groupTable{newTable(path, f.SubscriptionGroupTable, f.DataVersion, encodeGroups, nameGroup)}, nil
 }
 
-func (t *groupTable) get(name string) (SubscriptionGroupConfig, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	g, ok := t.groups[name]
-	if !ok {
-		return SubscriptionGroupConfig{}, false
-	}
-	return *g, true
+func encodeGroups(entries map[string]*SubscriptionGroupConfig, v DataVersion) any {
+	return groupsFile{SubscriptionGroupTable: entries, DataVersion: v}
 }
+
+func nameGroup(g *SubscriptionGroupConfig, name string) { g.GroupName = name }
+
+func (t *groupTable) get(name string) (SubscriptionGroupConfig, bool) { return t.t.get(name) }
 
 // ensure creates the group's config if it is new.
 func (t *groupTable) ensure(name string) error {
-	t.mu.RLock()
-	_, ok := t.groups[name]
-	t.mu.RUnlock()
-	if ok {
+	if _, ok := t.t.get(name); ok {
 		return nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.groups[name]; ok {
-		return nil
-	}
-	g := defaultGroupConfig(name)
-	t.groups[name] = &g
-	t.version.next()
-	return t.persistLocked()
+	_, err := t.t.update(func(groups map[string]*SubscriptionGroupConfig) bool {
+		if _, ok := groups[name]; ok {
+			return false
+		}
+		g := defaultGroupConfig(strings.Clone(name))
+		groups[g.GroupName] = &g
+		return true
+	}, nil)
+	return err
 }
 
 // merge adds or replaces the given groups.
 func (t *groupTable) merge(groups map[string]*SubscriptionGroupConfig) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	changed := false
-	for name, g := range groups {
-		if g == nil {
-			continue
-		}
-		g.GroupName = name
-		if old, ok := t.groups[name]; !ok || *old != *g {
-			c := *g
-			t.groups[name] = &c
-			changed = true
-		}
-	}
-	if !changed {
-		return nil
-	}
-	t.version.next()
-	return t.persistLocked()
+	_, err := t.t.putAll(groups, false, nil)
+	return err
 }
 
-func (t *groupTable) marshal() ([]byte, error) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return json.Marshal(groupsFile{SubscriptionGroupTable: t.groups, DataVersion: t.version})
-}
-
-// persistLocked writes subscriptionGroup.json. t.mu must be held.
-func (t *groupTable) persistLocked() error {
-	data, err := json.Marshal(groupsFile{SubscriptionGroupTable: t.groups, DataVersion: t.version})
-	if err != nil {
-		return err
-	}
-	return commitlog.WriteFileAtomic(t.path, data)
-}
+// marshal returns the table as subscriptionGroup.json holds it.
+func (t *groupTable) marshal() ([]byte, error) { return t.t.marshal() }
