@@ -43,6 +43,9 @@
 // it with one writev. Conn.mu is a leaf lock; OnClose takes it on the loop,
 // which is why wake-ups are triggered while it is held (the loop cannot
 // have exited while a Conn is open). Close waits for running handlers.
+// The server asks a client on its connection with Conn.Invoke (waits) or
+// Conn.InvokeAsync, whose callback runs on the event loop or a timer and
+// must not block.
 //
 // Client: one TCP connection per address. Senders encode requests into the
 // connection's write buffer under clientConn.mu; a sender that finds no
