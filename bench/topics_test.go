@@ -50,7 +50,7 @@ func BenchmarkSendWhileCreatingTopics(b *testing.B) {
 				}
 				w := loadgen.Workload{Name: "1KiB", Topics: 1, QueuesPerTopic: 4, MessageSize: 1024, RandomBytesRatio: 0.5,
 					ProducersPerTopic: 1, Rate: rate, InFlight: 256, BatchSize: 1,
-					Warmup: 2 * time.Second, Duration: 40 * time.Second, SendTimeout: 5 * time.Second}
+					Warmup: 2 * time.Second, Duration: 60 * time.Second, SendTimeout: 5 * time.Second}
 				out, err := loadgen.Execute(ctx, loadgen.RunSpec{Namesrvs: c.NamesrvAddrs(), Workload: w, Label: action, Group: "churn",
 					Cluster: c, Log: log, Faults: []loadgen.FaultPlan{{At: baseline, Action: action, Target: "churn/master", Value: topics}}})
 				if err != nil {
