@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -116,8 +115,7 @@ type topicConfigWrapper struct {
 
 // getAllTopicConfig handles GET_ALL_TOPIC_CONFIG (21).
 func (b *Broker) getAllTopicConfig(c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	topics, version := b.topics.snapshot()
-	body, err := json.Marshal(topicConfigWrapper{topics, version})
+	body, err := b.topics.marshal()
 	if err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "encode topics: %v", err)
 	}

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"hash/crc32"
 	"strconv"
 	"sync"
@@ -10,12 +9,6 @@ import (
 
 	"github.com/rocketgo/rocketgo/remoting"
 )
-
-// registerBody is the REGISTER_BROKER body (REMOTING.md §7.5).
-type registerBody struct {
-	TopicConfigSerializeWrapper topicConfigWrapper `json:"topicConfigSerializeWrapper"`
-	FilterServerList            []string           `json:"filterServerList"`
-}
 
 const registerTimeout = 6 * time.Second
 
@@ -27,12 +20,15 @@ func (b *Broker) registerAll() {
 	if len(addrs) == 0 {
 		return
 	}
-	topics, version := b.topics.snapshot()
-	body, err := json.Marshal(registerBody{TopicConfigSerializeWrapper: topicConfigWrapper{topics, version}, FilterServerList: []string{}})
+	// The REGISTER_BROKER body (REMOTING.md §7.5), around the topic table
+	// as topics.json holds it (encoded once per change).
+	wrapper, err := b.topics.marshal()
 	if err != nil {
 		b.log.Error("encode registration", "err", err)
 		return
 	}
+	body := make([]byte, 0, len(wrapper)+64)
+	body = append(append(append(body, `{"topicConfigSerializeWrapper":`...), wrapper...), `,"filterServerList":[]}`...)
 	crc := int64(crc32.ChecksumIEEE(body) & 0x7FFFFFFF)
 	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
 	defer cancel()

@@ -48,6 +48,7 @@ type tableState[V any] struct {
 	seq     uint64
 	entries map[string]*V
 	version DataVersion
+	file    []byte // the file form, when it was encoded before publishing
 }
 
 // newTable returns the table of the non-nil entries of loaded, each named
@@ -88,9 +89,13 @@ func (t *table[V]) snapshot() (map[string]*V, DataVersion) {
 	return out, s.version
 }
 
-// marshal returns the table in its file form.
+// marshal returns the table in its file form: the bytes last written,
+// shared, not to be modified.
 func (t *table[V]) marshal() ([]byte, error) {
 	s := t.cur.Load()
+	if s.file != nil {
+		return s.file, nil
+	}
 	return json.Marshal(t.encode(s.entries, s.version))
 }
 
@@ -166,6 +171,6 @@ func (t *table[V]) sync(seq uint64) error {
 	if err == nil {
 		t.written = s.seq
 	}
-	t.cur.Store(s)
+	t.cur.Store(&tableState[V]{seq: s.seq, entries: s.entries, version: s.version, file: data})
 	return err
 }

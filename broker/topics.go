@@ -82,6 +82,10 @@ func (t *topicTable) get(name string) (TopicConfig, bool) { return t.t.get(name)
 // snapshot returns copies of all configs and the data version.
 func (t *topicTable) snapshot() (map[string]*TopicConfig, DataVersion) { return t.t.snapshot() }
 
+// marshal returns the table as topics.json holds it, which is also its
+// TopicConfigSerializeWrapper: shared, not to be modified.
+func (t *topicTable) marshal() ([]byte, error) { return t.t.marshal() }
+
 // put creates or replaces a topic and persists the table. It reports
 // whether anything changed.
 func (t *topicTable) put(tc TopicConfig) (bool, error) {
