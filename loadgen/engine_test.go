@@ -9,11 +9,10 @@ import (
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
-// TestStallShowsInTopPercentiles pauses the broker (SIGSTOP) for 500 ms
-// under open-loop load: latency measured from intended send times must
-// show the stall (no coordinated omission), and nothing acknowledged may
-// be lost.
-func TestStallShowsInTopPercentiles(t *testing.T) {
+// launchOneGroup starts a namesrv and a broker group "g" of one master,
+// stopped when the test ends; it skips the test with -short.
+func launchOneGroup(t *testing.T) *Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -21,7 +20,16 @@ func TestStallShowsInTopPercentiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
+	t.Cleanup(func() { c.Stop() })
+	return c
+}
+
+// TestStallShowsInTopPercentiles pauses the broker (SIGSTOP) for 500 ms
+// under open-loop load: latency measured from intended send times must
+// show the stall (no coordinated omission), and nothing acknowledged may
+// be lost.
+func TestStallShowsInTopPercentiles(t *testing.T) {
+	c := launchOneGroup(t)
 	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 256, ProducersPerTopic: 1, ConsumersPerTopic: 1,
 		Rate: 2000, InFlight: 1024, BatchSize: 1, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond,
 		Drain: 10 * time.Second, SendTimeout: 10 * time.Second}
@@ -52,14 +60,7 @@ func TestStallShowsInTopPercentiles(t *testing.T) {
 // TestBatchedSends drives SEND_BATCH_MESSAGE: every message of every batch
 // is acknowledged and consumed once.
 func TestBatchedSends(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	c, err := Launch(context.Background(), TopologySpec{Namesrvs: 1, SegmentSize: 64 << 20, Groups: []GroupSpec{{Name: "g"}}}, binDir, t.TempDir(), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := launchOneGroup(t)
 	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 512, ProducersPerTopic: 2, ConsumersPerTopic: 1,
 		Rate: 4000, InFlight: 16, BatchSize: 8, Duration: 2 * time.Second, Warmup: 200 * time.Millisecond,
 		Drain: 10 * time.Second, SendTimeout: 5 * time.Second}
@@ -119,14 +120,7 @@ func TestLinkLatencyFaults(t *testing.T) {
 // create the topics they are asked for on the target master, and the run
 // records how long each took.
 func TestTopicChurnFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	c, err := Launch(context.Background(), TopologySpec{Namesrvs: 1, SegmentSize: 64 << 20, Groups: []GroupSpec{{Name: "g"}}}, binDir, t.TempDir(), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := launchOneGroup(t)
 	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 256, ProducersPerTopic: 1, Rate: 200, InFlight: 64,
 		BatchSize: 1, Duration: 2 * time.Second, Warmup: 200 * time.Millisecond, SendTimeout: 10 * time.Second}
 	out, err := Execute(context.Background(), RunSpec{
