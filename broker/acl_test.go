@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -92,13 +94,19 @@ func TestACL(t *testing.T) {
 	if res, err := p.SendSync(context.Background(), primitive.NewMessage("AclTopic", []byte("allowed"))); err != nil || res.Status != primitive.SendOK {
 		t.Fatalf("send with PUB on the topic: %v %v", res, err)
 	}
-	if _, err := p.SendSync(context.Background(), primitive.NewMessage("DeniedTopic", []byte("denied"))); err == nil || !strings.Contains(err.Error(), "DeniedTopic") {
-		t.Fatalf("send to a DENY topic: %v, want a refusal naming the topic", err)
+	// The official client reports a refused send as "CODE: 16, DESC: <remark>"
+	// and a refused pull as "unknown Response Code: 16, remark: <remark>".
+	officialRefusal := func(what string, err error, prefix, why string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), prefix+strconv.Itoa(int(remoting.NoPermission))+",") || !strings.Contains(err.Error(), why) {
+			t.Fatalf("%s: %v, want NO_PERMISSION (%d) mentioning %q", what, err, remoting.NoPermission, why)
+		}
 	}
+	_, err := p.SendSync(context.Background(), primitive.NewMessage("DeniedTopic", []byte("denied")))
+	officialRefusal("send to a DENY topic", err, "CODE: ", `has DENY on topic DeniedTopic, the request needs PUB`)
 	bad := newProducer("acl-bad", primitive.Credentials{AccessKey: "userAK001", SecretKey: "guess"})
-	if _, err := bad.SendSync(context.Background(), primitive.NewMessage("AclTopic", []byte("x"))); err == nil || !strings.Contains(err.Error(), "signature") {
-		t.Fatalf("send with a wrong SecretKey: %v", err)
-	}
+	_, err = bad.SendSync(context.Background(), primitive.NewMessage("AclTopic", []byte("x")))
+	officialRefusal("send with a wrong SecretKey", err, "CODE: ", `signature check failed for AccessKey "userAK001"`)
 	// The Go client sends a SecurityToken but leaves it out of what it signs.
 	tok := newProducer("acl-token", primitive.Credentials{AccessKey: "userAK001", SecretKey: "userSK001", SecurityToken: "t0k"})
 	if res, err := tok.SendSync(context.Background(), primitive.NewMessage("AclTopic", []byte("token"))); err != nil || res.Status != primitive.SendOK {
@@ -109,10 +117,11 @@ func TestACL(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts []client.Option
-		ok   bool
+		why  string // the refusal's remark; "" for a send that goes through
 	}{
-		{"signed", []client.Option{client.Credentials("userAK001", "userSK001")}, true},
-		{"unsigned", nil, false},
+		{"signed", []client.Option{client.Credentials("userAK001", "userSK001")}, ""},
+		{"unsigned", nil, "is not signed: this broker has aclEnable=true"},
+		{"wrong secret", []client.Option{client.Credentials("userAK001", "guess")}, `signature check failed for AccessKey "userAK001"`},
 	} {
 		rp, err := client.NewProducer(c.nsAddrs, append(tc.opts, client.Retries(0))...)
 		if err != nil {
@@ -123,8 +132,12 @@ func TestACL(t *testing.T) {
 		}
 		_, err = rp.Send(context.Background(), &client.Message{Topic: "AclTopic", Body: []byte("rocketgo client")})
 		rp.Close()
-		if (err == nil) != tc.ok {
-			t.Fatalf("rocketgo client, %s: send error %v", tc.name, err)
+		var be *client.BrokerError
+		switch {
+		case tc.why == "" && err != nil:
+			t.Fatalf("rocketgo client, %s: %v", tc.name, err)
+		case tc.why != "" && (!errors.As(err, &be) || be.Code != remoting.NoPermission || !strings.Contains(be.Remark, tc.why)):
+			t.Fatalf("rocketgo client, %s: %v, want NO_PERMISSION mentioning %q", tc.name, err, tc.why)
 		}
 	}
 
@@ -147,7 +160,6 @@ func TestACL(t *testing.T) {
 	if err != nil || res.Status != primitive.PullFound || len(res.GetMessageExts()) != 3 {
 		t.Fatalf("pull with SUB on topic and group: %v %+v", err, res)
 	}
-	if res, err := pull("GID_acl_denied"); err == nil && res.Status == primitive.PullFound {
-		t.Fatalf("pull by a DENY group found messages: %+v", res)
-	}
+	_, err = pull("GID_acl_denied")
+	officialRefusal("pull by a DENY group", err, "Response Code: ", `has DENY on group GID_acl_denied, the request needs SUB`)
 }

@@ -1,25 +1,27 @@
 package broker
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
 // ensureTopic returns the topic's config, creating it with the given queue
-// count and permission (and announcing it to the namesrvs) if it is new.
-func (b *Broker) ensureTopic(name string, queues int32, perm int32) TopicConfig {
+// count and permission (and announcing it to the namesrvs) if it is new. It
+// returns once the topic is persisted, or the error persisting it.
+func (b *Broker) ensureTopic(name string, queues int32, perm int32) (TopicConfig, error) {
 	tc, created, err := b.topics.createIfAbsent(TopicConfig{
 		TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG",
 	})
-	if err != nil {
-		b.log.Error("persist topics", "topic", name, "err", err)
-	}
 	if created {
 		b.log.Info("topic created", "topic", name, "queues", queues)
 		b.registerSoon()
 	}
-	return tc
+	if err != nil {
+		return tc, fmt.Errorf("create topic %s: persist topics: %w", name, err)
+	}
+	return tc, nil
 }
 
 // isSystemTopic reports whether name is reserved by the broker.

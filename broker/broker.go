@@ -125,7 +125,7 @@ func (b *Broker) Start() error {
 		return err
 	}
 	b.groups.changed = b.metaWait.kick
-	b.topics.fs, b.offsets.fs, b.groups.fs = b.fs, b.fs, b.fs
+	b.topics.t.fs, b.offsets.fs, b.groups.t.fs = b.fs, b.fs, b.fs
 	flush := commitlog.AsyncFlush
 	if b.cfg.FlushDiskType == SyncFlush {
 		flush = commitlog.SyncFlush
@@ -260,13 +260,15 @@ func (b *Broker) routes() {
 	scoped := func(code int32, fn remoting.HandlerFunc) { s.HandleScoped(code, guard(fn)) }
 	inline := func(code int32, fn remoting.HandlerFunc) { s.HandleInline(code, guard(fn)) }
 	// The hot paths keep nothing of a request they have answered (a send
-	// that waits for a flush or a slave, and a parked pull, call Keep), so
-	// the server recycles their memory. Sends and offset requests never
-	// block (an append writes to pre-faulted pages; waiting for a flush or
-	// a slave is a callback), so they run on the event loop; a send that
-	// would create a topic (an fsync) or a file the store has not made
-	// ahead (commitlog.ErrWouldBlock) is offloaded. Pulls run on workers,
-	// which fault in cold pages (Prefault) before the loop writes them.
+	// that waits for a flush or a slave, and a parked pull, return
+	// req.Later()), so the server recycles their memory. Sends, replies
+	// and offset requests never block (an append writes to pre-faulted
+	// pages; the topic table is read without a lock; waiting for a flush,
+	// a slave or a requester is a callback), so they run on the event
+	// loop; a send that would create a topic (an fsync) or a file the
+	// store has not made ahead (commitlog.ErrWouldBlock) is offloaded.
+	// Pulls run on workers, which fault in cold pages (Prefault) before
+	// the loop writes them.
 	inline(remoting.SendMessage, b.sendMessage)
 	inline(remoting.SendMessageV2, b.sendMessage)
 	inline(remoting.SendBatchMessage, b.sendMessage)
@@ -275,8 +277,8 @@ func (b *Broker) routes() {
 	inline(remoting.UpdateConsumerOffset, b.updateConsumerOffset)
 	inline(remoting.GetMaxOffset, b.getMaxOffset)
 	inline(remoting.GetMinOffset, b.getMinOffset)
-	handle(remoting.SendReplyMessage, b.sendReplyMessage) // waits for the requester: a worker
-	handle(remoting.SendReplyMessageV2, b.sendReplyMessage)
+	inline(remoting.SendReplyMessage, b.sendMessage) // the push to the requester is asynchronous
+	inline(remoting.SendReplyMessageV2, b.sendMessage)
 	handle(remoting.HeartBeat, b.heartBeat)
 	handle(remoting.UnregisterClient, b.unregisterClient)
 	handle(remoting.GetConsumerListByGroup, b.getConsumerListByGroup)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
@@ -204,47 +205,30 @@ func TestPollConsumer(t *testing.T) {
 }
 
 // TestRequestReply: Producer.Request gets the answer a consumer sends back
-// with a reply message: the broker stores it in <cluster>_REPLY_TOPIC and
-// pushes it to the requesting client.
+// with a reply message: the broker stores it in <cluster>_REPLY_TOPIC like
+// any send (with the CLUSTER property; on a SYNC_FLUSH broker, flushed
+// before anyone hears of it) and pushes it to the requesting client.
 func TestRequestReply(t *testing.T) {
-	c := startCluster(t, 1)
+	c := startCluster(t, 1, "-flushDiskType", "SYNC_FLUSH")
 	const topic = "Requests"
 	c.createTopic(topic, 2)
-	responder := c.producer(producer.WithGroupName("PG_responder"))
-	// The callback may still run while the test tears down (the client
-	// recovers panics in it, so a late t.Error would fail the binary with
-	// no test named): it records problems for the test to check instead.
-	var mu sync.Mutex
-	var replyErrs []error
-	c.pushConsumerWith(topic, "*", func(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-		for _, m := range msgs {
-			reply, err := consumer.CreateReplyMessage(m, nil)
-			if err == nil {
-				reply.Body = append([]byte("re: "), m.Body...) // CreateReplyMessage leaves the body unset
-				_, err = responder.SendSync(ctx, reply)
-			}
-			if err != nil {
-				mu.Lock()
-				replyErrs = append(replyErrs, err)
-				mu.Unlock()
-			}
-		}
-		return consumer.ConsumeSuccess, nil
-	}, consumer.WithGroupName("GID_responder"))
-	requester := c.producer(producer.WithGroupName("PG_requester"))
+	reply := c.requestReply(topic, "t")
 	for i := range 3 {
-		body := fmt.Sprintf("question %d", i)
-		reply, err := requester.Request(context.Background(), 10*time.Second, primitive.NewMessage(topic, []byte(body)))
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		if string(reply.Body) != "re: "+body {
-			t.Fatalf("request %d: reply %q", i, reply.Body)
+		if st := reply(); st != primitive.SendOK {
+			t.Fatalf("request %d: the reply's status is %v", i, st)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(replyErrs) > 0 {
-		t.Fatalf("replying failed: %v", replyErrs)
+	// Three requests and three replies waited for the group commit (a
+	// request's wait may end after its reply was consumed: poll).
+	flushWaits := func() int64 {
+		h, err := hdrhistogram.Decode([]byte(c.runtime(c.brokerAddr)["latency.sendFlushWait"]))
+		if err != nil {
+			t.Fatalf("latency.sendFlushWait: %v", err)
+		}
+		return h.TotalCount()
+	}
+	eventually(t, 10*time.Second, "6 sends (3 requests, 3 replies) timed in sendFlushWait", func() bool { return flushWaits() >= 6 })
+	if n := flushWaits(); n != 6 {
+		t.Fatalf("latency.sendFlushWait has %d samples, want 6", n)
 	}
 }

@@ -291,7 +291,9 @@ func (b *Broker) heartBeat(c *remoting.Conn, req *remoting.Command) *remoting.Co
 		if cd.MessageModel != "BROADCASTING" {
 			retry := retryPrefix + cd.GroupName
 			if validateTopic(retry) == nil {
-				b.ensureTopic(retry, 1, permRead|permWrite)
+				if _, err := b.ensureTopic(retry, 1, permRead|permWrite); err != nil {
+					b.log.Error("heartbeat: retry topic", "group", cd.GroupName, "err", err)
+				}
 			}
 		}
 	}

@@ -177,111 +177,62 @@ type groupsFile struct {
 }
 
 // groupTable holds subscription-group configs (config/subscriptionGroup.json),
-// created on a group's first heartbeat and persisted on change.
+// created on a group's first heartbeat and persisted on change. Pulls read
+// it without a lock (table).
 type groupTable struct {
-	path    string
-	changed func()       // after every change, with t.mu held; must not block
-	fs      commitlog.FS // nil: the real file system
-
-	mu      sync.RWMutex
-	groups  map[string]*SubscriptionGroupConfig
-	version DataVersion
+	t       *table[SubscriptionGroupConfig]
+	changed func() // after a change is published; must not block
 }
 
 func loadGroups(path string) (*groupTable, error) {
-	t := &groupTable{path: path, groups: map[string]*SubscriptionGroupConfig{}}
 	var f groupsFile
 	if _, err := loadJSON(path, &f); err != nil {
 		return nil, err
 	}
-	for name, g := range f.SubscriptionGroupTable {
-		if g != nil {
-			g.GroupName = name
-			t.groups[name] = g
-		}
-	}
-	t.version = f.DataVersion
-	return t, nil
+	return &groupTable{t: newTable(path, f.SubscriptionGroupTable, f.DataVersion, encodeGroups, nameGroup)}, nil
 }
 
-// dataVersion is the table's data version.
-func (t *groupTable) dataVersion() DataVersion {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.version
+func encodeGroups(entries map[string]*SubscriptionGroupConfig, v DataVersion) any {
+	return groupsFile{SubscriptionGroupTable: entries, DataVersion: v}
 }
 
-func (t *groupTable) get(name string) (SubscriptionGroupConfig, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	g, ok := t.groups[name]
-	if !ok {
-		return SubscriptionGroupConfig{}, false
-	}
-	return *g, true
-}
+func nameGroup(g *SubscriptionGroupConfig, name string) { g.GroupName = name }
 
-// ensure creates the group's config if it is new.
-func (t *groupTable) ensure(name string) error {
-	t.mu.RLock()
-	_, ok := t.groups[name]
-	t.mu.RUnlock()
-	if ok {
-		return nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.groups[name]; ok {
-		return nil
-	}
-	g := defaultGroupConfig(name)
-	t.groups[name] = &g
-	t.nextLocked()
-	return t.persistLocked()
-}
+func (t *groupTable) get(name string) (SubscriptionGroupConfig, bool) { return t.t.get(name) }
 
-// merge adds or replaces the given groups.
-func (t *groupTable) merge(groups map[string]*SubscriptionGroupConfig) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	changed := false
-	for name, g := range groups {
-		if g == nil {
-			continue
-		}
-		g.GroupName = name
-		if old, ok := t.groups[name]; !ok || *old != *g {
-			c := *g
-			t.groups[name] = &c
-			changed = true
-		}
-	}
-	if !changed {
-		return nil
-	}
-	t.nextLocked()
-	return t.persistLocked()
-}
+// dataVersion is the data version of the published table.
+func (t *groupTable) dataVersion() DataVersion { return t.t.cur.Load().version }
 
-func (t *groupTable) marshal() ([]byte, error) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return json.Marshal(groupsFile{SubscriptionGroupTable: t.groups, DataVersion: t.version})
-}
-
-// nextLocked moves to the next data version and says so. t.mu must be held.
-func (t *groupTable) nextLocked() {
-	t.version.next()
-	if t.changed != nil {
+// announce tells the changed hook about a change, once it is published.
+func (t *groupTable) announce(changed bool) {
+	if changed && t.changed != nil {
 		t.changed()
 	}
 }
 
-// persistLocked writes subscriptionGroup.json. t.mu must be held.
-func (t *groupTable) persistLocked() error {
-	data, err := json.Marshal(groupsFile{SubscriptionGroupTable: t.groups, DataVersion: t.version})
-	if err != nil {
-		return err
+// ensure creates the group's config if it is new.
+func (t *groupTable) ensure(name string) error {
+	if _, ok := t.t.get(name); ok {
+		return nil
 	}
-	return commitlog.ReplaceFile(t.fs, t.path, data)
+	changed, err := t.t.update(func(groups map[string]*SubscriptionGroupConfig) bool {
+		if _, ok := groups[name]; ok {
+			return false
+		}
+		g := defaultGroupConfig(strings.Clone(name))
+		groups[g.GroupName] = &g
+		return true
+	}, nil)
+	t.announce(changed)
+	return err
 }
+
+// merge adds or replaces the given groups.
+func (t *groupTable) merge(groups map[string]*SubscriptionGroupConfig) error {
+	changed, err := t.t.putAll(groups, false, nil)
+	t.announce(changed)
+	return err
+}
+
+// marshal returns the table as subscriptionGroup.json holds it.
+func (t *groupTable) marshal() ([]byte, error) { return t.t.marshal() }

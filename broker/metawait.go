@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 	"sync"
@@ -132,12 +131,12 @@ func (b *Broker) serveHeldMetadata(done <-chan struct{}) {
 		}
 		var next time.Time
 		if b.metaWait.count() > 0 {
-			topics, tv := b.topics.snapshot()
+			tv, topics, encErr := b.topics.versioned()
 			cur := metaVersions{versionToken(tv), versionToken(b.groups.dataVersion())}
 			var ready []*heldMeta
 			ready, next = b.metaWait.due(time.Now(), cur)
 			for _, h := range ready {
-				if err := h.c.Answer(h.req, metadataAnswer(h.req, h.have, cur, topics, tv)); err != nil {
+				if err := h.c.Answer(h.req, metadataAnswer(h.req, h.have, cur, topics, encErr)); err != nil {
 					b.log.Debug("answer held metadata request", "addr", h.c.RemoteAddr(), "err", err)
 				}
 			}
@@ -160,10 +159,10 @@ func (b *Broker) getAllTopicConfig(c *remoting.Conn, req *remoting.Command) *rem
 		return remoting.Errorf(req, remoting.InvalidParameter, "suspendTimeoutMillis=%d is negative", hold)
 	}
 	have := metaVersions{req.ExtValue("topicsDataVersion"), req.ExtValue("groupsDataVersion")}
-	topics, tv := b.topics.snapshot()
+	tv, topics, err := b.topics.versioned()
 	cur := metaVersions{versionToken(tv), versionToken(b.groups.dataVersion())}
 	if hold == 0 || have != cur {
-		return metadataAnswer(req, have, cur, topics, tv)
+		return metadataAnswer(req, have, cur, topics, err)
 	}
 	later := req.Later()
 	d := min(time.Duration(hold)*time.Millisecond, b.cfg.MetadataLongPollTime)
@@ -177,17 +176,17 @@ func (b *Broker) getAllTopicConfig(c *remoting.Conn, req *remoting.Command) *rem
 }
 
 // metadataAnswer tells a slave that has the versions have that the tables
-// are at cur, with the topic table as body when its version differs.
-func metadataAnswer(req *remoting.Command, have, cur metaVersions, topics map[string]*TopicConfig, tv DataVersion) *remoting.Command {
+// are at cur, with the topic table (topics, as topics.json holds it, or the
+// error encoding it) as body when its version differs.
+func metadataAnswer(req *remoting.Command, have, cur metaVersions, topics []byte, err error) *remoting.Command {
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "encode topics: %v", err)
+	}
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	resp.SetExt("topicsDataVersion", cur.topics)
 	resp.SetExt("groupsDataVersion", cur.groups)
 	if have.topics != cur.topics {
-		body, err := json.Marshal(topicConfigWrapper{topics, tv})
-		if err != nil {
-			return remoting.Errorf(req, remoting.SystemError, "encode topics: %v", err)
-		}
-		resp.Body = body
+		resp.Body = topics
 	}
 	return resp
 }

@@ -11,12 +11,6 @@ import (
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
-// registerBody is the REGISTER_BROKER body (REMOTING.md §7.5).
-type registerBody struct {
-	TopicConfigSerializeWrapper topicConfigWrapper `json:"topicConfigSerializeWrapper"`
-	FilterServerList            []string           `json:"filterServerList"`
-}
-
 const registerTimeout = 6 * time.Second
 
 // registerAll registers with every namesrv in parallel and waits for them
@@ -28,15 +22,15 @@ func (b *Broker) registerAll() {
 		return
 	}
 	b.metaWait.kick() // a topic change is announced here: tell the slaves too
-	topics, version := b.topics.snapshot()
-	if b.cfg.BrokerRole == Slave {
-		addStoredTopics(topics, b.store.Queues())
-	}
-	body, err := json.Marshal(registerBody{TopicConfigSerializeWrapper: topicConfigWrapper{topics, version}, FilterServerList: []string{}})
+	// The REGISTER_BROKER body (REMOTING.md §7.5), around the topic table
+	// as topics.json holds it (encoded once per change).
+	wrapper, err := b.registeredTopics()
 	if err != nil {
 		b.log.Error("encode registration", "err", err)
 		return
 	}
+	body := make([]byte, 0, len(wrapper)+64)
+	body = append(append(append(body, `{"topicConfigSerializeWrapper":`...), wrapper...), `,"filterServerList":[]}`...)
 	crc := int64(crc32.ChecksumIEEE(body) & 0x7FFFFFFF)
 	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
 	defer cancel()
@@ -115,4 +109,18 @@ func (b *Broker) unregisterAll() {
 		}()
 	}
 	wg.Wait()
+}
+
+// registeredTopics is the topicConfigSerializeWrapper of the registration:
+// the topic table as topics.json holds it (encoded once per change), to
+// which a slave adds the topics its store holds and its table lacks.
+func (b *Broker) registeredTopics() ([]byte, error) {
+	if b.cfg.BrokerRole == Slave {
+		topics, version := b.topics.snapshot()
+		n := len(topics)
+		if addStoredTopics(topics, b.store.Queues()); len(topics) > n {
+			return json.Marshal(topicConfigWrapper{topics, version})
+		}
+	}
+	return b.topics.marshal()
 }

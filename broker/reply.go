@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"strconv"
 	"time"
 
@@ -12,9 +11,13 @@ import (
 // Request/reply (REMOTING.md §8.5). A requester's message carries
 // CORRELATION_ID and REPLY_TO_CLIENT (its client id); the responder sends
 // its reply with SEND_REPLY_MESSAGE to <cluster>_REPLY_TOPIC. The broker
-// stores the reply there and pushes it to the requester's connection with
-// PUSH_REPLY_MESSAGE_TO_CLIENT, and answers the responder with the push's
-// outcome.
+// stores the reply there like any send (send pipeline: stored, then
+// durable as the broker's role and flush type require), then pushes it to
+// the requester's connection with PUSH_REPLY_MESSAGE_TO_CLIENT without
+// waiting for it on any goroutine, and answers the responder with the
+// push's outcome: SUCCESS (or the durability stage's "stored, but" code)
+// when the requester took it, SYSTEM_ERROR when it is not connected,
+// refused it or did not answer within replyPushTimeout.
 
 const (
 	propReplyToClient = "REPLY_TO_CLIENT"
@@ -24,68 +27,78 @@ const (
 
 func replyTopic(cluster string) string { return cluster + replyTopicSuffix }
 
-// sendReplyMessage handles SEND_REPLY_MESSAGE (324) and SEND_REPLY_MESSAGE_V2
-// (325). It waits for the requester's answer, so it runs on a worker.
-func (b *Broker) sendReplyMessage(c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	h, err := parseSendHeader(req)
-	if err != nil {
-		return fieldErr(req, err)
-	}
-	if len(req.Body) > int(b.cfg.MaxMessageSize) {
-		return remoting.Errorf(req, remoting.MessageIllegal, "the reply body is %d bytes, over the limit maxMessageSize=%d", len(req.Body), b.cfg.MaxMessageSize)
-	}
+// sendReply stores a SEND_REPLY_MESSAGE (324) or SEND_REPLY_MESSAGE_V2
+// (325) and pushes it to its requester (send pipeline). It never blocks.
+func (b *Broker) sendReply(c *remoting.Conn, req *remoting.Command, h *sendHeader, start time.Time) (*remoting.Command, error) {
 	to, ok := property(h.properties, propReplyToClient)
 	if !ok || to == "" {
-		return remoting.Errorf(req, remoting.MessageIllegal, "the reply has no %s property naming the requesting client", propReplyToClient)
+		return nil, refuse(remoting.MessageIllegal, "the reply has no %s property naming the requesting client", propReplyToClient)
 	}
-	if _, resp := b.checkSend(req, &h); resp != nil {
-		return resp
+	if _, err := b.checkSend(h); err != nil {
+		return nil, err
 	}
-	born := bornHost(c)
-	msg := commitlog.Message{
-		Topic: h.topic, QueueID: h.queueID, Flag: h.flag, Body: req.Body, Properties: h.properties,
-		SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp, BornHost: born, StoreHost: b.storeHost,
-		ReconsumeTimes: h.reconsumeTimes,
-	}
-	res, err := b.store.Append(&msg)
+	m := b.clientMessage(c, h, h.flag, req.Body, h.properties)
+	st, err := b.put(req.OnLoop(), m)
 	if err != nil {
-		return storeErr(req, err)
+		return nil, err
 	}
+	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(1)
+	later := req.Later() // req (and h, which aliases it) lives until answered
+	b.durable(st.EndOffset(), appended, func(code int32, remark string) {
+		b.pushReply(c, req, h, &m, st, to, start, code, remark)
+	})
+	return later, nil
+}
 
+// pushReply pushes a stored reply to the requesting client to, and answers
+// the responder once the requester answered, failed or timed out: with
+// SUCCESS, or the durability stage's code and remark when one failed.
+func (b *Broker) pushReply(c *remoting.Conn, req *remoting.Command, h *sendHeader, m *commitlog.Message, st stored, to string,
+	start time.Time, code int32, remark string) {
+	answer := func(resp *remoting.Command) {
+		b.stageDone(stageTotal, start)
+		if err := c.Answer(req, resp); err != nil {
+			b.log.Debug("answer a reply", "addr", c.RemoteAddr(), "err", err)
+		}
+	}
 	conn := b.consumers.clientConn(to)
 	if conn == nil {
-		return remoting.Errorf(req, remoting.SystemError, "the requesting client %s is not connected to broker %s", to, b.cfg.BrokerName)
+		answer(remoting.Errorf(req, remoting.SystemError, "the reply is stored but the requesting client %s is not connected to broker %s", to, b.cfg.BrokerName))
+		return
 	}
 	push := remoting.NewRequest(remoting.PushReplyMessageToClient,
 		"producerGroup", h.producerGroup,
-		"topic", h.topic,
+		"topic", m.Topic,
 		"defaultTopic", h.defaultTopic,
 		"defaultTopicQueueNums", strconv.Itoa(int(h.defaultTopicQueueNums)),
-		"queueId", strconv.Itoa(int(h.queueID)),
-		"sysFlag", strconv.Itoa(int(h.sysFlag)),
-		"bornTimestamp", strconv.FormatInt(h.bornTimestamp, 10),
-		"flag", strconv.Itoa(int(h.flag)),
-		"properties", h.properties,
-		"reconsumeTimes", strconv.Itoa(int(h.reconsumeTimes)),
+		"queueId", strconv.Itoa(int(m.QueueID)),
+		"sysFlag", strconv.Itoa(int(m.SysFlag)),
+		"bornTimestamp", strconv.FormatInt(m.BornTimestamp, 10),
+		"flag", strconv.Itoa(int(m.Flag)),
+		"properties", m.Properties,
+		"reconsumeTimes", strconv.Itoa(int(m.ReconsumeTimes)),
 		"unitMode", "false",
-		"bornHost", born.String(),
+		"bornHost", m.BornHost.String(),
 		"storeHost", b.addr,
-		"storeTimestamp", strconv.FormatInt(res.StoreTimestamp, 10),
+		"storeTimestamp", strconv.FormatInt(st.StoreTimestamp, 10),
 	)
-	push.Body = req.Body
-	ctx, cancel := context.WithTimeout(context.Background(), replyPushTimeout)
-	defer cancel()
-	ans, err := conn.Invoke(ctx, push)
-	switch {
-	case err != nil:
-		return remoting.Errorf(req, remoting.SystemError, "push the reply to client %s: %v", to, err)
-	case ans.Code != remoting.Success:
-		return remoting.Errorf(req, remoting.SystemError, "client %s refused the reply: code %d %s", to, ans.Code, ans.Remark)
+	push.Body = m.Body
+	err := conn.InvokeAsync(push, replyPushTimeout, func(ans *remoting.Command, err error) {
+		switch {
+		case err != nil:
+			answer(remoting.Errorf(req, remoting.SystemError, "the reply is stored but pushing it to client %s failed: %v", to, err))
+		case ans.Code != remoting.Success:
+			answer(remoting.Errorf(req, remoting.SystemError, "the reply is stored but client %s refused it: code %d %s", to, ans.Code, ans.Remark))
+		default:
+			resp := remoting.NewResponse(req, remoting.Success, "")
+			resp.SetExt("msgId", offsetMsgID(b.storeHost, st.PhysOffset))
+			resp.SetExt("queueId", strconv.Itoa(int(m.QueueID)))
+			resp.SetExt("queueOffset", strconv.FormatInt(st.QueueOffset, 10))
+			answer(withCode(resp)(code, remark))
+		}
+	})
+	if err != nil {
+		answer(remoting.Errorf(req, remoting.SystemError, "the reply is stored but pushing it to client %s failed: %v", to, err))
 	}
-	resp := remoting.NewResponse(req, remoting.Success, "")
-	resp.SetExt("msgId", offsetMsgID(b.storeHost, res.PhysOffset))
-	resp.SetExt("queueId", strconv.Itoa(int(h.queueID)))
-	resp.SetExt("queueOffset", strconv.FormatInt(res.QueueOffset, 10))
-	return resp
 }

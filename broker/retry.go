@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"strconv"
+	"time"
 
 	"github.com/rocketgo/rocketgo/commitlog"
 	"github.com/rocketgo/rocketgo/remoting"
@@ -11,22 +12,31 @@ import (
 // consumerSendMsgBack handles CONSUMER_SEND_MSG_BACK (36): a consumer
 // gives a message back; it goes to the group's retry topic with a delay,
 // or to its dead-letter topic once it was retried too often
-// (REMOTING.md §9.8).
+// (REMOTING.md §9.8). It is answered SUCCESS once the message is durable
+// as the broker's role and flush type require (send pipeline).
 func (b *Broker) consumerSendMsgBack(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	resp, err := b.sendMsgBack(c, req)
+	if err != nil {
+		return errResponse(req, err)
+	}
+	return resp
+}
+
+func (b *Broker) sendMsgBack(c *remoting.Conn, req *remoting.Command) (*remoting.Command, error) {
 	if b.cfg.BrokerRole == Slave {
-		return remoting.Errorf(req, remoting.SystemError, "broker %s is a slave and cannot store messages sent back", b.cfg.BrokerName)
+		return nil, refuse(remoting.SystemError, "broker %s is a slave and cannot store messages sent back", b.cfg.BrokerName)
 	}
 	group, err := req.String("group")
 	if err != nil {
-		return fieldErr(req, err)
+		return nil, err
 	}
 	phys, err := req.Int64("offset")
 	if err != nil {
-		return fieldErr(req, err)
+		return nil, err
 	}
 	delayLevel, err := req.Int32Or("delayLevel", 0)
 	if err != nil {
-		return fieldErr(req, err)
+		return nil, err
 	}
 	gc, ok := b.groups.get(group)
 	if !ok {
@@ -34,11 +44,11 @@ func (b *Broker) consumerSendMsgBack(c *remoting.Conn, req *remoting.Command) *r
 	}
 	maxTimes, err := req.Int32Or("maxReconsumeTimes", gc.RetryMaxTimes)
 	if err != nil {
-		return fieldErr(req, err)
+		return nil, err
 	}
-	rec, resp := b.readRecord(req, phys)
-	if resp != nil {
-		return resp
+	rec, err := b.readRecord(phys)
+	if err != nil {
+		return nil, err
 	}
 	props := string(rec.Properties)
 	if _, ok := property(props, propRetryTopic); !ok {
@@ -65,35 +75,40 @@ func (b *Broker) consumerSendMsgBack(c *remoting.Conn, req *remoting.Command) *r
 		props = withProperty(props, propDelay, strconv.Itoa(int(delayLevel)))
 	}
 	if err := validateTopic(topic); err != nil {
-		return remoting.NewResponse(req, remoting.MessageIllegal, err.Error())
+		return nil, refuse(remoting.MessageIllegal, "%v", err)
 	}
-	b.ensureTopic(topic, queues, permRead|permWrite)
-	m := commitlog.Message{
-		Topic: topic, QueueID: 0, Flag: rec.Flag, Body: rec.Body, Properties: props,
-		SysFlag: rec.SysFlag, BornTimestamp: rec.BornTimestamp, BornHost: rec.BornHost, StoreHost: b.storeHost,
-		ReconsumeTimes: rec.ReconsumeTimes + 1,
+	if _, err := b.ensureTopic(topic, queues, permRead|permWrite); err != nil {
+		return nil, err
 	}
+	m := b.reputMessage(&rec, topic, 0, props)
+	m.ReconsumeTimes++
 	b.delayIfAsked(&m)
-	if _, err := b.store.Append(&m); err != nil {
-		return storeErr(req, err)
+	st, err := b.put(false, m)
+	if err != nil {
+		return nil, err
 	}
-	return remoting.NewResponse(req, remoting.Success, "")
+	return b.finish(c, req, st.EndOffset(), true, time.Time{}, time.Time{}, func(code int32, remark string) *remoting.Command {
+		if code != 0 {
+			return remoting.Errorf(req, remoting.SystemError, "the message given back is stored in %s but not yet safe: %s", topic, remark)
+		}
+		return remoting.NewResponse(req, remoting.Success, "")
+	}), nil
 }
 
 // readRecord reads and decodes the record at a commit-log offset.
-func (b *Broker) readRecord(req *remoting.Command, phys int64) (commitlog.Record, *remoting.Command) {
+func (b *Broker) readRecord(phys int64) (commitlog.Record, error) {
 	head, err := b.store.Read(phys, 4)
 	if err != nil {
-		return commitlog.Record{}, remoting.Errorf(req, remoting.SystemError, "no message at commit-log offset %d: %v", phys, err)
+		return commitlog.Record{}, refuse(remoting.SystemError, "no message at commit-log offset %d: %v", phys, err)
 	}
 	size := int32(binary.BigEndian.Uint32(head))
 	raw, err := b.store.Read(phys, size)
 	if err != nil {
-		return commitlog.Record{}, remoting.Errorf(req, remoting.SystemError, "no message at commit-log offset %d: %v", phys, err)
+		return commitlog.Record{}, refuse(remoting.SystemError, "no message at commit-log offset %d: %v", phys, err)
 	}
 	rec, _, err := commitlog.DecodeRecord(raw)
 	if err != nil {
-		return rec, remoting.Errorf(req, remoting.SystemError, "no message at commit-log offset %d: %v", phys, err)
+		return rec, refuse(remoting.SystemError, "no message at commit-log offset %d: %v", phys, err)
 	}
 	return rec, nil
 }

@@ -72,13 +72,31 @@ func (b *Broker) delayIfAsked(m *commitlog.Message) {
 // scheduler delivers delayed messages when they are due: one consume
 // queue of the schedule topic per level, each read in order, with the
 // next undelivered offset per level kept in config/delayOffset.json.
+//
+// A message is delivered when its re-put to its real topic is durable as
+// the broker's role and flush type require (send pipeline). A level's
+// offset advances past re-put messages only then; until then the level
+// waits (for that, not for more messages), and when a stage fails (no
+// slave, a flush timeout) it waits again on the next tick without storing
+// the messages again. So the persisted offset never passes a message that
+// could still be lost, and a restart delivers at least once.
 type scheduler struct {
 	b    *Broker
 	path string
 
 	mu      sync.Mutex
-	offsets map[int]int64
+	offsets map[int]int64 // per level: every message below is delivered
+	pending map[int]*reput
 	dirty   bool
+}
+
+// reput is a level's messages stored in their real topics but not yet
+// known to be durable.
+type reput struct {
+	next    int64 // the level's offset once they are durable
+	end     int64 // log offset just past the last one
+	waiting bool  // a durability wait is in progress
+	failed  bool  // the last wait failed (logged once)
 }
 
 type delayOffsetsFile struct {
@@ -86,7 +104,8 @@ type delayOffsetsFile struct {
 }
 
 func newScheduler(b *Broker) (*scheduler, error) {
-	s := &scheduler{b: b, path: filepath.Join(configDir(b.cfg.StorePathRootDir), "delayOffset.json"), offsets: map[int]int64{}}
+	s := &scheduler{b: b, path: filepath.Join(configDir(b.cfg.StorePathRootDir), "delayOffset.json"),
+		offsets: map[int]int64{}, pending: map[int]*reput{}}
 	var f delayOffsetsFile
 	if _, err := loadJSON(s.path, &f); err != nil {
 		return nil, err
@@ -108,10 +127,20 @@ func (s *scheduler) deliverAll(now time.Time) {
 	}
 }
 
-// deliver moves every due message of one level to its real topic.
+// deliver moves every due message of one level to its real topic, or
+// waits again for those it moved before.
 func (s *scheduler) deliver(level int, now time.Time) {
 	qid := int32(level - 1)
 	s.mu.Lock()
+	if p := s.pending[level]; p != nil {
+		again := !p.waiting
+		p.waiting = true
+		s.mu.Unlock()
+		if again {
+			s.await(level, p)
+		}
+		return
+	}
 	off := s.offsets[level]
 	s.mu.Unlock()
 	store := s.b.store
@@ -120,14 +149,20 @@ func (s *scheduler) deliver(level int, now time.Time) {
 	} else if min := store.QueueMinOffset(scheduleTopic, qid); off < min {
 		off = min
 	}
-	start := off
+	start, end := off, int64(-1)
 	defer func() {
-		if off != start {
-			s.mu.Lock()
-			s.offsets[level] = off
-			s.dirty = true
-			s.mu.Unlock()
+		if off == start {
+			return
 		}
+		if end < 0 { // nothing stored: skipped or dropped messages only
+			s.advance(level, off)
+			return
+		}
+		p := &reput{next: off, end: end, waiting: true}
+		s.mu.Lock()
+		s.pending[level] = p
+		s.mu.Unlock()
+		s.await(level, p)
 	}()
 	var buf []commitlog.Entry
 	for {
@@ -152,39 +187,80 @@ func (s *scheduler) deliver(level int, now time.Time) {
 			if time.UnixMilli(rec.StoreTimestamp).Add(s.b.delayLevels[level-1]).After(now) {
 				return
 			}
-			if err := s.redeliver(&rec); err != nil {
+			st, err := s.redeliver(&rec)
+			if err != nil {
 				s.b.log.Warn("deliver delayed message", "offset", e.PhysOffset, "err", err)
 				return // try again next tick
+			}
+			if st != nil {
+				end = st.EndOffset()
 			}
 			off++
 		}
 	}
 }
 
-func (s *scheduler) redeliver(rec *commitlog.Record) error {
+// await waits for p's messages to be durable, then advances the level.
+func (s *scheduler) await(level int, p *reput) {
+	s.b.durable(p.end, time.Time{}, func(code int32, remark string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		p.waiting = false
+		if code != 0 {
+			if !p.failed {
+				s.b.log.Warn("delayed messages delivered but not durable; waiting for them before going on",
+					"level", level, "offset", p.next, "code", code, "reason", remark)
+			}
+			p.failed = true
+			return
+		}
+		if s.pending[level] == p {
+			delete(s.pending, level)
+			s.advanceLocked(level, p.next)
+		}
+	})
+}
+
+func (s *scheduler) advance(level int, off int64) {
+	s.mu.Lock()
+	s.advanceLocked(level, off)
+	s.mu.Unlock()
+}
+
+// s.mu must be held.
+func (s *scheduler) advanceLocked(level int, off int64) {
+	if off > s.offsets[level] {
+		s.offsets[level] = off
+		s.dirty = true
+	}
+}
+
+// redeliver stores a due message in its real topic. It returns nil, nil
+// for a message it drops.
+func (s *scheduler) redeliver(rec *commitlog.Record) (*stored, error) {
 	props := string(rec.Properties)
 	topic, _ := property(props, propRealTopic)
 	qs, _ := property(props, propRealQueueID)
 	qid, err := strconv.Atoi(qs)
 	if topic == "" || err != nil {
 		s.b.log.Warn("delayed message lacks its real topic or queue; dropped", "offset", rec.PhysOffset)
-		return nil
+		return nil, nil
 	}
 	tc, ok := s.b.topics.get(topic)
 	if !ok || int32(qid) >= max(tc.WriteQueueNums, tc.ReadQueueNums) {
 		s.b.log.Warn("delayed message's topic or queue is gone; dropped", "topic", topic, "queueId", qid)
-		return nil
+		return nil, nil
 	}
 	for _, p := range []string{propDelay, propRealTopic, propRealQueueID} {
 		props = withoutProperty(props, p)
 	}
-	m := commitlog.Message{
-		Topic: topic, QueueID: int32(qid), Flag: rec.Flag, Body: rec.Body, Properties: props,
-		SysFlag: rec.SysFlag, BornTimestamp: rec.BornTimestamp, BornHost: rec.BornHost, StoreHost: s.b.storeHost,
-		ReconsumeTimes: rec.ReconsumeTimes, PreparedTransactionOffset: rec.PreparedTransactionOffset,
+	m := s.b.reputMessage(rec, topic, int32(qid), props)
+	m.PreparedTransactionOffset = rec.PreparedTransactionOffset
+	st, err := s.b.put(false, m)
+	if err != nil {
+		return nil, err
 	}
-	_, err = s.b.store.Append(&m)
-	return err
+	return &st, nil
 }
 
 func (s *scheduler) persist() error {

@@ -1,15 +1,12 @@
 package broker
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/rocketgo/rocketgo/commitlog"
 	"github.com/rocketgo/rocketgo/internal/wire"
 )
 
@@ -61,134 +58,83 @@ type topicsFile struct {
 }
 
 // topicTable holds the topic configs, persisted to config/topics.json on
-// every change.
+// every change. Sends on the event loops read it without a lock (table).
 type topicTable struct {
-	path string
-	fs   commitlog.FS // nil: the real file system
-
-	mu      sync.RWMutex
-	topics  map[string]*TopicConfig
-	version DataVersion
+	t *table[TopicConfig]
 }
 
 func loadTopics(path string) (*topicTable, error) {
-	t := &topicTable{path: path, topics: map[string]*TopicConfig{}}
 	var f topicsFile
-	ok, err := loadJSON(path, &f)
-	if err != nil {
+	if _, err := loadJSON(path, &f); err != nil {
 		return nil, err
 	}
-	if ok {
-		for name, tc := range f.TopicConfigTable {
-			if tc == nil {
-				continue
-			}
-			tc.TopicName = name
-			t.topics[name] = tc
-		}
-		t.version = f.DataVersion
-	}
-	return t, nil
+	return &topicTable{newTable(path, f.TopicConfigTable, f.DataVersion, encodeTopics, nameTopic)}, nil
 }
 
-// get returns a copy of the topic's config.
-func (t *topicTable) get(name string) (TopicConfig, bool) {
-	t.mu.RLock()
-	tc, ok := t.topics[name]
-	var c TopicConfig
-	if ok {
-		c = *tc
-	}
-	t.mu.RUnlock()
-	return c, ok
+func encodeTopics(entries map[string]*TopicConfig, v DataVersion) any {
+	return topicsFile{TopicConfigTable: entries, DataVersion: v}
 }
+
+func nameTopic(tc *TopicConfig, name string) { tc.TopicName = name }
+
+// get returns a copy of the topic's config.
+func (t *topicTable) get(name string) (TopicConfig, bool) { return t.t.get(name) }
+
+// snapshot returns copies of all configs and the data version.
+func (t *topicTable) snapshot() (map[string]*TopicConfig, DataVersion) { return t.t.snapshot() }
+
+// marshal returns the table as topics.json holds it, which is also its
+// TopicConfigSerializeWrapper: shared, not to be modified.
+func (t *topicTable) marshal() ([]byte, error) { return t.t.marshal() }
+
+// versioned is marshal with the table's data version.
+func (t *topicTable) versioned() (DataVersion, []byte, error) { return t.t.versioned() }
 
 // put creates or replaces a topic and persists the table. It reports
 // whether anything changed.
 func (t *topicTable) put(tc TopicConfig) (bool, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if old, ok := t.topics[tc.TopicName]; ok && *old == tc {
-		return false, nil
-	}
-	c := tc
-	c.TopicName = strings.Clone(c.TopicName) // may alias a request
-	t.topics[c.TopicName] = &c
-	t.version.next()
-	return true, t.persistLocked()
+	return t.t.update(func(topics map[string]*TopicConfig) bool {
+		if old, ok := topics[tc.TopicName]; ok && *old == tc {
+			return false
+		}
+		c := tc
+		c.TopicName = strings.Clone(c.TopicName) // may alias a request
+		topics[c.TopicName] = &c
+		return true
+	}, nil)
 }
 
 // createIfAbsent adds tc unless the topic exists; it returns the topic's
-// config and whether it was created.
+// config and whether it was created, once the topic is persisted.
 func (t *topicTable) createIfAbsent(tc TopicConfig) (TopicConfig, bool, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if old, ok := t.topics[tc.TopicName]; ok {
-		return *old, false, nil
-	}
-	c := tc
-	c.TopicName = strings.Clone(c.TopicName) // may alias a request
-	t.topics[c.TopicName] = &c
-	t.version.next()
-	return c, true, t.persistLocked()
+	got := tc
+	created, err := t.t.update(func(topics map[string]*TopicConfig) bool {
+		if old, ok := topics[tc.TopicName]; ok {
+			got = *old
+			return false
+		}
+		got.TopicName = strings.Clone(got.TopicName) // may alias a request
+		c := got
+		topics[c.TopicName] = &c
+		return true
+	}, nil)
+	return got, created, err
 }
 
 // replace makes the table equal to topics (a slave taking its master's
 // table) and reports whether anything changed.
 func (t *topicTable) replace(topics map[string]*TopicConfig, version DataVersion) (bool, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	changed := len(topics) != len(t.topics)
-	next := make(map[string]*TopicConfig, len(topics))
-	for name, tc := range topics {
-		if tc == nil {
-			continue
-		}
-		c := *tc
-		c.TopicName = name
-		if old, ok := t.topics[name]; !ok || *old != c {
-			changed = true
-		}
-		next[name] = &c
-	}
-	if !changed {
-		return false, nil
-	}
-	t.topics = next
-	t.version = version
-	return true, t.persistLocked()
+	return t.t.putAll(topics, true, &version)
 }
 
 func (t *topicTable) remove(name string) (bool, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.topics[name]; !ok {
-		return false, nil
-	}
-	delete(t.topics, name)
-	t.version.next()
-	return true, t.persistLocked()
-}
-
-// snapshot returns copies of all configs and the data version.
-func (t *topicTable) snapshot() (map[string]*TopicConfig, DataVersion) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make(map[string]*TopicConfig, len(t.topics))
-	for k, v := range t.topics {
-		c := *v
-		out[k] = &c
-	}
-	return out, t.version
-}
-
-// persistLocked writes topics.json. t.mu must be held.
-func (t *topicTable) persistLocked() error {
-	data, err := json.Marshal(topicsFile{TopicConfigTable: t.topics, DataVersion: t.version})
-	if err != nil {
-		return err
-	}
-	return commitlog.ReplaceFile(t.fs, t.path, data)
+	return t.t.update(func(topics map[string]*TopicConfig) bool {
+		if _, ok := topics[name]; !ok {
+			return false
+		}
+		delete(topics, name)
+		return true
+	}, nil)
 }
 
 // validateTopic checks a topic name as RocketMQ does: 1..127 bytes of

@@ -47,96 +47,100 @@ func toHalf(m *commitlog.Message) {
 }
 
 // endTransaction handles END_TRANSACTION (37). An unknown outcome (0) is
-// ignored, as Java does: the checker will ask again.
+// ignored, as Java does: the checker will ask again. A commit stores the
+// real message, and either outcome stores the op record, through the send
+// pipeline; the answer waits until both are durable (the op comes later in
+// the log, so its durability covers the commit's) and carries the
+// "stored, but" code if a stage failed.
 func (b *Broker) endTransaction(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	resp, err := b.endTx(c, req)
+	if err != nil {
+		return errResponse(req, err)
+	}
+	return resp
+}
+
+func (b *Broker) endTx(c *remoting.Conn, req *remoting.Command) (*remoting.Command, error) {
 	if b.cfg.BrokerRole == Slave {
-		return remoting.Errorf(req, remoting.SlaveNotAvailable, "broker %s is a slave; end transactions on its master", b.cfg.BrokerName)
+		return nil, refuse(remoting.SlaveNotAvailable, "broker %s is a slave; end transactions on its master", b.cfg.BrokerName)
 	}
 	kind, err := req.Int32("commitOrRollback")
 	if err != nil {
-		return fieldErr(req, err)
+		return nil, err
 	}
 	phys, err := req.Int64("commitLogOffset")
 	if err != nil {
-		return fieldErr(req, err)
+		return nil, err
 	}
 	switch kind {
 	case 0:
-		return remoting.NewResponse(req, remoting.Success, "")
+		return remoting.NewResponse(req, remoting.Success, ""), nil
 	case txCommit, txRollback:
 	default:
-		return remoting.Errorf(req, remoting.InvalidParameter, "commitOrRollback=%d: want 8 (commit), 12 (rollback) or 0 (unknown)", kind)
+		return nil, refuse(remoting.InvalidParameter, "commitOrRollback=%d: want 8 (commit), 12 (rollback) or 0 (unknown)", kind)
 	}
-	rec, resp := b.readRecord(req, phys)
-	if resp != nil {
-		return resp
+	rec, err := b.readRecord(phys)
+	if err != nil {
+		return nil, err
 	}
 	if rec.Topic != halfTopic {
-		return b.endLegacyTransaction(req, rec, kind, phys)
+		return b.endLegacyTransaction(c, req, rec, kind, phys)
 	}
 	if !b.tx.resolve(rec.QueueOffset) {
-		return remoting.NewResponse(req, remoting.Success, "") // already ended
+		return remoting.NewResponse(req, remoting.Success, ""), nil // already ended
 	}
 	if kind == txCommit {
 		topic, _ := property(rec.Properties, propRealTopic)
 		qid, err := strconv.Atoi(func() string { v, _ := property(rec.Properties, propRealQueueID); return v }())
 		if topic == "" || err != nil {
 			b.tx.unresolve(rec.QueueOffset)
-			return remoting.Errorf(req, remoting.SystemError, "the half message at commit-log offset %d has no real topic/queue", phys)
+			return nil, refuse(remoting.SystemError, "the half message at commit-log offset %d has no real topic/queue", phys)
 		}
 		props := rec.Properties
 		for _, k := range []string{propRealTopic, propRealQueueID, propTranMsg, propTxCheckTimes} {
 			props = withoutProperty(props, k)
 		}
-		m := commitlog.Message{
-			Topic: topic, QueueID: int32(qid), Flag: rec.Flag, Body: rec.Body, Properties: props,
-			SysFlag: rec.SysFlag&^txMask | txCommit, BornTimestamp: rec.BornTimestamp,
-			BornHost: rec.BornHost, StoreHost: b.storeHost, ReconsumeTimes: rec.ReconsumeTimes,
-			PreparedTransactionOffset: phys,
-		}
+		m := b.reputMessage(&rec, topic, int32(qid), props)
+		m.SysFlag = rec.SysFlag&^txMask | txCommit
+		m.PreparedTransactionOffset = phys
 		b.delayIfAsked(&m)
-		if _, err := b.store.Append(&m); err != nil {
+		if _, err := b.put(false, m); err != nil {
 			b.tx.unresolve(rec.QueueOffset)
-			return storeErr(req, err)
+			return nil, err
 		}
 	}
-	if err := b.appendOp(rec.QueueOffset); err != nil {
-		return storeErr(req, err)
+	st, err := b.appendOp(rec.QueueOffset)
+	if err != nil {
+		return nil, err
 	}
-	return remoting.NewResponse(req, remoting.Success, "")
+	return b.finish(c, req, st.EndOffset(), true, time.Time{}, time.Time{}, withCode(remoting.NewResponse(req, remoting.Success, ""))), nil
 }
 
 // appendOp records that the half message at queue offset half has ended.
-func (b *Broker) appendOp(half int64) error {
-	m := commitlog.Message{
+func (b *Broker) appendOp(half int64) (stored, error) {
+	return b.put(false, b.newMessage(commitlog.Message{
 		Topic: opTopic, Body: []byte(strconv.FormatInt(half, 10)),
-		Properties: withProperty("", propTags, opTag), BornTimestamp: time.Now().UnixMilli(),
-		BornHost: b.storeHost, StoreHost: b.storeHost,
-	}
-	_, err := b.store.Append(&m)
-	return err
+		Properties: withProperty("", propTags, opTag), BornTimestamp: time.Now().UnixMilli(), BornHost: b.storeHost,
+	}))
 }
 
 // endLegacyTransaction ends a half message stored by an earlier rocketgo
 // in its real topic with type PREPARED (no consume-queue entry).
-func (b *Broker) endLegacyTransaction(req *remoting.Command, rec commitlog.Record, kind int32, phys int64) *remoting.Command {
+func (b *Broker) endLegacyTransaction(c *remoting.Conn, req *remoting.Command, rec commitlog.Record, kind int32, phys int64) (*remoting.Command, error) {
 	if rec.SysFlag&txMask != txPrepared {
-		return remoting.Errorf(req, remoting.SystemError, "the message at commit-log offset %d is not a half (prepared) transaction message", phys)
+		return nil, refuse(remoting.SystemError, "the message at commit-log offset %d is not a half (prepared) transaction message", phys)
 	}
 	if kind == txRollback {
-		return remoting.NewResponse(req, remoting.Success, "")
+		return remoting.NewResponse(req, remoting.Success, ""), nil
 	}
-	m := commitlog.Message{
-		Topic: rec.Topic, QueueID: rec.QueueID, Flag: rec.Flag, Body: rec.Body,
-		Properties: withoutProperty(rec.Properties, propTranMsg),
-		SysFlag:    rec.SysFlag&^txMask | txCommit, BornTimestamp: rec.BornTimestamp,
-		BornHost: rec.BornHost, StoreHost: b.storeHost, ReconsumeTimes: rec.ReconsumeTimes,
-		PreparedTransactionOffset: phys,
+	m := b.reputMessage(&rec, rec.Topic, rec.QueueID, withoutProperty(rec.Properties, propTranMsg))
+	m.SysFlag = rec.SysFlag&^txMask | txCommit
+	m.PreparedTransactionOffset = phys
+	st, err := b.put(false, m)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := b.store.Append(&m); err != nil {
-		return storeErr(req, err)
-	}
-	return remoting.NewResponse(req, remoting.Success, "")
+	return b.finish(c, req, st.EndOffset(), true, time.Time{}, time.Time{}, withCode(remoting.NewResponse(req, remoting.Success, ""))), nil
 }
 
 // txChecker asks producers about half messages left without an outcome

@@ -43,9 +43,9 @@ type RunSpec struct {
 // FaultPlan is a fault to inject at At into the measured window.
 type FaultPlan struct {
 	At     time.Duration `yaml:"at" json:"atNs"`
-	Action string        `yaml:"action" json:"action"`         // kill, restart, stop, pause, resume; latency, bandwidth, clear on a link
+	Action string        `yaml:"action" json:"action"`         // kill, restart, stop, pause, resume; latency, bandwidth, clear on a link; createTopics, autoCreateTopics on a master
 	Target string        `yaml:"target" json:"target"`         // "<group>/master", "<group>/slave-1", "namesrv-0", "<group>/slave-1-link"
-	Value  int           `yaml:"value" json:"value,omitempty"` // latency: ms each way; bandwidth: KB/s each way
+	Value  int           `yaml:"value" json:"value,omitempty"` // latency: ms each way; bandwidth: KB/s each way; topics to create
 }
 
 // Progress is a snapshot for live display.
@@ -60,6 +60,8 @@ type Progress struct {
 type RunOutput struct {
 	Run   Run
 	Hists map[string]*hdrhistogram.Histogram // by kind: HistSend, HistService, …
+
+	sendBySecond []*hdrhistogram.Histogram // send latency per second of the measured window
 }
 
 const (
@@ -346,6 +348,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 			case <-stopSends:
 				return
 			}
+			began := time.Now()
 			err := applyFault(ctx, spec.Cluster, f)
 			at := time.Since(warmupEnd)
 			if err != nil {
@@ -356,7 +359,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 			if f.Value != 0 {
 				kind = fmt.Sprintf("%s %d", f.Action, f.Value)
 			}
-			faults = append(faults, Fault{At: at, Kind: kind, Target: f.Target})
+			faults = append(faults, Fault{At: at, Took: time.Since(began), Kind: kind, Target: f.Target})
 			faultMu.Unlock()
 		}()
 	}
@@ -600,9 +603,27 @@ func (r *recorder) output(spec RunSpec, faults []Fault, hiccup *hdrhistogram.His
 		})
 	}
 	markRecovery(&run)
-	return &RunOutput{Run: run, Hists: map[string]*hdrhistogram.Histogram{
+	out := &RunOutput{Run: run, Hists: map[string]*hdrhistogram.Histogram{
 		HistSend: r.send, HistService: r.service, HistPacing: r.pacing, HistEndToEnd: r.endToEnd, HistHiccup: hiccup,
 	}}
+	for _, iv := range r.intervals[:len(run.Intervals)] {
+		out.sendBySecond = append(out.sendBySecond, iv.send)
+	}
+	return out
+}
+
+// SendBetween summarises the send latency of the sends intended in the
+// whole seconds of the measured window that overlap [from, to): a window
+// that starts or ends mid-second takes all of that second.
+func (o *RunOutput) SendBetween(from, to time.Duration) Percentiles {
+	h := newHist()
+	for i, sec := range o.sendBySecond {
+		start := time.Duration(i) * time.Second
+		if start < to && start+time.Second > from {
+			h.Merge(sec)
+		}
+	}
+	return PercentilesOf(h)
 }
 
 // markRecovery sets each fault's RecoveredAt: the start of the first two
@@ -682,8 +703,42 @@ func applyFault(ctx context.Context, c *Cluster, f FaultPlan) error {
 		return n.Pause()
 	case "resume":
 		return n.Resume()
+	case "createTopics", "autoCreateTopics":
+		return churnTopics(ctx, c, n, f.Action == "autoCreateTopics", f.Value)
 	}
 	return fmt.Errorf("unknown fault action %q", f.Action)
+}
+
+// churnTopics creates n new topics on a master, one after the other: with
+// UPDATE_AND_CREATE_TOPIC, or (auto) by sending one message to each, which
+// makes the broker create it (autoCreateTopicEnable).
+func churnTopics(ctx context.Context, c *Cluster, master *Node, auto bool, n int) error {
+	if n <= 0 {
+		return fmt.Errorf("%d topics to create: want a positive count", n)
+	}
+	topics := make([]string, n)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("churn-%d-%d", time.Now().UnixNano()%1e9, i)
+	}
+	if !auto {
+		rpc := remoting.NewClient(remoting.ClientConfig{Log: c.log})
+		defer rpc.Close()
+		return createTopicsOn(ctx, rpc, master.Addr, topics, 4)
+	}
+	p, err := client.NewProducer(c.NamesrvAddrs(), client.Group("PG_churn"), client.Logger(c.log))
+	if err != nil {
+		return err
+	}
+	if err := p.Start(); err != nil {
+		return err
+	}
+	defer p.Close()
+	for _, t := range topics {
+		if _, err := p.Send(ctx, &client.Message{Topic: t, Body: []byte("churn")}); err != nil {
+			return fmt.Errorf("send to new topic %s: %w", t, err)
+		}
+	}
+	return nil
 }
 
 // node finds "<group>/master", "<group>/slave-N" or "namesrv-N".
@@ -706,18 +761,8 @@ func createTopics(ctx context.Context, namesrvs []string, group string, topics [
 	if err != nil {
 		return err
 	}
-	for _, t := range topics {
-		req := remoting.NewRequest(remoting.UpdateAndCreateTopic, "topic", t, "readQueueNums", strconv.Itoa(queues),
-			"writeQueueNums", strconv.Itoa(queues), "perm", "6")
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		resp, err := rpc.Invoke(cctx, master, req)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("create topic %s on %s: %w", t, master, err)
-		}
-		if resp.Code != remoting.Success {
-			return fmt.Errorf("create topic %s on %s: code %d: %s", t, master, resp.Code, resp.Remark)
-		}
+	if err := createTopicsOn(ctx, rpc, master, topics, queues); err != nil {
+		return err
 	}
 	for _, ns := range namesrvs {
 		for _, t := range topics {
@@ -734,6 +779,25 @@ func createTopics(ctx context.Context, namesrvs []string, group string, topics [
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+		}
+	}
+	return nil
+}
+
+// createTopicsOn creates topics with the given queue count on a master,
+// one request at a time.
+func createTopicsOn(ctx context.Context, rpc *remoting.Client, master string, topics []string, queues int) error {
+	for _, t := range topics {
+		req := remoting.NewRequest(remoting.UpdateAndCreateTopic, "topic", t, "readQueueNums", strconv.Itoa(queues),
+			"writeQueueNums", strconv.Itoa(queues), "perm", "6")
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := rpc.Invoke(cctx, master, req)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("create topic %s on %s: %w", t, master, err)
+		}
+		if resp.Code != remoting.Success {
+			return fmt.Errorf("create topic %s on %s: code %d: %s", t, master, resp.Code, resp.Remark)
 		}
 	}
 	return nil

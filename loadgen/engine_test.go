@@ -2,15 +2,17 @@ package loadgen
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
-// TestStallShowsInTopPercentiles pauses the broker (SIGSTOP) for 500 ms
-// under open-loop load: latency measured from intended send times must
-// show the stall (no coordinated omission), and nothing acknowledged may
-// be lost.
-func TestStallShowsInTopPercentiles(t *testing.T) {
+// launchOneGroup starts a namesrv and a broker group "g" of one master,
+// stopped when the test ends; it skips the test with -short.
+func launchOneGroup(t *testing.T) *Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -18,7 +20,16 @@ func TestStallShowsInTopPercentiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
+	t.Cleanup(func() { c.Stop() })
+	return c
+}
+
+// TestStallShowsInTopPercentiles pauses the broker (SIGSTOP) for 500 ms
+// under open-loop load: latency measured from intended send times must
+// show the stall (no coordinated omission), and nothing acknowledged may
+// be lost.
+func TestStallShowsInTopPercentiles(t *testing.T) {
+	c := launchOneGroup(t)
 	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 256, ProducersPerTopic: 1, ConsumersPerTopic: 1,
 		Rate: 2000, InFlight: 1024, BatchSize: 1, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond,
 		Drain: 10 * time.Second, SendTimeout: 10 * time.Second}
@@ -49,14 +60,7 @@ func TestStallShowsInTopPercentiles(t *testing.T) {
 // TestBatchedSends drives SEND_BATCH_MESSAGE: every message of every batch
 // is acknowledged and consumed once.
 func TestBatchedSends(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	c, err := Launch(context.Background(), TopologySpec{Namesrvs: 1, SegmentSize: 64 << 20, Groups: []GroupSpec{{Name: "g"}}}, binDir, t.TempDir(), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := launchOneGroup(t)
 	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 512, ProducersPerTopic: 2, ConsumersPerTopic: 1,
 		Rate: 4000, InFlight: 16, BatchSize: 8, Duration: 2 * time.Second, Warmup: 200 * time.Millisecond,
 		Drain: 10 * time.Second, SendTimeout: 5 * time.Second}
@@ -109,5 +113,61 @@ func TestLinkLatencyFaults(t *testing.T) {
 				t.Fatalf("25 ms each way on %s: p50 per second %d, %d, %d µs", tc.target, iv[0].SendP50, iv[1].SendP50, iv[2].SendP50)
 			}
 		})
+	}
+}
+
+// TestTopicChurnFaults: the createTopics and autoCreateTopics actions
+// create the topics they are asked for on the target master, and the run
+// records how long each took.
+func TestTopicChurnFaults(t *testing.T) {
+	c := launchOneGroup(t)
+	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 256, ProducersPerTopic: 1, Rate: 200, InFlight: 64,
+		BatchSize: 1, Duration: 2 * time.Second, Warmup: 200 * time.Millisecond, SendTimeout: 10 * time.Second}
+	out, err := Execute(context.Background(), RunSpec{
+		Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "churn", Group: "g", Cluster: c,
+		Faults: []FaultPlan{{At: 0, Action: "createTopics", Target: "g/master", Value: 7},
+			{At: 0, Action: "autoCreateTopics", Target: "g/master", Value: 5}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.rpc.Invoke(ctx, c.Groups[0].Master.Addr, remoting.NewRequest(remoting.GetAllTopicConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(resp.Body), `"topicName":"churn-`); n != 12 {
+		t.Fatalf("the master has %d churn topics, want 12", n)
+	}
+	if len(out.Run.Faults) != 2 || out.Run.Faults[0].Took <= 0 || out.Run.Faults[1].Took <= 0 {
+		t.Fatalf("faults %+v", out.Run.Faults)
+	}
+}
+
+// TestSendBetween: a window takes every second of the measured window it
+// overlaps, and only those.
+func TestSendBetween(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := newRecorder(1, t0, t0.Add(3*time.Second))
+	for i, lat := range []time.Duration{time.Millisecond, 100 * time.Millisecond, 10 * time.Millisecond} {
+		intended := t0.Add(time.Duration(i)*time.Second + 500*time.Millisecond)
+		r.done(0, int64(i), intended, intended, intended.Add(lat), "SEND_OK", true)
+	}
+	out := r.output(RunSpec{Workload: Workload{Duration: 3 * time.Second}}, nil, newHist())
+	for _, tc := range []struct {
+		from, to time.Duration
+		count    int64
+		max      int64 // µs
+	}{
+		{0, time.Second, 1, 1000},
+		{900 * time.Millisecond, 1100 * time.Millisecond, 2, 100_000},
+		{2 * time.Second, 3 * time.Second, 1, 10_000},
+		{0, 3 * time.Second, 3, 100_000},
+	} {
+		p := out.SendBetween(tc.from, tc.to)
+		if p.Count != tc.count || p.Max < tc.max*99/100 || p.Max > tc.max*101/100 {
+			t.Errorf("SendBetween(%v, %v): %d sends, max %d µs; want %d, %d µs", tc.from, tc.to, p.Count, p.Max, tc.count, tc.max)
+		}
 	}
 }

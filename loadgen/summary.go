@@ -122,8 +122,9 @@ type Interval struct {
 
 // Fault is an injected fault and what it cost.
 type Fault struct {
-	At          time.Duration `json:"atNs"` // since the measured window began
-	Kind        string        `json:"kind"` // kill-master, restart-master, kill-slave, kill-namesrv, latency, bandwidth, …
+	At          time.Duration `json:"atNs"`             // since the measured window began, when the action returned
+	Took        time.Duration `json:"tookNs,omitempty"` // how long the action ran (a kill waits for the exit; topic creation takes a while)
+	Kind        string        `json:"kind"`             // kill-master, restart-master, kill-slave, kill-namesrv, latency, bandwidth, …
 	Target      string        `json:"target"`
 	RecoveredAt time.Duration `json:"recoveredAtNs,omitempty"` // when p99 and rate were back to their pre-fault level; 0 if never
 }

@@ -37,7 +37,7 @@ type Conn struct {
 	pend      *outBatch    // frames waiting for the event loop; nil when none
 	pendBytes atomic.Int64 // bytes in pend; written under mu
 	woken     bool         // a wake-up is on its way to the event loop
-	futures   map[int32]chan *Command
+	futures   map[int32]func(*Command)
 
 	inflight atomic.Int32 // requests being served or kept (Later), see flow.go
 
@@ -174,25 +174,11 @@ func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("invoke code %d on %s: %w", req.Code, c.remote, err)
 	}
-	op := c.s.opaque.Add(1)
-	prepareRequest(req, op, 0)
 	ch := make(chan *Command, 1)
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, fmt.Errorf("invoke code %d on %s: %w", req.Code, c.remote, ErrClosed)
+	op, err := c.send(req, func(resp *Command) { ch <- resp })
+	if err != nil {
+		return nil, err
 	}
-	if c.futures == nil {
-		c.futures = make(map[int32]chan *Command)
-	}
-	c.futures[op] = ch
-	b := c.batchLocked()
-	n := len(b.buf)
-	b.buf = req.Encode(b.buf)
-	c.pendBytes.Add(int64(len(b.buf) - n))
-	c.wakeLocked()
-	c.mu.Unlock()
-
 	select {
 	case resp := <-ch:
 		if resp == nil {
@@ -200,11 +186,74 @@ func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
 		}
 		return resp, nil
 	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.futures, op)
-		c.mu.Unlock()
+		c.forget(op)
 		return nil, ctxError(ctx.Err(), "invoke code %d on %s", req.Code, c.remote)
 	}
+}
+
+// InvokeAsync sends req to the client on this connection and returns at
+// once; cb gets the answer, or an error wrapping ErrTimeout when none came
+// within timeout or ErrClosed when the connection closed first, exactly
+// once unless InvokeAsync itself returns an error. cb runs on the event
+// loop or a timer goroutine and must not block. It sets req's Opaque and
+// Flag.
+func (c *Conn) InvokeAsync(req *Command, timeout time.Duration, cb func(*Command, error)) error {
+	var settled atomic.Bool
+	var timer atomic.Pointer[time.Timer] // armed after the request is queued: the answer may come first
+	finish := func(resp *Command, err error) {
+		if settled.CompareAndSwap(false, true) {
+			if t := timer.Load(); t != nil {
+				t.Stop()
+			}
+			cb(resp, err)
+		}
+	}
+	code := req.Code
+	op, err := c.send(req, func(resp *Command) {
+		if resp == nil {
+			finish(nil, fmt.Errorf("invoke code %d on %s: %w", code, c.remote, ErrClosed))
+			return
+		}
+		finish(resp, nil)
+	})
+	if err != nil {
+		return err
+	}
+	timer.Store(time.AfterFunc(timeout, func() {
+		c.forget(op)
+		finish(nil, fmt.Errorf("invoke code %d on %s: no answer within %v: %w", code, c.remote, timeout, ErrTimeout))
+	}))
+	return nil
+}
+
+// send registers future under a new opaque and queues req. The future
+// gets the answer, or nil when the connection closes.
+func (c *Conn) send(req *Command, future func(*Command)) (int32, error) {
+	op := c.s.opaque.Add(1)
+	prepareRequest(req, op, 0)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, fmt.Errorf("invoke code %d on %s: %w", req.Code, c.remote, ErrClosed)
+	}
+	if c.futures == nil {
+		c.futures = make(map[int32]func(*Command))
+	}
+	c.futures[op] = future
+	b := c.batchLocked()
+	n := len(b.buf)
+	b.buf = req.Encode(b.buf)
+	c.pendBytes.Add(int64(len(b.buf) - n))
+	c.wakeLocked()
+	return op, nil
+}
+
+// forget drops the future of opaque op; its answer, if it still comes, is
+// logged and dropped.
+func (c *Conn) forget(op int32) {
+	c.mu.Lock()
+	delete(c.futures, op)
+	c.mu.Unlock()
 }
 
 // Oneway sends req to the client with the oneway flag; no answer is
@@ -275,16 +324,16 @@ func fixResponse(req, resp *Command) {
 	}
 }
 
-// complete hands a response to the Invoke waiting for it.
+// complete hands a response to the Invoke or InvokeAsync waiting for it.
 func (c *Conn) complete(resp *Command) {
 	c.mu.Lock()
-	ch, ok := c.futures[resp.Opaque]
+	future, ok := c.futures[resp.Opaque]
 	if ok {
 		delete(c.futures, resp.Opaque)
 	}
 	c.mu.Unlock()
 	if ok {
-		ch <- resp // buffered; the waiter may be gone
+		future(resp)
 	} else {
 		c.s.log.Debug("response without a waiting request", "addr", c.remote, "opaque", resp.Opaque)
 	}
@@ -414,7 +463,7 @@ func (c *Conn) shutdown() {
 		c.big = bigFrame{}
 	}
 	c.flow.stop()
-	for _, ch := range futures {
-		ch <- nil
+	for _, future := range futures {
+		future(nil)
 	}
 }

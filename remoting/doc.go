@@ -65,6 +65,10 @@
 // budget: a large request is read, into a buffer of its own that goes with
 // it, only when it fits.
 //
+// The server asks a client on its connection with Conn.Invoke (waits) or
+// Conn.InvokeAsync, whose callback runs on the event loop or a timer and
+// must not block.
+//
 // Client: one TCP connection per address. Senders encode requests into the
 // connection's write buffer under clientConn.mu; a sender that finds no
 // write in progress writes the buffer itself, and requests queued meanwhile

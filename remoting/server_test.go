@@ -352,6 +352,63 @@ func TestConnInvokeAndOneway(t *testing.T) {
 	}
 }
 
+// TestConnInvokeAsync: the callback gets the client's answer, ErrTimeout
+// when the client does not answer, ErrClosed when the connection closes
+// first, and runs once in each case.
+func TestConnInvokeAsync(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	s := startServer(t, ServerConfig{}, func(s *Server) {
+		s.Handle(HeartBeat, func(c *Conn, req *Command) *Command {
+			conns <- c
+			return NewResponse(req, Success, "")
+		})
+	})
+	c := newClient(t)
+	c.Handle(GetConsumerRunningInfo, func(_ string, req *Command) *Command {
+		resp := NewResponse(req, Success, "")
+		resp.Body = []byte("running")
+		return resp
+	})
+	c.Handle(CheckTransactionState, func(string, *Command) *Command { return nil }) // never answers
+	if _, err := c.Invoke(ctxTimeout(t, 10*time.Second), s.Addr(), NewRequest(HeartBeat)); err != nil {
+		t.Fatal(err)
+	}
+	conn := <-conns
+	type result struct {
+		resp *Command
+		err  error
+	}
+	invoke := func(code int32, timeout time.Duration) chan result {
+		t.Helper()
+		out := make(chan result, 2) // a second call would show as a second result
+		if err := conn.InvokeAsync(NewRequest(code), timeout, func(resp *Command, err error) { out <- result{resp, err} }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	answered, unanswered, cut := invoke(GetConsumerRunningInfo, time.Minute), invoke(CheckTransactionState, 50*time.Millisecond), invoke(CheckTransactionState, time.Minute)
+	if r := <-answered; r.err != nil || string(r.resp.Body) != "running" {
+		t.Fatalf("answered: %+v", r)
+	}
+	if r := <-unanswered; !errors.Is(r.err, ErrTimeout) {
+		t.Fatalf("unanswered: %+v, want ErrTimeout", r)
+	}
+	_ = c.Close() // the client goes away with a request outstanding
+	if r := <-cut; !errors.Is(r.err, ErrClosed) {
+		t.Fatalf("connection closed: %+v, want ErrClosed", r)
+	}
+	if err := conn.InvokeAsync(NewRequest(GetConsumerRunningInfo), time.Minute, func(*Command, error) { t.Error("callback after a failed InvokeAsync") }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("InvokeAsync on a closed connection: %v", err)
+	}
+	for name, ch := range map[string]chan result{"answered": answered, "unanswered": unanswered, "cut": cut} {
+		select {
+		case r := <-ch:
+			t.Errorf("%s: a second callback %+v", name, r)
+		default:
+		}
+	}
+}
+
 func TestConnWriteBodyAndClose(t *testing.T) {
 	var dones atomic.Int32
 	closed := make(chan *Conn, 1)

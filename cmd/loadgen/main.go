@@ -177,7 +177,7 @@ func runCmd(ctx context.Context, args []string) error {
 	group := fs.String("group", "", "broker group to measure (default: every group of the topology)")
 	rates := fs.String("rates", "", "comma-separated target rates (msg/s) overriding the workload's producerRate; 0 = closed loop")
 	reps := fs.Int("reps", 1, "repetitions of each rate")
-	faults := fs.String("faults", "", "faults during the measured window: AT:ACTION:TARGET[:VALUE],… e.g. 5s:kill:g/master,9s:restart:g/master or 3s:latency:g/slave-1-link:20,6s:clear:g/slave-1-link")
+	faults := fs.String("faults", "", "faults during the measured window: AT:ACTION:TARGET[:VALUE],… e.g. 5s:kill:g/master,9s:restart:g/master or 3s:latency:g/slave-1-link:20,6s:clear:g/slave-1-link or 5s:createTopics:g/master:1000")
 	name := fs.String("name", "run", "scenario name for the result folder")
 	var w loadgen.Workload
 	fs.IntVar(&w.MessageSize, "size", 1024, "message size in bytes")
@@ -273,15 +273,15 @@ func parseFaults(s string) ([]loadgen.FaultPlan, error) {
 		fp := loadgen.FaultPlan{At: at, Action: parts[1], Target: parts[2]}
 		switch parts[1] {
 		case "kill", "restart", "stop", "pause", "resume", "clear":
-		case "latency", "bandwidth":
+		case "latency", "bandwidth", "createTopics", "autoCreateTopics":
 			if len(parts) != 4 {
-				return nil, fmt.Errorf("-faults: %q: %s needs a value (ms or KB/s)", f, parts[1])
+				return nil, fmt.Errorf("-faults: %q: %s needs a value (ms, KB/s or a topic count)", f, parts[1])
 			}
 			if fp.Value, err = strconv.Atoi(parts[3]); err != nil || fp.Value <= 0 {
 				return nil, fmt.Errorf("-faults: %q: value %q is not a positive integer", f, parts[3])
 			}
 		default:
-			return nil, fmt.Errorf("-faults: %q: action %q: want kill, restart, stop, pause, resume, latency, bandwidth or clear", f, parts[1])
+			return nil, fmt.Errorf("-faults: %q: action %q: want kill, restart, stop, pause, resume, latency, bandwidth, clear, createTopics or autoCreateTopics", f, parts[1])
 		}
 		out = append(out, fp)
 	}

@@ -1,0 +1,184 @@
+package broker
+
+import (
+	"encoding/json"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rocketgo/rocketgo/commitlog"
+)
+
+// table is a name → config map kept in one JSON file (topics.json,
+// subscriptionGroup.json): read on every send or pull, changed rarely.
+//
+// Readers take no lock: they load an immutable map through an atomic
+// pointer, so an event loop never waits for a writer. Writers serialize on
+// mu only to build the next map from a copy of the latest one; the file is
+// written after mu is released, and the new map is published to readers
+// once its write has been tried: a reader sees a change when it is on disk
+// (or when writing it failed, and the writer got the error; the next write
+// carries it again).
+//
+// Each state has a sequence number. The file is written under wmu, always
+// with the latest state, and a writer whose state a later write already
+// covered returns at once: an earlier change never overwrites a later one
+// on disk, and writers racing each other share one fsync. A writer returns
+// only once the state it saw is on disk, even when it changed nothing: a
+// topic created by a concurrent request is not used before it is persisted.
+//
+// Lock order: wmu, then mu. Readers take neither.
+type table[V comparable] struct {
+	path   string
+	fs     commitlog.FS                                         // nil: the real file system
+	encode func(entries map[string]*V, version DataVersion) any // the file's JSON form
+	rename func(v *V, name string)                              // sets an entry's own name field
+
+	cur atomic.Pointer[tableState[V]] // published to readers
+
+	mu   sync.Mutex
+	next *tableState[V] // the latest state, maybe not on disk yet
+
+	wmu     sync.Mutex
+	written uint64 // seq of the last state on disk
+}
+
+// tableState is one version of a table. Neither the map nor the values it
+// points to change once it is built.
+type tableState[V any] struct {
+	seq     uint64
+	entries map[string]*V
+	version DataVersion
+	file    []byte // the file form, when it was encoded before publishing
+}
+
+// newTable returns the table of the non-nil entries of loaded, each named
+// after its key.
+func newTable[V comparable](path string, loaded map[string]*V, version DataVersion,
+	encode func(map[string]*V, DataVersion) any, rename func(*V, string)) *table[V] {
+	t := &table[V]{path: path, encode: encode, rename: rename}
+	s := &tableState[V]{entries: map[string]*V{}, version: version}
+	for name, v := range loaded {
+		if v != nil {
+			rename(v, name)
+			s.entries[name] = v
+		}
+	}
+	t.cur.Store(s)
+	t.next = s
+	return t
+}
+
+// get returns a copy of name's entry.
+func (t *table[V]) get(name string) (V, bool) {
+	e, ok := t.cur.Load().entries[name]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return *e, true
+}
+
+// snapshot returns copies of all entries and the data version.
+func (t *table[V]) snapshot() (map[string]*V, DataVersion) {
+	s := t.cur.Load()
+	out := make(map[string]*V, len(s.entries))
+	for k, v := range s.entries {
+		c := *v
+		out[k] = &c
+	}
+	return out, s.version
+}
+
+// marshal returns the table in its file form: the bytes last written,
+// shared, not to be modified.
+func (t *table[V]) marshal() ([]byte, error) {
+	_, data, err := t.versioned()
+	return data, err
+}
+
+// versioned is marshal with the data version of the same state.
+func (t *table[V]) versioned() (DataVersion, []byte, error) {
+	s := t.cur.Load()
+	if s.file != nil {
+		return s.version, s.file, nil
+	}
+	data, err := json.Marshal(t.encode(s.entries, s.version))
+	return s.version, data, err
+}
+
+// update calls fn with a copy of the latest entries; fn may add, delete or
+// replace entries but must not modify the values it finds. If fn reports a
+// change, the copy becomes the latest state, with the given data version or,
+// when version is nil, the next one. update returns fn's report once the
+// state fn saw, changed or not, is on disk, or the error writing it.
+func (t *table[V]) update(fn func(entries map[string]*V) bool, version *DataVersion) (bool, error) {
+	t.mu.Lock()
+	prev := t.next
+	entries := maps.Clone(prev.entries)
+	changed := fn(entries)
+	seq := prev.seq
+	if changed {
+		v := prev.version
+		if version != nil {
+			v = *version
+		} else {
+			v.next()
+		}
+		seq++
+		t.next = &tableState[V]{seq: seq, entries: entries, version: v}
+	}
+	t.mu.Unlock()
+	return changed, t.sync(seq)
+}
+
+// putAll makes each non-nil entry of in the entry of its name and, with
+// only, deletes the others (a slave taking its master's table). It reports
+// whether anything changed; see update.
+func (t *table[V]) putAll(in map[string]*V, only bool, version *DataVersion) (bool, error) {
+	return t.update(func(cur map[string]*V) bool {
+		changed := false
+		if only {
+			for name := range cur {
+				if v, ok := in[name]; !ok || v == nil {
+					delete(cur, name)
+					changed = true
+				}
+			}
+		}
+		for name, v := range in {
+			if v == nil {
+				continue
+			}
+			c := *v
+			t.rename(&c, name)
+			if old, ok := cur[name]; !ok || *old != c {
+				cur[name] = &c
+				changed = true
+			}
+		}
+		return changed
+	}, version)
+}
+
+// sync writes the latest state unless state seq is on disk already, and
+// publishes what it wrote.
+func (t *table[V]) sync(seq uint64) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.written >= seq {
+		return nil
+	}
+	t.mu.Lock()
+	s := t.next
+	t.mu.Unlock()
+	data, err := json.Marshal(t.encode(s.entries, s.version))
+	if err == nil {
+		err = commitlog.ReplaceFile(t.fs, t.path, data)
+	}
+	if err == nil {
+		t.written = s.seq
+	}
+	t.cur.Store(&tableState[V]{seq: s.seq, entries: s.entries, version: s.version, file: data})
+	return err
+}
