@@ -16,13 +16,18 @@
 // QUERY_NOT_FOUND: there is no KV store, no order-topic config and no filter
 // servers.
 //
-// A master (brokerId 0) contributes queue data. A master registration
-// whose data version changed, or the first one from an address, replaces
-// the group's queue data: topics it no longer lists lose the group. While a
-// group has no master, the registrations of its lowest-id slave that sets
-// enableActingMaster=true (RocketMQ 5's prime slave) add the topics the
-// group's queue data lacks (all of them when its data version changed) and
-// remove none, so a namesrv that never saw the master can still route the
+// A master (brokerId 0) contributes queue data, as RocketMQ 5 does: a
+// registration whose data version changed, or the first one from an
+// address, creates or overwrites the group's entry in every topic it lists;
+// any other registration only adds the listed topics the group is missing
+// from. Nothing is removed by a registration: a broker may list only the
+// topics that changed (RocketMQ's registerIncrementBrokerData), and a topic
+// goes away by DELETE_TOPIC_IN_NAMESRV (which mqadmin and the admin clients
+// send after DELETE_TOPIC_IN_BROKER; a broker that still lists the topic
+// brings it back with its next registration) or with its whole group.
+// While a group has no master, the registrations of its lowest-id slave
+// that sets enableActingMaster=true (RocketMQ 5's prime slave) contribute
+// the same way, so a namesrv that never saw the master can still route the
 // slave's topics; other slaves contribute nothing. A broker
 // is forgotten 120 s after its last registration (or its own
 // heartbeatTimeoutMillis), when it unregisters, or at once when the

@@ -114,41 +114,75 @@ func TestTopicNotExist(t *testing.T) {
 	}
 }
 
-func TestRegisterVersionAndTopicRemoval(t *testing.T) {
+// TestRegisterMergesTopics: a master's registration adds to its group's
+// queue data and never removes from it (RocketMQ 5): a new data version
+// overwrites every listed topic, an unchanged one only adds the topics the
+// group lacks; a topic goes by DELETE_TOPIC_IN_NAMESRV or with its group.
+func TestRegisterMergesTopics(t *testing.T) {
 	s, _ := newTestServer(t)
 	c := newConn()
 	m := masterA // TopicTest, Orders at counter 1
 	register(t, s, c, m)
-
-	// Same data version, fewer topics: Java keeps the old table (nothing changed).
-	same := m
-	same.topics = []topic{{"TopicTest", 4, 4, 6}}
-	register(t, s, c, same)
-	if got := topicNames(s); !slices.Equal(got, []string{"Orders", "TopicTest"}) {
-		t.Fatalf("after unchanged version: topics %v", got)
+	queues := func(topic string) wire.QueueData {
+		t.Helper()
+		_, r := routeOf(t, s, topic)
+		for _, q := range r.Queues {
+			if q.BrokerName == "broker-a" {
+				return q
+			}
+		}
+		t.Fatalf("%s has no queues of broker-a: %+v", topic, r)
+		return wire.QueueData{}
 	}
 
-	// New version without Orders, TopicTest resized: Orders goes, TopicTest is overwritten.
+	// Same data version, fewer topics, one resized, one new: nothing listed
+	// is overwritten or removed, the topic the group lacks is added.
+	same := m
+	same.topics = []topic{{"TopicTest", 16, 16, 6}, {"Late", 2, 2, 6}}
+	register(t, s, c, same)
+	if got := topicNames(s); !slices.Equal(got, []string{"Late", "Orders", "TopicTest"}) {
+		t.Fatalf("after an unchanged version: topics %v", got)
+	}
+	if q := queues("TopicTest"); q.ReadQueueNums != 4 {
+		t.Fatalf("TopicTest overwritten by an unchanged version: %+v", q)
+	}
+
+	// A new version listing only TopicTest, resized (an incremental
+	// registration): TopicTest is overwritten, the others stay.
 	next := m
 	next.counter = 2
 	next.topics = []topic{{"TopicTest", 16, 8, 6}}
 	register(t, s, c, next)
-	if got := topicNames(s); !slices.Equal(got, []string{"TopicTest"}) {
-		t.Fatalf("after new version: topics %v", got)
+	if got := topicNames(s); !slices.Equal(got, []string{"Late", "Orders", "TopicTest"}) {
+		t.Fatalf("after a registration listing fewer topics: topics %v", got)
 	}
-	_, r := routeOf(t, s, "TopicTest")
-	if q := r.Queues[0]; q.ReadQueueNums != 16 || q.WriteQueueNums != 8 {
+	if q := queues("TopicTest"); q.ReadQueueNums != 16 || q.WriteQueueNums != 8 {
 		t.Fatalf("TopicTest not overwritten: %+v", q)
 	}
+	if q := queues("Orders"); q.ReadQueueNums != 8 {
+		t.Fatalf("Orders changed by a registration that does not list it: %+v", q)
+	}
 
-	// A topic another group still serves keeps that group.
-	register(t, s, newConn(), masterB)
+	// DELETE_TOPIC_IN_NAMESRV removes a topic, and registrations that do not
+	// list it do not bring it back.
+	if resp := s.dispatch(newConn(), remoting.NewRequest(remoting.DeleteTopicInNamesrv, "topic", "Orders")); resp.Code != remoting.Success {
+		t.Fatalf("delete Orders: %d %q", resp.Code, resp.Remark)
+	}
+	register(t, s, c, next)
 	last := next
 	last.counter = 3
 	last.topics = nil
 	register(t, s, c, last)
+	if got := topicNames(s); !slices.Equal(got, []string{"Late", "TopicTest"}) {
+		t.Fatalf("after deleting Orders: topics %v", got)
+	}
+
+	// The group's queue data goes with the group; a topic another group
+	// still serves keeps that group.
+	register(t, s, newConn(), masterB)
+	s.connClosed(c.ID())
 	if got := topicNames(s); !slices.Equal(got, []string{"ReadOnly", "TopicTest"}) {
-		t.Fatalf("after empty table: topics %v", got)
+		t.Fatalf("after broker-a left: topics %v", got)
 	}
 	if _, r := routeOf(t, s, "TopicTest"); len(r.Queues) != 1 || r.Queues[0].BrokerName != "broker-b" {
 		t.Fatalf("TopicTest route %+v", r)

@@ -61,7 +61,7 @@ func (s *Server) registerBroker(p peer, req *remoting.Command) (*remoting.Comman
 		level = slog.LevelInfo
 	}
 	s.log.Log(context.Background(), level, "broker registered", "cluster", id.cluster, "brokerName", id.name,
-		"brokerId", id.id, "addr", id.addr, "topics", len(topics), "topicsReplaced", res.topicsReplaced)
+		"brokerId", id.id, "addr", id.addr, "topics", len(topics), "topicsUpdated", res.topicsUpdated)
 
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	if res.masterAddr != "" {

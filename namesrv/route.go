@@ -75,10 +75,10 @@ type registration struct {
 
 // registerResult tells the handler what a registration changed.
 type registerResult struct {
-	newAddr        bool // the address was not registered under this id before
-	topicsReplaced bool // the master's queue data was rebuilt from this registration
-	masterAddr     string
-	masterHAAddr   string // set with masterAddr when a slave's master is live
+	newAddr       bool // the address was not registered under this id before
+	topicsUpdated bool // the registration added or changed the group's queue data
+	masterAddr    string
+	masterHAAddr  string // set with masterAddr when a slave's master is live
 }
 
 // register records a broker registration made at now (REGISTER_BROKER).
@@ -124,14 +124,8 @@ func (t *routeTable) register(r *registration, now time.Time) registerResult {
 
 	prev := t.live[r.addr]
 	changed := res.newAddr || prev == nil || prev.version != r.version
-	switch {
-	case r.id == masterID:
-		if changed {
-			t.replaceTopicsLocked(r.name, r.topics)
-			res.topicsReplaced = true
-		}
-	case r.actingMaster && bd.primeSlave(r.id):
-		res.topicsReplaced = t.addTopicsLocked(r.name, r.topics, changed)
+	if r.id == masterID || r.actingMaster && bd.primeSlave(r.id) {
+		res.topicsUpdated = t.mergeTopicsLocked(r.name, r.topics, changed)
 	}
 	t.live[r.addr] = &liveBroker{
 		cluster:      r.cluster,
@@ -154,39 +148,17 @@ func (t *routeTable) register(r *registration, now time.Time) registerResult {
 	return res
 }
 
-// replaceTopicsLocked makes topics the complete queue data of group name:
-// entries are created or overwritten, and the group is taken out of topics it
-// no longer lists. t.mu must be held.
-func (t *routeTable) replaceTopicsLocked(name string, topics map[string]wire.QueueData) {
-	for topic, byBroker := range t.topics {
-		if _, ok := topics[topic]; ok {
-			continue
-		}
-		if _, ok := byBroker[name]; ok {
-			delete(byBroker, name)
-			if len(byBroker) == 0 {
-				delete(t.topics, topic)
-			}
-		}
-	}
-	for topic, qd := range topics {
-		byBroker := t.topics[topic]
-		if byBroker == nil {
-			byBroker = make(map[string]wire.QueueData)
-			t.topics[topic] = byBroker
-		}
-		qd.BrokerName = name
-		byBroker[name] = qd
-	}
-}
-
-// addTopicsLocked adds a prime slave's topics to group name's queue data:
-// every topic with all set, else only those the group is missing from. It
-// removes nothing (the slave may know less than its master did) and reports
+// mergeTopicsLocked adds the topics of a registration to group name's
+// queue data: every listed topic with all set (a new data version, or the
+// first registration from the address), else only those the group is
+// missing from. It removes nothing: a registration may list only the topics
+// that changed (RocketMQ 5's registerIncrementBrokerData), and a topic goes
+// away by DELETE_TOPIC_IN_NAMESRV or with its whole group. It reports
 // whether it added or changed anything. t.mu must be held.
-func (t *routeTable) addTopicsLocked(name string, topics map[string]wire.QueueData, all bool) bool {
-	added := false
+func (t *routeTable) mergeTopicsLocked(name string, topics map[string]wire.QueueData, all bool) bool {
+	updated := false
 	for topic, qd := range topics {
+		qd.BrokerName = name
 		byBroker := t.topics[topic]
 		if old, ok := byBroker[name]; ok && (!all || old == qd) {
 			continue
@@ -195,11 +167,10 @@ func (t *routeTable) addTopicsLocked(name string, topics map[string]wire.QueueDa
 			byBroker = make(map[string]wire.QueueData)
 			t.topics[topic] = byBroker
 		}
-		qd.BrokerName = name
 		byBroker[name] = qd
-		added = true
+		updated = true
 	}
-	return added
+	return updated
 }
 
 // unregister removes the broker at addr with the given identity
