@@ -16,7 +16,7 @@ func (b *Broker) ensureTopic(name string, queues int32, perm int32) (TopicConfig
 	})
 	if created {
 		b.log.Info("topic created", "topic", name, "queues", queues)
-		b.registerSoon()
+		b.requestRegister(false)
 	}
 	if err != nil {
 		return tc, fmt.Errorf("create topic %s: persist topics: %w", name, err)
@@ -78,7 +78,7 @@ func (b *Broker) updateAndCreateTopic(c *remoting.Conn, req *remoting.Command) *
 	}
 	if changed {
 		b.log.Info("topic updated", "topic", topic, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm)
-		b.registerAll()
+		b.awaitRegistered(b.requestRegister(false))
 	}
 	return remoting.NewResponse(req, remoting.Success, "")
 }
@@ -102,7 +102,7 @@ func (b *Broker) deleteTopicInBroker(c *remoting.Conn, req *remoting.Command) *r
 	}
 	if removed {
 		b.log.Info("topic deleted", "topic", topic)
-		b.registerAll()
+		b.awaitRegistered(b.requestRegister(true))
 	}
 	return remoting.NewResponse(req, remoting.Success, "")
 }

@@ -65,8 +65,15 @@ type Broker struct {
 	masterAddr   string
 	masterHAAddr string
 
-	registerNow chan struct{}
-	stats       struct{ sent, pulled atomic.Int64 }
+	// Registration (register.go): requests ask the loop for a round.
+	registerNow chan struct{} // wakes the loop
+	regMu       sync.Mutex
+	regNext     *regRound // the round the loop runs next; regMu
+	// Owned by the registering goroutine (Start, then registerLoop).
+	regBase *tableState[TopicConfig] // the topic state the last round sent
+	regOK   map[string]bool          // namesrv → it took the last round
+
+	stats struct{ sent, pulled atomic.Int64 }
 
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -87,6 +94,7 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		consumers:   newConsumers(),
 		lat:         newStageStats(),
 		registerNow: make(chan struct{}, 1),
+		regNext:     newRegRound(),
 		done:        make(chan struct{}),
 	}
 	var err error
@@ -221,7 +229,7 @@ func (b *Broker) Start() error {
 
 	b.log.Info("broker started", "cluster", b.cfg.BrokerClusterName, "name", b.cfg.BrokerName, "id", b.cfg.BrokerID,
 		"role", b.cfg.BrokerRole, "flush", b.cfg.FlushDiskType, "addr", b.addr, "store", root)
-	b.registerAll()
+	b.registerRound(true)
 	if b.slave != nil {
 		b.slave.Start()
 		b.goLoop(b.syncFromMaster)
@@ -322,20 +330,6 @@ func (b *Broker) goLoop(fn func(done <-chan struct{})) {
 
 // Addr returns the advertised client address (ip:port).
 func (b *Broker) Addr() string { return b.addr }
-
-func (b *Broker) registerLoop(done <-chan struct{}) {
-	t := time.NewTicker(b.cfg.RegisterNameServerPeriod)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		case <-b.registerNow:
-		}
-		b.registerAll()
-	}
-}
 
 // housekeepingLoop persists consumer offsets and expires silent clients.
 func (b *Broker) housekeepingLoop(done <-chan struct{}) {

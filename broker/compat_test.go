@@ -13,6 +13,8 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/admin"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 // TestSendModes covers SendSync, SendAsync, SendOneWay and a batch, with
@@ -346,8 +348,8 @@ func TestDeadNamesrvFirst(t *testing.T) {
 	}
 }
 
-// TestAdminCreateTopic uses the official admin client to create and list
-// a topic.
+// TestAdminCreateTopic uses the official admin client to create, list and
+// delete a topic.
 func TestAdminCreateTopic(t *testing.T) {
 	c := startCluster(t, 2)
 	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(c.nsAddrs)))
@@ -371,4 +373,18 @@ func TestAdminCreateTopic(t *testing.T) {
 	if err := adm.DeleteTopic(ctx, admin.WithTopicDelete("AdminMade"), admin.WithBrokerAddrDelete(c.brokerAddr)); err != nil {
 		t.Fatal(err)
 	}
+	// The route is gone from every namesrv (DELETE_TOPIC_IN_NAMESRV), and
+	// the broker's next registration does not bring it back.
+	gone := func() {
+		t.Helper()
+		for _, ns := range c.nsAddrs {
+			resp, err := c.rpc.Invoke(ctx, ns, remoting.NewRequest(remoting.GetRouteinfoByTopic, "topic", "AdminMade"))
+			if err != nil || resp.Code != remoting.TopicNotExist {
+				t.Fatalf("route of AdminMade at %s after DeleteTopic: %v %+v", ns, err, resp)
+			}
+		}
+	}
+	gone()
+	c.createTopic("AdminNext", 1)
+	gone()
 }

@@ -23,6 +23,13 @@
 // The topic and subscription-group tables (table.go) are read without a
 // lock; writers write their file outside any lock a reader takes.
 //
+// Registration (register.go) is RocketMQ 5's: the whole topic table at
+// start, every registerNameServerPeriod, after a deletion and always from a
+// slave; only the created or changed topics otherwise
+// (registerIncrementBrokerData), one round at a time on one goroutine, so
+// topics created together share one request. UPDATE_AND_CREATE_TOPIC
+// answers once every namesrv was sent its topic.
+//
 // Pull bodies are slices of the mapped commit log written with
 // Conn.WriteBody: the stored record is the wire layout.
 //
@@ -35,9 +42,9 @@
 // changes.
 //
 // Lock order: no handler holds two of the tables' locks at once (a table's
-// wmu comes before its mu); polls.mu
-// may be taken from the commit log's arrival listener, so nothing holding
-// polls.mu calls into the commit log's append path. metaWaiters.mu is a
-// leaf; the group table wakes the held metadata requests with its lock
-// held, through a channel that never blocks.
+// wmu comes before its mu); polls.mu may be taken from the commit log's
+// arrival listener, so nothing holding polls.mu calls into the commit log's
+// append path. metaWaiters.mu and regMu are leaves; the group table wakes
+// the held metadata requests with its lock held, through a channel that
+// never blocks.
 package broker

@@ -22,28 +22,43 @@ import (
 // files go through a fault-injecting file system.
 func startFaulty(t *testing.T, edit func(*Config)) (*Broker, *faultfs.FS) {
 	t.Helper()
-	dir := t.TempDir()
+	var ffs *faultfs.FS
+	b := startLocal(t, edit, func(b *Broker) {
+		var err error
+		if ffs, err = faultfs.New(commitlog.OS{}, b.cfg.StorePathRootDir); err != nil {
+			t.Fatal(err)
+		}
+		b.fs = ffs
+	})
+	return b, ffs
+}
+
+// startLocal starts a broker in this process on 127.0.0.1, port 0, with a
+// small commit log, after edit changed its config and prepare the broker
+// New returned (either may be nil); it closes in cleanup.
+func startLocal(t *testing.T, edit func(*Config), prepare func(*Broker)) *Broker {
+	t.Helper()
 	cfg := DefaultConfig()
-	cfg.StorePathRootDir = dir
+	cfg.StorePathRootDir = t.TempDir()
 	cfg.BrokerIP1 = "127.0.0.1"
 	cfg.ListenPort, cfg.HAListenPort = 0, 0
 	cfg.MappedFileSizeCommitLog = 256 << 10
 	cfg.MaxMessageSize = 64 << 10
-	edit(&cfg)
+	if edit != nil {
+		edit(&cfg)
+	}
 	b, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ffs, err := faultfs.New(commitlog.OS{}, dir)
-	if err != nil {
-		t.Fatal(err)
+	if prepare != nil {
+		prepare(b)
 	}
-	b.fs = ffs
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return b, ffs
+	return b
 }
 
 // TestSendsMeetStoreFaults: a send whose segment cannot be created, and a

@@ -22,9 +22,9 @@ import (
 // suspendTimeoutMillis the request is RocketMQ's: answered at once, body
 // always.
 //
-// Every topic change is announced to the namesrvs (registerSoon or
-// registerAll), and both wake the held requests; the group table wakes them
-// itself (groupTable.changed).
+// Every topic change is announced to the namesrvs (requestRegister), which
+// wakes the held requests; the group table wakes them itself
+// (groupTable.changed).
 
 // metaVersions are the data versions of the topic and subscription-group
 // tables, as versionToken strings.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"hash/crc32"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -11,61 +12,189 @@ import (
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
+// Registration with the namesrvs, as RocketMQ 5 does it. A full
+// registration lists every topic (the table as topics.json holds it and, on
+// a slave, the topics its store holds); it is sent at start, every
+// registerNameServerPeriod, after a topic is deleted, and always by a
+// slave. When topics are created or changed on a master, the registration
+// lists only those, with the table's current data version (RocketMQ's
+// registerIncrementBrokerData): a namesrv merges the topics a registration
+// lists and removes none (namesrv/doc.go), so what a creation costs does
+// not grow with the number of topics.
+//
+// One goroutine registers, one round at a time: Start's first round, then
+// registerLoop. A change asks for a round (requestRegister) and may wait
+// for it; a round reads the topic table after every request it serves was
+// made, so when it ends every namesrv has been sent the change. Requests
+// made while a round runs share the next one: topics created at once go out
+// in one request. A round's increment is every entry that differs from the
+// state the previous round sent (tableState.changedSince), so no change
+// falls between two rounds; a namesrv that did not take the previous round
+// is sent the full table.
+
 const registerTimeout = 6 * time.Second
 
-// registerAll registers with every namesrv in parallel and waits for them
-// (at most registerTimeout). It remembers the master's addresses a slave
-// is told.
-func (b *Broker) registerAll() {
+// regRound is a registration round that requests wait for.
+type regRound struct {
+	full bool          // a request wants every topic listed
+	done chan struct{} // closed when the round has ended
+}
+
+func newRegRound() *regRound { return &regRound{done: make(chan struct{})} }
+
+// requestRegister asks the registration loop for a round (full: list every
+// topic; else the topics changed since the last round) and returns a
+// channel closed once a round that read the topic table after this call
+// has ended. It never blocks.
+func (b *Broker) requestRegister(full bool) <-chan struct{} {
+	b.metaWait.kick() // a topic change is announced here: tell the slaves too
+	b.regMu.Lock()
+	r := b.regNext
+	r.full = r.full || full
+	b.regMu.Unlock()
+	select {
+	case b.registerNow <- struct{}{}:
+	default:
+	}
+	return r.done
+}
+
+// registerSoon asks for a full registration without waiting for it.
+func (b *Broker) registerSoon() { b.requestRegister(true) }
+
+// awaitRegistered waits until round is done or the broker closes.
+func (b *Broker) awaitRegistered(round <-chan struct{}) {
+	select {
+	case <-round:
+	case <-b.done:
+	}
+}
+
+// registerLoop runs the rounds requests ask for, and a full one every
+// registerNameServerPeriod.
+func (b *Broker) registerLoop(done <-chan struct{}) {
+	t := time.NewTicker(b.cfg.RegisterNameServerPeriod)
+	defer t.Stop()
+	for {
+		full := false
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			full = true
+		case <-b.registerNow:
+		}
+		b.regMu.Lock()
+		r := b.regNext
+		b.regNext = newRegRound()
+		b.regMu.Unlock()
+		b.registerRound(full || r.full)
+		close(r.done)
+	}
+}
+
+// registerRound registers with every namesrv in parallel and waits for them
+// (at most registerTimeout): the topics changed since the last round, or
+// every topic with full, on a slave, or to a namesrv that did not take the
+// last round. It remembers the master's addresses a slave is told. Only
+// the registering goroutine calls it.
+func (b *Broker) registerRound(full bool) {
 	addrs := b.cfg.NamesrvAddrs()
 	if len(addrs) == 0 {
 		return
 	}
-	b.metaWait.kick() // a topic change is announced here: tell the slaves too
-	// The REGISTER_BROKER body (REMOTING.md §7.5), around the topic table
-	// as topics.json holds it (encoded once per change).
-	wrapper, err := b.registeredTopics()
-	if err != nil {
-		b.log.Error("encode registration", "err", err)
-		return
+	s := b.topics.state()
+	full = full || b.regBase == nil || b.cfg.BrokerRole == Slave
+	var inc, all []byte // REGISTER_BROKER bodies (REMOTING.md §7.5)
+	bodies := make([][]byte, len(addrs))
+	for i, addr := range addrs {
+		if !full && b.regOK[addr] {
+			if inc == nil {
+				changed := s.changedSince(b.regBase)
+				if len(changed) == 0 {
+					continue // this namesrv has every topic already
+				}
+				wrapper, err := json.Marshal(topicConfigWrapper{changed, s.version})
+				if err != nil {
+					b.log.Error("encode registration", "err", err)
+					return
+				}
+				inc = registerBody(wrapper)
+			}
+			bodies[i] = inc
+			continue
+		}
+		if all == nil {
+			wrapper, err := b.registeredTopics(s)
+			if err != nil {
+				b.log.Error("encode registration", "err", err)
+				return
+			}
+			all = registerBody(wrapper)
+		}
+		bodies[i] = all
 	}
-	body := make([]byte, 0, len(wrapper)+64)
-	body = append(append(append(body, `{"topicConfigSerializeWrapper":`...), wrapper...), `,"filterServerList":[]}`...)
-	crc := int64(crc32.ChecksumIEEE(body) & 0x7FFFFFFF)
+
 	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
 	defer cancel()
+	ok := make([]bool, len(addrs))
 	var wg sync.WaitGroup
-	for _, addr := range addrs {
+	for i, addr := range addrs {
+		if bodies[i] == nil {
+			ok[i] = true
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := remoting.NewRequest(remoting.RegisterBroker,
-				"brokerName", b.cfg.BrokerName,
-				"brokerAddr", b.addr,
-				"clusterName", b.cfg.BrokerClusterName,
-				"haServerAddr", b.haAddr,
-				"brokerId", strconv.FormatInt(b.cfg.BrokerID, 10),
-				"compressed", "false",
-				"bodyCrc32", strconv.FormatInt(crc, 10),
-				"heartbeatTimeoutMillis", "120000",
-				"enableActingMaster", strconv.FormatBool(b.cfg.EnableSlaveActingMaster),
-			)
-			req.Body = body
-			resp, err := b.client.Invoke(ctx, addr, req)
-			if err != nil {
-				b.log.Warn("register with namesrv", "addr", addr, "err", err)
-				return
-			}
-			if resp.Code != remoting.Success {
-				b.log.Warn("register with namesrv", "addr", addr, "code", resp.Code, "remark", resp.Remark)
-				return
-			}
-			if master := resp.ExtValue("masterAddr"); master != "" {
-				b.setMaster(master, resp.ExtValue("haServerAddr"))
-			}
+			ok[i] = b.registerWith(ctx, addr, bodies[i])
 		}()
 	}
 	wg.Wait()
+	if b.regOK == nil {
+		b.regOK = make(map[string]bool, len(addrs))
+	}
+	for i, addr := range addrs {
+		b.regOK[addr] = ok[i]
+	}
+	b.regBase = s
+}
+
+// registerBody wraps a topicConfigSerializeWrapper as a REGISTER_BROKER
+// body.
+func registerBody(wrapper []byte) []byte {
+	body := make([]byte, 0, len(wrapper)+64)
+	return append(append(append(body, `{"topicConfigSerializeWrapper":`...), wrapper...), `,"filterServerList":[]}`...)
+}
+
+// registerWith sends one REGISTER_BROKER and reports whether the namesrv
+// took it.
+func (b *Broker) registerWith(ctx context.Context, addr string, body []byte) bool {
+	req := remoting.NewRequest(remoting.RegisterBroker,
+		"brokerName", b.cfg.BrokerName,
+		"brokerAddr", b.addr,
+		"clusterName", b.cfg.BrokerClusterName,
+		"haServerAddr", b.haAddr,
+		"brokerId", strconv.FormatInt(b.cfg.BrokerID, 10),
+		"compressed", "false",
+		"bodyCrc32", strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10),
+		"heartbeatTimeoutMillis", "120000",
+		"enableActingMaster", strconv.FormatBool(b.cfg.EnableSlaveActingMaster),
+	)
+	req.Body = body
+	resp, err := b.client.Invoke(ctx, addr, req)
+	if err != nil {
+		b.log.Warn("register with namesrv", "addr", addr, "err", err)
+		return false
+	}
+	if resp.Code != remoting.Success {
+		b.log.Warn("register with namesrv", "addr", addr, "code", resp.Code, "remark", resp.Remark)
+		return false
+	}
+	if master := resp.ExtValue("masterAddr"); master != "" {
+		b.setMaster(master, resp.ExtValue("haServerAddr"))
+	}
+	return true
 }
 
 // setMaster records the master addresses a namesrv told this slave.
@@ -76,16 +205,6 @@ func (b *Broker) setMaster(addr, haAddr string) {
 		b.log.Info("master learned", "master", addr, "ha", haAddr)
 	}
 	b.masterAddr, b.masterHAAddr = addr, haAddr
-}
-
-// registerSoon asks the registration loop to register now, without
-// waiting for it.
-func (b *Broker) registerSoon() {
-	b.metaWait.kick()
-	select {
-	case b.registerNow <- struct{}{}:
-	default:
-	}
 }
 
 // unregisterAll tells every namesrv this broker is leaving.
@@ -111,16 +230,15 @@ func (b *Broker) unregisterAll() {
 	wg.Wait()
 }
 
-// registeredTopics is the topicConfigSerializeWrapper of the registration:
-// the topic table as topics.json holds it (encoded once per change), to
-// which a slave adds the topics its store holds and its table lacks.
-func (b *Broker) registeredTopics() ([]byte, error) {
+// registeredTopics is the topicConfigSerializeWrapper of a full
+// registration: topic state s as topics.json holds it, to which a slave
+// adds the topics its store holds and its table lacks.
+func (b *Broker) registeredTopics(s *tableState[TopicConfig]) ([]byte, error) {
 	if b.cfg.BrokerRole == Slave {
-		topics, version := b.topics.snapshot()
-		n := len(topics)
-		if addStoredTopics(topics, b.store.Queues()); len(topics) > n {
-			return json.Marshal(topicConfigWrapper{topics, version})
+		topics := maps.Clone(s.entries)
+		if addStoredTopics(topics, b.store.Queues()); len(topics) > len(s.entries) {
+			return json.Marshal(topicConfigWrapper{topics, s.version})
 		}
 	}
-	return b.topics.marshal()
+	return b.topics.t.fileOf(s)
 }

@@ -52,6 +52,20 @@ type tableState[V any] struct {
 	file    []byte // the file form, when it was encoded before publishing
 }
 
+// changedSince returns the entries of s that are new or changed since
+// state base (nil: all of them). Entries are immutable and shared by the
+// states that have them unchanged, so a changed entry is one whose pointer
+// differs. Entries base has and s lacks are not reported.
+func (s *tableState[V]) changedSince(base *tableState[V]) map[string]*V {
+	out := make(map[string]*V)
+	for name, v := range s.entries {
+		if base == nil || base.entries[name] != v {
+			out[name] = v
+		}
+	}
+	return out
+}
+
 // newTable returns the table of the non-nil entries of loaded, each named
 // after its key.
 func newTable[V comparable](path string, loaded map[string]*V, version DataVersion,
@@ -100,11 +114,20 @@ func (t *table[V]) marshal() ([]byte, error) {
 // versioned is marshal with the data version of the same state.
 func (t *table[V]) versioned() (DataVersion, []byte, error) {
 	s := t.cur.Load()
-	if s.file != nil {
-		return s.version, s.file, nil
-	}
-	data, err := json.Marshal(t.encode(s.entries, s.version))
+	data, err := t.fileOf(s)
 	return s.version, data, err
+}
+
+// state returns the state readers see: immutable, its entries shared.
+func (t *table[V]) state() *tableState[V] { return t.cur.Load() }
+
+// fileOf returns state s in its file form: the bytes written, shared, or
+// encoded now when s was never written (the state loaded at start).
+func (t *table[V]) fileOf(s *tableState[V]) ([]byte, error) {
+	if s.file != nil {
+		return s.file, nil
+	}
+	return json.Marshal(t.encode(s.entries, s.version))
 }
 
 // update calls fn with a copy of the latest entries; fn may add, delete or

@@ -87,6 +87,9 @@ func (t *topicTable) snapshot() (map[string]*TopicConfig, DataVersion) { return 
 // TopicConfigSerializeWrapper: shared, not to be modified.
 func (t *topicTable) marshal() ([]byte, error) { return t.t.marshal() }
 
+// state returns the table's current state (table.state).
+func (t *topicTable) state() *tableState[TopicConfig] { return t.t.state() }
+
 // versioned is marshal with the table's data version.
 func (t *topicTable) versioned() (DataVersion, []byte, error) { return t.t.versioned() }
 
