@@ -189,11 +189,7 @@ func loadGroups(path string) (*groupTable, error) {
 	if _, err := loadJSON(path, &f); err != nil {
 		return nil, err
 	}
-	return &groupTable{t: newTable(path, f.SubscriptionGroupTable, f.DataVersion, encodeGroups, nameGroup)}, nil
-}
-
-func encodeGroups(entries map[string]*SubscriptionGroupConfig, v DataVersion) any {
-	return groupsFile{SubscriptionGroupTable: entries, DataVersion: v}
+	return &groupTable{t: newTable(path, f.SubscriptionGroupTable, f.DataVersion, "subscriptionGroupTable", nameGroup)}, nil
 }
 
 func nameGroup(g *SubscriptionGroupConfig, name string) { g.GroupName = name }

@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -26,13 +27,15 @@ import (
 // on disk, and writers racing each other share one fsync. A writer returns
 // only once the state it saw is on disk, even when it changed nothing: a
 // topic created by a concurrent request is not used before it is persisted.
+// The writer keeps each entry's encoding (fileCache) and encodes only the
+// entries that changed.
 //
 // Lock order: wmu, then mu. Readers take neither.
 type table[V comparable] struct {
 	path   string
-	fs     commitlog.FS                                         // nil: the real file system
-	encode func(entries map[string]*V, version DataVersion) any // the file's JSON form
-	rename func(v *V, name string)                              // sets an entry's own name field
+	fs     commitlog.FS            // nil: the real file system
+	key    string                  // the file is {"<key>":{name: entry, …},"dataVersion":{…}}
+	rename func(v *V, name string) // sets an entry's own name field
 
 	cur atomic.Pointer[tableState[V]] // published to readers
 
@@ -40,7 +43,8 @@ type table[V comparable] struct {
 	next *tableState[V] // the latest state, maybe not on disk yet
 
 	wmu     sync.Mutex
-	written uint64 // seq of the last state on disk
+	written uint64       // seq of the last state on disk
+	encoded fileCache[V] // the last state written, encoded
 }
 
 // tableState is one version of a table. Neither the map nor the values it
@@ -69,8 +73,8 @@ func (s *tableState[V]) changedSince(base *tableState[V]) map[string]*V {
 // newTable returns the table of the non-nil entries of loaded, each named
 // after its key.
 func newTable[V comparable](path string, loaded map[string]*V, version DataVersion,
-	encode func(map[string]*V, DataVersion) any, rename func(*V, string)) *table[V] {
-	t := &table[V]{path: path, encode: encode, rename: rename}
+	key string, rename func(*V, string)) *table[V] {
+	t := &table[V]{path: path, key: key, rename: rename}
 	s := &tableState[V]{entries: map[string]*V{}, version: version}
 	for name, v := range loaded {
 		if v != nil {
@@ -127,7 +131,102 @@ func (t *table[V]) fileOf(s *tableState[V]) ([]byte, error) {
 	if s.file != nil {
 		return s.file, nil
 	}
-	return json.Marshal(t.encode(s.entries, s.version))
+	return encodeFile(t.key, s.entries, s.version, nil)
+}
+
+// encodedEntry is an entry as the file holds it: "name":{…}.
+type encodedEntry[V any] struct {
+	v    *V
+	json []byte
+}
+
+// fileCache is a table's file form broken into its entries: the names in
+// order and each entry encoded.
+type fileCache[V any] struct {
+	names   []string // sorted
+	entries map[string]encodedEntry[V]
+}
+
+// encodeFile returns the file form of entries and version: byte for byte
+// what encoding/json makes of a struct whose fields are the map (JSON key
+// key) and the DataVersion ("dataVersion"), names sorted. Entries found in
+// c under the same name and pointer (entries never change) are not encoded
+// again, and the names are sorted only when new ones come: a change costs
+// a walk of the table and a copy of the file, not an encoding of every
+// entry. c, when not nil, is updated to hold exactly the entries given.
+func encodeFile[V any](key string, entries map[string]*V, version DataVersion, c *fileCache[V]) ([]byte, error) {
+	if c == nil {
+		c = &fileCache[V]{}
+	}
+	if c.entries == nil {
+		c.entries = make(map[string]encodedEntry[V], len(entries))
+	}
+	var added []string
+	size := 0
+	for name, v := range entries {
+		e, ok := c.entries[name]
+		if !ok {
+			added = append(added, name)
+		}
+		if !ok || e.v != v {
+			k, err := json.Marshal(name)
+			if err != nil {
+				return nil, err
+			}
+			val, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			e = encodedEntry[V]{v: v, json: append(append(k, ':'), val...)}
+			c.entries[name] = e
+		}
+		size += len(e.json) + 1
+	}
+	if len(c.entries) > len(entries) { // some were deleted
+		c.names = slices.DeleteFunc(c.names, func(name string) bool {
+			if _, ok := entries[name]; !ok {
+				delete(c.entries, name)
+				return true
+			}
+			return false
+		})
+	}
+	if len(added) > 0 {
+		slices.Sort(added)
+		c.names = mergeSorted(c.names, added)
+	}
+	k, err := json.Marshal(key)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := json.Marshal(version)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size+len(k)+len(ver)+24)
+	buf = append(append(append(buf, '{'), k...), ":{"...)
+	for i, name := range c.names {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, c.entries[name].json...)
+	}
+	buf = append(append(append(buf, `},"dataVersion":`...), ver...), '}')
+	return buf, nil
+}
+
+// mergeSorted returns the sorted union of two sorted slices without
+// common elements.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // update calls fn with a copy of the latest entries; fn may add, delete or
@@ -195,7 +294,7 @@ func (t *table[V]) sync(seq uint64) error {
 	t.mu.Lock()
 	s := t.next
 	t.mu.Unlock()
-	data, err := json.Marshal(t.encode(s.entries, s.version))
+	data, err := encodeFile(t.key, s.entries, s.version, &t.encoded)
 	if err == nil {
 		err = commitlog.ReplaceFile(t.fs, t.path, data)
 	}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -122,4 +124,115 @@ func TestTopicTableFailedWrite(t *testing.T) {
 	if _, ok := f.get("A"); !ok {
 		t.Fatal("topic A is not on disk after createIfAbsent returned")
 	}
+}
+
+// TestTableFileIsJSON: through creations, changes, deletions and a slave's
+// replacement, and from the state loaded at start, the tables' files are
+// byte for byte what encoding/json makes of them (the file form is kept and
+// reused, entries are encoded once), names that JSON escapes included.
+func TestTableFileIsJSON(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "topics.json")
+	topics, err := loadTopics(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string) {
+		t.Helper()
+		entries, version := topics.snapshot()
+		want, err := json.Marshal(topicsFile{TopicConfigTable: entries, DataVersion: version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: topics.json is\n%s\nencoding/json makes\n%s", step, got, want)
+		}
+		if mem, err := topics.marshal(); err != nil || !bytes.Equal(mem, want) {
+			t.Fatalf("%s: marshal = %s, %v", step, mem, err)
+		}
+	}
+	odd := []string{"<a&b>", `q"uote`, "é\u2028", "ctl\x01", "B", "a", "%RETRY%G"}
+	for i, name := range odd {
+		if _, err := topics.put(TopicConfig{TopicName: name, ReadQueueNums: int32(i + 1), WriteQueueNums: 2, Perm: 6, TopicFilterType: "<tag>"}); err != nil {
+			t.Fatal(err)
+		}
+		check("put " + name)
+	}
+	if _, err := topics.put(TopicConfig{TopicName: "B", ReadQueueNums: 9, WriteQueueNums: 9, Perm: 4}); err != nil {
+		t.Fatal(err)
+	}
+	check("change B")
+	if _, _, err := topics.createIfAbsent(TopicConfig{TopicName: "C", ReadQueueNums: 1, WriteQueueNums: 1}); err != nil {
+		t.Fatal(err)
+	}
+	check("create C")
+	if _, err := topics.remove("<a&b>"); err != nil {
+		t.Fatal(err)
+	}
+	check("remove <a&b>")
+	if _, err := topics.replace(map[string]*TopicConfig{"a": {ReadQueueNums: 3}, "Z": {ReadQueueNums: 1}}, DataVersion{Counter: 77}); err != nil {
+		t.Fatal(err)
+	}
+	check("replace")
+
+	// The state loaded at start, before any write.
+	loaded, err := loadTopics(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, version := loaded.snapshot()
+	want, _ := json.Marshal(topicsFile{TopicConfigTable: entries, DataVersion: version})
+	if got, err := loaded.marshal(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("loaded table: marshal = %s, %v; want %s", got, err, want)
+	}
+
+	groups, err := loadGroups(filepath.Join(dir, "subscriptionGroup.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"G<1>", "G2"} {
+		if err := groups.ensure(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs, gv := groups.t.snapshot()
+	want, _ = json.Marshal(groupsFile{SubscriptionGroupTable: gs, DataVersion: gv})
+	if got, err := os.ReadFile(filepath.Join(dir, "subscriptionGroup.json")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("subscriptionGroup.json is\n%s\nencoding/json makes\n%s", got, want)
+	}
+}
+
+// BenchmarkTopicsFile: the file form of a 1000-topic table after one topic
+// changed, by encoding/json and by encodeFile with the previous state's
+// entries cached (what table.sync does).
+func BenchmarkTopicsFile(b *testing.B) {
+	entries := map[string]*TopicConfig{}
+	for i := range 1000 {
+		name := fmt.Sprintf("topic-%04d", i)
+		entries[name] = &TopicConfig{TopicName: name, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6, TopicFilterType: "SINGLE_TAG"}
+	}
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(topicsFile{TopicConfigTable: entries, DataVersion: DataVersion{Counter: 1}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encodeFile", func(b *testing.B) {
+		var cache fileCache[TopicConfig]
+		if _, err := encodeFile("topicConfigTable", entries, DataVersion{}, &cache); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			c := *entries["topic-0500"]
+			entries["topic-0500"] = &c
+			if _, err := encodeFile("topicConfigTable", entries, DataVersion{Counter: 1}, &cache); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -68,11 +68,7 @@ func loadTopics(path string) (*topicTable, error) {
 	if _, err := loadJSON(path, &f); err != nil {
 		return nil, err
 	}
-	return &topicTable{newTable(path, f.TopicConfigTable, f.DataVersion, encodeTopics, nameTopic)}, nil
-}
-
-func encodeTopics(entries map[string]*TopicConfig, v DataVersion) any {
-	return topicsFile{TopicConfigTable: entries, DataVersion: v}
+	return &topicTable{newTable(path, f.TopicConfigTable, f.DataVersion, "topicConfigTable", nameTopic)}, nil
 }
 
 func nameTopic(tc *TopicConfig, name string) { tc.TopicName = name }
