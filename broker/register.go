@@ -106,22 +106,20 @@ func (b *Broker) registerRound(full bool) {
 	s := b.topics.state()
 	full = full || b.regBase == nil || b.cfg.BrokerRole == Slave
 	var inc, all []byte // REGISTER_BROKER bodies (REMOTING.md §7.5)
-	bodies := make([][]byte, len(addrs))
+	if !full {
+		if changed := s.changedSince(b.regBase); len(changed) > 0 {
+			wrapper, err := json.Marshal(topicConfigWrapper{changed, s.version})
+			if err != nil {
+				b.log.Error("encode registration", "err", err)
+				return
+			}
+			inc = registerBody(wrapper)
+		}
+	}
+	bodies := make([][]byte, len(addrs)) // nil: nothing to send
 	for i, addr := range addrs {
 		if !full && b.regOK[addr] {
-			if inc == nil {
-				changed := s.changedSince(b.regBase)
-				if len(changed) == 0 {
-					continue // this namesrv has every topic already
-				}
-				wrapper, err := json.Marshal(topicConfigWrapper{changed, s.version})
-				if err != nil {
-					b.log.Error("encode registration", "err", err)
-					return
-				}
-				inc = registerBody(wrapper)
-			}
-			bodies[i] = inc
+			bodies[i] = inc // this namesrv has the rest
 			continue
 		}
 		if all == nil {
