@@ -372,9 +372,11 @@ func (n *Node) start(ctx context.Context, service string) error {
 		return fmt.Errorf("%s: start %s: %w", n.Name, n.Bin, err)
 	}
 	exited := make(chan struct{})
+	copied := make(chan struct{}) // stderr is at its end and in the log
 	addrCh := make(chan string, 1)
 	haCh := make(chan string, 1)
 	go func() {
+		defer close(copied)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
@@ -400,6 +402,10 @@ func (n *Node) start(ctx context.Context, service string) error {
 	n.cmd, n.exited, n.exitErr = cmd, exited, nil
 	n.mu.Unlock()
 	go func() {
+		// Wait closes the stderr pipe once the process has exited: read it
+		// to its end first, so the log keeps the last lines (a config error's
+		// message is the whole of it).
+		<-copied
 		err := cmd.Wait()
 		logf.Close()
 		n.mu.Lock()
