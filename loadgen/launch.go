@@ -21,6 +21,8 @@ import (
 
 	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
+
+	"github.com/rocketgo/rocketgo/internal/procs"
 )
 
 // Cluster is a running topology: namesrvs and broker groups started by
@@ -437,25 +439,27 @@ func (n *Node) start(ctx context.Context, service string) error {
 }
 
 // startPinned starts cmd from a thread pinned to the node's CPUs, so the
-// child inherits that affinity from its first instruction.
+// child inherits that affinity from its first instruction. The thread is
+// procs' spawning thread, which never exits: the child's Pdeathsig follows
+// the thread that forked it.
 func (n *Node) startPinned(cmd *exec.Cmd) error {
-	if n.cpus == nil {
-		return cmd.Start()
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
+	return procs.OnSpawnThread(func() error {
+		if n.cpus == nil {
+			return cmd.Start()
+		}
+		var old unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return err
+		}
+		if err := unix.SchedSetaffinity(0, n.cpus); err != nil {
+			return fmt.Errorf("pin to CPUs: %w", err)
+		}
+		err := cmd.Start()
+		if rerr := unix.SchedSetaffinity(0, &old); rerr != nil && err == nil {
+			err = rerr
+		}
 		return err
-	}
-	if err := unix.SchedSetaffinity(0, n.cpus); err != nil {
-		return fmt.Errorf("pin to CPUs: %w", err)
-	}
-	err := cmd.Start()
-	if rerr := unix.SchedSetaffinity(0, &old); rerr != nil && err == nil {
-		err = rerr
-	}
-	return err
+	})
 }
 
 // Restart starts a stopped or killed node again with the same arguments,

@@ -1,5 +1,7 @@
-// Package procs keeps goroutines from starving behind threads that sleep in
-// blocking system calls.
+// Package procs is about the threads of processes that start or pace
+// others: it keeps goroutines from starving behind threads that sleep in
+// blocking system calls, and starts child processes from a thread that
+// outlives them (OnSpawnThread).
 //
 // A goroutine that blocks in a raw system call (epoll_wait in a gnet event
 // loop, clock_nanosleep in a pacer) keeps its P until the runtime's monitor

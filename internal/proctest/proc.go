@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rocketgo/rocketgo/internal/procs"
 )
 
 const (
@@ -47,7 +49,7 @@ func Start(t testing.TB, bin string, args ...string) *Proc {
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := procs.OnSpawnThread(cmd.Start); err != nil { // Pdeathsig follows the forking thread
 		f.Close()
 		t.Fatalf("proctest: start %s: %v", bin, err)
 	}
