@@ -231,7 +231,10 @@ func TestTLSCloseBothWays(t *testing.T) {
 	conns := make(chan *Conn, 4)
 	closed := make(chan *Conn, 4)
 	pulled := make(chan struct{}, 16)
-	s := startServer(t, ServerConfig{TLS: serverTLS(t, pki, "enforcing", "none")}, func(s *Server) {
+	// The last part answers 16 MiB to a peer that reads none of it: the
+	// queue bound is raised so the server takes every request whatever the
+	// sockets absorb (at the default 4 MiB it would stop reading some).
+	s := startServer(t, ServerConfig{TLS: serverTLS(t, pki, "enforcing", "none"), Limits: Limits{HighWater: 64 << 20, QueueBytes: 64 << 20}}, func(s *Server) {
 		s.Handle(HeartBeat, func(c *Conn, req *Command) *Command {
 			conns <- c
 			return NewResponse(req, Success, "")
