@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,14 @@ func main() {
 	}
 	if path := os.Getenv("ROCKETGO_CPUPROFILE"); path != "" {
 		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+			os.Exit(2)
+		}
+		defer stop()
+	}
+	if path := os.Getenv("ROCKETGO_TRACE"); path != "" {
+		stop, err := startTrace(path)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "broker: %v\n", err)
 			os.Exit(2)
@@ -80,6 +89,21 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// startTrace writes an execution trace of the process into path until the
+// returned function runs (ROCKETGO_TRACE: where a goroutine or an event
+// loop waited, and on what; %p as for ROCKETGO_CPUPROFILE).
+func startTrace(path string) (func(), error) {
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
 
 // loadConfig applies defaults, then the -c file, then the flags that were
