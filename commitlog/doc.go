@@ -108,7 +108,12 @@
 // segment before the roll needs it, and keeps the 64 MiB ahead of the append
 // position (and the next consume-queue pages) faulted in, so that the
 // appender takes no page faults; a second one creates consume-queue files
-// ahead and faults their pages in.
+// ahead and faults their pages in. A new consume-queue file is mapped
+// MADV_RANDOM (a fault in it maps one page instead of reading around it,
+// which for a file of holes means zeroing up to read_ahead_kb of page
+// cache) and gets its first 256 KiB faulted in before the appender sees
+// it; a queue's warm distance grows with what it takes (cqWarmEnd), so a
+// topic that takes one message holds 512 KiB of page cache per queue.
 //
 // Every call that changes a file goes through Config.FS (fs.go), the seam
 // where tests inject errors and model a power loss; the writes through the
