@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -27,8 +29,11 @@ import (
 // on disk, and writers racing each other share one fsync. A writer returns
 // only once the state it saw is on disk, even when it changed nothing: a
 // topic created by a concurrent request is not used before it is persisted.
-// The writer keeps each entry's encoding (fileCache) and encodes only the
-// entries that changed.
+// The writer keeps each entry's encoding (fileCache), encodes only the
+// entries that changed and writes the file from those pieces through one
+// buffer it keeps: a change allocates the next map, not the next file. The
+// file form of a state is joined only when asked for (fileOf: a
+// registration or a slave's metadata request), once per state.
 //
 // Lock order: wmu, then mu. Readers take neither.
 type table[V comparable] struct {
@@ -43,8 +48,10 @@ type table[V comparable] struct {
 	next *tableState[V] // the latest state, maybe not on disk yet
 
 	wmu     sync.Mutex
-	written uint64       // seq of the last state on disk
-	encoded fileCache[V] // the last state written, encoded
+	written uint64         // seq of the last state on disk
+	encoded fileCache[V]   // the entries of encState, encoded
+	encFor  *tableState[V] // the state encoded holds; nil: none yet
+	bw      *bufio.Writer  // the file is written through it
 }
 
 // tableState is one version of a table. Neither the map nor the values it
@@ -53,7 +60,7 @@ type tableState[V any] struct {
 	seq     uint64
 	entries map[string]*V
 	version DataVersion
-	file    []byte // the file form, when it was encoded before publishing
+	file    atomic.Pointer[[]byte] // the file form, once asked for
 }
 
 // changedSince returns the entries of s that are new or changed since
@@ -125,13 +132,30 @@ func (t *table[V]) versioned() (DataVersion, []byte, error) {
 // state returns the state readers see: immutable, its entries shared.
 func (t *table[V]) state() *tableState[V] { return t.cur.Load() }
 
-// fileOf returns state s in its file form: the bytes written, shared, or
-// encoded now when s was never written (the state loaded at start).
+// fileOf returns state s in its file form, shared: joined from the
+// writer's encoded entries when s is the state last written, else encoded
+// whole (the state loaded at start, or one a later write replaced). It is
+// kept with s, so each state is joined at most once (racing callers may
+// each join it).
 func (t *table[V]) fileOf(s *tableState[V]) ([]byte, error) {
-	if s.file != nil {
-		return s.file, nil
+	if p := s.file.Load(); p != nil {
+		return *p, nil
 	}
-	return encodeFile(t.key, s.entries, s.version, nil)
+	var data []byte
+	var err error
+	t.wmu.Lock()
+	if t.encFor == s {
+		data, err = t.encoded.join(t.key, s.version)
+	}
+	t.wmu.Unlock()
+	if data == nil && err == nil {
+		data, err = encodeFile(t.key, s.entries, s.version, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.file.Store(&data)
+	return data, nil
 }
 
 // encodedEntry is an entry as the file holds it: "name":{…}.
@@ -145,19 +169,28 @@ type encodedEntry[V any] struct {
 type fileCache[V any] struct {
 	names   []string // sorted
 	entries map[string]encodedEntry[V]
+	size    int // bytes of the entries and their separators
 }
 
 // encodeFile returns the file form of entries and version: byte for byte
 // what encoding/json makes of a struct whose fields are the map (JSON key
-// key) and the DataVersion ("dataVersion"), names sorted. Entries found in
-// c under the same name and pointer (entries never change) are not encoded
-// again, and the names are sorted only when new ones come: a change costs
-// a walk of the table and a copy of the file, not an encoding of every
-// entry. c, when not nil, is updated to hold exactly the entries given.
+// key) and the DataVersion ("dataVersion"), names sorted. c, when not nil,
+// is the cache of an earlier call (see update).
 func encodeFile[V any](key string, entries map[string]*V, version DataVersion, c *fileCache[V]) ([]byte, error) {
 	if c == nil {
 		c = &fileCache[V]{}
 	}
+	if err := c.update(entries); err != nil {
+		return nil, err
+	}
+	return c.join(key, version)
+}
+
+// update makes c hold exactly entries. Entries found in c under the same
+// name and pointer (entries never change) are not encoded again, and the
+// names are sorted only when new ones come: a change costs a walk of the
+// table, not an encoding of every entry.
+func (c *fileCache[V]) update(entries map[string]*V) error {
 	if c.entries == nil {
 		c.entries = make(map[string]encodedEntry[V], len(entries))
 	}
@@ -171,11 +204,11 @@ func encodeFile[V any](key string, entries map[string]*V, version DataVersion, c
 		if !ok || e.v != v {
 			k, err := json.Marshal(name)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			val, err := json.Marshal(v)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			e = encodedEntry[V]{v: v, json: append(append(k, ':'), val...)}
 			c.entries[name] = e
@@ -195,25 +228,51 @@ func encodeFile[V any](key string, entries map[string]*V, version DataVersion, c
 		slices.Sort(added)
 		c.names = mergeSorted(c.names, added)
 	}
+	c.size = size
+	return nil
+}
+
+// join returns the file form of the cached entries with version.
+func (c *fileCache[V]) join(key string, version DataVersion) ([]byte, error) {
+	buf := make([]byte, 0, c.size+len(key)+64)
+	err := c.write(key, version, func(p []byte) { buf = append(buf, p...) })
+	return buf, err
+}
+
+// write passes the file form of the cached entries with version to emit,
+// piece by piece.
+func (c *fileCache[V]) write(key string, version DataVersion, emit func([]byte)) error {
 	k, err := json.Marshal(key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ver, err := json.Marshal(version)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	buf := make([]byte, 0, size+len(k)+len(ver)+24)
-	buf = append(append(append(buf, '{'), k...), ":{"...)
+	emit(jsonOpen)
+	emit(k)
+	emit(jsonColonOpen)
 	for i, name := range c.names {
 		if i > 0 {
-			buf = append(buf, ',')
+			emit(jsonComma)
 		}
-		buf = append(buf, c.entries[name].json...)
+		emit(c.entries[name].json)
 	}
-	buf = append(append(append(buf, `},"dataVersion":`...), ver...), '}')
-	return buf, nil
+	emit(jsonVersionKey)
+	emit(ver)
+	emit(jsonClose)
+	return nil
 }
+
+// The fixed pieces of a table file, shared: emit must not change them.
+var (
+	jsonOpen       = []byte("{")
+	jsonColonOpen  = []byte(":{")
+	jsonComma      = []byte(",")
+	jsonVersionKey = []byte(`},"dataVersion":`)
+	jsonClose      = []byte("}")
+)
 
 // mergeSorted returns the sorted union of two sorted slices without
 // common elements.
@@ -294,13 +353,25 @@ func (t *table[V]) sync(seq uint64) error {
 	t.mu.Lock()
 	s := t.next
 	t.mu.Unlock()
-	data, err := encodeFile(t.key, s.entries, s.version, &t.encoded)
+	t.encFor = nil
+	err := t.encoded.update(s.entries)
 	if err == nil {
-		err = commitlog.ReplaceFile(t.fs, t.path, data)
+		t.encFor = s
+		if t.bw == nil {
+			t.bw = bufio.NewWriterSize(nil, 64<<10)
+		}
+		err = commitlog.ReplaceFileWith(t.fs, t.path, func(w io.Writer) error {
+			t.bw.Reset(w)
+			if err := t.encoded.write(t.key, s.version, func(p []byte) { t.bw.Write(p) }); err != nil {
+				return err
+			}
+			return t.bw.Flush() // reports the first failed write
+		})
+		t.bw.Reset(nil)
 	}
 	if err == nil {
 		t.written = s.seq
 	}
-	t.cur.Store(&tableState[V]{seq: s.seq, entries: s.entries, version: s.version, file: data})
+	t.cur.Store(s)
 	return err
 }

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -110,13 +111,22 @@ func syncDir(fsys FS, dir string) error {
 // directory, so a crash leaves either the old or the new content. On an
 // error the old content stays.
 func ReplaceFile(fsys FS, path string, data []byte) error {
+	return ReplaceFileWith(fsys, path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// ReplaceFileWith is ReplaceFile with the content written by write, for a
+// caller that has it in pieces and need not join them first.
+func ReplaceFileWith(fsys FS, path string, write func(io.Writer) error) error {
 	fsys = fsOrOS(fsys)
 	tmp := path + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = f.Write(data)
+	err = write(f)
 	if err == nil {
 		if err = fsys.Sync(f); err != nil {
 			err = fmt.Errorf("sync: %w", err)
