@@ -41,9 +41,10 @@ type Broker struct {
 	delays    *scheduler
 	cleaner   *cleaner
 	tx        *txChecker
-	acl       *acl       // nil unless aclEnable
-	master    *ha.Master // nil on a slave
-	slave     *ha.Slave  // nil on a master
+	acl       *acl           // nil unless aclEnable
+	metrics   *brokerMetrics // nil unless metricsExporterType=PROM
+	master    *ha.Master     // nil on a slave
+	slave     *ha.Slave      // nil on a master
 
 	// sendStages are what a send waits for before it is answered, and
 	// the latency stage each one is recorded under.
@@ -123,7 +124,10 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("create store dir: %w", err)
 	}
 	var err error
-	if b.topics, err = loadTopics(filepath.Join(configDir(root), "topics.json")); err != nil {
+	if b.cfg.MetricsExporterType == MetricsProm {
+		b.metrics = newBrokerMetrics(b)
+	}
+	if b.topics, err = loadTopicsWith(filepath.Join(configDir(root), "topics.json"), b.metrics); err != nil {
 		return err
 	}
 	if b.offsets, err = loadOffsets(filepath.Join(configDir(root), "consumerOffset.json")); err != nil {
@@ -150,6 +154,7 @@ func (b *Broker) Start() error {
 		DeleteGrace:      b.cfg.DestroyMapedFileIntervalForcibly,
 		Log:              b.log,
 		FS:               b.fs,
+		OnSync:           b.metrics.onSync(),
 	})
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", root, err)
@@ -201,10 +206,21 @@ func (b *Broker) Start() error {
 		IdleTimeout:  time.Duration(b.cfg.ServerChannelMaxIdleTimeSeconds) * time.Second,
 		TLS:          b.serverTLS,
 		Limits:       b.cfg.Limits,
+		Observe:      b.metrics.observer(),
 	})
 	b.routes()
 	b.server.OnClose(b.connClosed)
+	if b.metrics != nil {
+		if err := b.metrics.start(); err != nil {
+			if b.master != nil {
+				b.master.Close()
+			}
+			b.store.Close()
+			return err
+		}
+	}
 	if err := b.server.Start(); err != nil {
+		b.metrics.close()
 		if b.master != nil {
 			b.master.Close()
 		}
@@ -362,6 +378,7 @@ func (b *Broker) Close() error {
 	}
 	b.unregisterAll()
 	var errs []error
+	b.metrics.close()
 	if err := b.server.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close server: %w", err))
 	}

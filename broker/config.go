@@ -14,6 +14,9 @@ import (
 
 // Roles and flush types, spelled as in broker.properties.
 const (
+	MetricsDisable = "DISABLE"
+	MetricsProm    = "PROM"
+
 	AsyncMaster = "ASYNC_MASTER"
 	SyncMaster  = "SYNC_MASTER"
 	Slave       = "SLAVE"
@@ -81,6 +84,16 @@ type Config struct {
 	MetadataSyncInterval    time.Duration `prop:"metadataSyncInterval"`
 	MetadataLongPollTime    time.Duration `prop:"metadataLongPollTime"`
 	MetadataLongPollMaxHeld int           `prop:"metadataLongPollMaxHeld"`
+
+	// Metrics (metrics.go), switched on as in RocketMQ 5.1. Per-topic and
+	// per-(topic, group) series are capped; the excess is counted under
+	// topic or consumer_group "_overflow_".
+	MetricsExporterType     string `prop:"metricsExporterType"`     // DISABLE | PROM
+	MetricsPromExporterHost string `prop:"metricsPromExporterHost"` // default: brokerIP1
+	MetricsPromExporterPort int    `prop:"metricsPromExporterPort"` // 0 picks a free port
+	MetricsMaxTopicLabels   int    `prop:"metricsMaxTopicLabels"`
+	MetricsMaxGroupLabels   int    `prop:"metricsMaxGroupLabels"`
+	EnablePprof             bool   `prop:"enablePprof"` // net/http/pprof on the metrics port
 
 	// Retention (BROKER-INTERNALS §10).
 	FileReservedTime                 int           `prop:"fileReservedTime"`      // hours a segment is kept after its last write
@@ -170,6 +183,10 @@ func DefaultConfig() Config {
 		MetadataSyncInterval:              10 * time.Second,
 		MetadataLongPollTime:              20 * time.Second,
 		MetadataLongPollMaxHeld:           64,
+		MetricsExporterType:               MetricsDisable,
+		MetricsPromExporterPort:           5557,
+		MetricsMaxTopicLabels:             1000,
+		MetricsMaxGroupLabels:             1000,
 		FileReservedTime:                  72,
 		DeleteWhen:                        "04",
 		DiskMaxUsedSpaceRatio:             75,
@@ -322,6 +339,20 @@ func (c *Config) Validate() error {
 	}
 	if c.MetadataLongPollMaxHeld < 1 {
 		bad("metadataLongPollMaxHeld=%d: want at least 1", c.MetadataLongPollMaxHeld)
+	}
+	switch c.MetricsExporterType {
+	case MetricsDisable, MetricsProm:
+	default:
+		bad("metricsExporterType=%q: want %s or %s (RocketMQ's OTLP_GRPC and LOG exporters are not supported)", c.MetricsExporterType, MetricsDisable, MetricsProm)
+	}
+	if c.MetricsPromExporterPort < 0 || c.MetricsPromExporterPort > 65535 {
+		bad("metricsPromExporterPort=%d: want 0..65535 (0 picks a free port)", c.MetricsPromExporterPort)
+	}
+	if c.MetricsMaxTopicLabels < 1 {
+		bad("metricsMaxTopicLabels=%d: want at least 1", c.MetricsMaxTopicLabels)
+	}
+	if c.MetricsMaxGroupLabels < 1 {
+		bad("metricsMaxGroupLabels=%d: want at least 1", c.MetricsMaxGroupLabels)
 	}
 	if c.FileReservedTime < 0 {
 		bad("fileReservedTime=%d: want hours >= 0", c.FileReservedTime)

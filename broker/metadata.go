@@ -47,6 +47,22 @@ func loadOffsets(path string) (*offsetTable, error) {
 
 func offsetKey(topic, group string) string { return topic + "@" + group }
 
+// snapshotQueues returns a copy of the committed offsets by
+// offsetKey(topic, group), then queue.
+func (t *offsetTable) snapshotQueues() map[string]map[int32]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]map[int32]int64, len(t.offsets))
+	for key, queues := range t.offsets {
+		qs := make(map[int32]int64, len(queues))
+		for q, off := range queues {
+			qs[q] = off
+		}
+		out[key] = qs
+	}
+	return out
+}
+
 func (t *offsetTable) query(group, topic string, queueID int32) (int64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -162,6 +162,7 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 		return answer(remoting.PullRetryImmediately, next, "no message matched the subscription")
 	}
 	b.stats.pulled.Add(int64(found))
+	b.metrics.out(p.topic, p.group, p.queueID, next, found, bytes)
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	setPullExt(resp, next, minOff, maxOff, b.suggestBroker(p.group, lastPhys))
 	// The event loop writes the parts: fault in cold ones here, on the

@@ -34,7 +34,8 @@ func (b *Broker) sendReply(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	if !ok || to == "" {
 		return nil, refuse(remoting.MessageIllegal, "the reply has no %s property naming the requesting client", propReplyToClient)
 	}
-	if _, err := b.checkSend(h); err != nil {
+	tc, err := b.checkSend(h)
+	if err != nil {
 		return nil, err
 	}
 	m := b.clientMessage(c, h, h.flag, req.Body, h.properties)
@@ -44,6 +45,7 @@ func (b *Broker) sendReply(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	}
 	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(1)
+	tc.metrics.in(msgNormal, len(req.Body))
 	later := req.Later() // req (and h, which aliases it) lives until answered
 	b.durable(st.EndOffset(), appended, func(code int32, remark string) {
 		b.pushReply(c, req, h, &m, st, to, start, code, remark)

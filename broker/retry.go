@@ -68,6 +68,11 @@ func (b *Broker) sendMsgBack(c *remoting.Conn, req *remoting.Command) (*remoting
 	if rec.ReconsumeTimes >= maxTimes || delayLevel < 0 {
 		topic = dlqPrefix + group
 		queues = 1
+		origin, ok := property(props, propRetryTopic)
+		if !ok {
+			origin = rec.Topic
+		}
+		b.metrics.toDLQ(origin, group)
 	} else {
 		if delayLevel == 0 {
 			delayLevel = 3 + rec.ReconsumeTimes

@@ -168,7 +168,8 @@ func (b *Broker) sendOne(c *remoting.Conn, req *remoting.Command, h *sendHeader,
 	if err := b.redirectRetry(h); err != nil {
 		return nil, err
 	}
-	if _, err := b.checkSend(h); err != nil {
+	tc, err := b.checkSend(h)
+	if err != nil {
 		return nil, err
 	}
 	props, wait := h.properties, true
@@ -177,6 +178,7 @@ func (b *Broker) sendOne(c *remoting.Conn, req *remoting.Command, h *sendHeader,
 		props = withoutProperty(props, propWait)
 	}
 	m := b.clientMessage(c, h, h.flag, req.Body, props)
+	typ := messageType(&tc, h.sysFlag, props)
 	if h.sysFlag&txMask == txPrepared {
 		toHalf(&m) // invisible until END_TRANSACTION commits it
 	} else {
@@ -188,6 +190,7 @@ func (b *Broker) sendOne(c *remoting.Conn, req *remoting.Command, h *sendHeader,
 	}
 	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(1)
+	tc.metrics.in(typ, len(req.Body))
 	resp := b.sendResponse(req, offsetMsgID(b.storeHost, st.PhysOffset), h.queueID, st.QueueOffset)
 	if uniq, ok := property(props, propUniqKey); ok {
 		resp.SetExt("transactionId", uniq)
@@ -199,6 +202,7 @@ func (b *Broker) sendOne(c *remoting.Conn, req *remoting.Command, h *sendHeader,
 func (b *Broker) stageDone(stage string, since time.Time) time.Time {
 	now := time.Now()
 	b.lat.record(stage, now.Sub(since))
+	b.metrics.stage(stage, now.Sub(since))
 	return now
 }
 
@@ -218,13 +222,19 @@ func (b *Broker) redirectRetry(h *sendHeader) error {
 	if !strings.HasPrefix(h.topic, retryPrefix) || h.reconsumeTimes <= h.maxReconsumeTimes {
 		return nil
 	}
-	dlq := dlqPrefix + strings.TrimPrefix(h.topic, retryPrefix)
+	group := strings.TrimPrefix(h.topic, retryPrefix)
+	dlq := dlqPrefix + group
 	if err := validateTopic(dlq); err != nil {
 		return refuse(remoting.MessageIllegal, "%v", err)
 	}
 	if _, err := b.ensureTopic(dlq, 1, permRead|permWrite); err != nil {
 		return err
 	}
+	origin, ok := property(h.properties, propRetryTopic)
+	if !ok {
+		origin = h.topic
+	}
+	b.metrics.toDLQ(origin, group)
 	h.topic, h.queueID = dlq, 0
 	h.properties = withoutProperty(h.properties, propDelay)
 	return nil
@@ -250,7 +260,8 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	if strings.HasPrefix(h.topic, retryPrefix) {
 		return nil, refuse(remoting.MessageIllegal, "batch sends to the retry topic %s are not supported", h.topic)
 	}
-	if _, err := b.checkSend(h); err != nil {
+	tc, err := b.checkSend(h)
+	if err != nil {
 		return nil, err
 	}
 	entries, err := decodeBatch(req.Body)
@@ -277,6 +288,10 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	}
 	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(int64(len(msgs)))
+	typ := messageType(&tc, 0, "")
+	for _, e := range entries {
+		tc.metrics.in(typ, len(e.body))
+	}
 	var ids strings.Builder
 	for i, off := range st.offsets {
 		if i > 0 {

@@ -38,6 +38,11 @@ type TopicConfig struct {
 	TopicFilterType string `json:"topicFilterType"`
 	TopicSysFlag    int32  `json:"topicSysFlag"`
 	Order           bool   `json:"order"`
+
+	// metrics is the topic's metrics handle (nil: metrics are off), set by
+	// the topic table as the topic enters it, so a send that looks the
+	// topic up has it too.
+	metrics *topicMetrics
 }
 
 // DataVersion tells namesrvs and slaves whether a table changed.
@@ -60,18 +65,28 @@ type topicsFile struct {
 // topicTable holds the topic configs, persisted to config/topics.json on
 // every change. Sends on the event loops read it without a lock (table).
 type topicTable struct {
-	t *table[TopicConfig]
+	t       *table[TopicConfig]
+	metrics *brokerMetrics // nil: metrics are off
 }
 
-func loadTopics(path string) (*topicTable, error) {
+func loadTopics(path string) (*topicTable, error) { return loadTopicsWith(path, nil) }
+
+// loadTopicsWith loads the table, its topics given handles of m.
+func loadTopicsWith(path string, m *brokerMetrics) (*topicTable, error) {
 	var f topicsFile
 	if _, err := loadJSON(path, &f); err != nil {
 		return nil, err
 	}
-	return &topicTable{newTable(path, f.TopicConfigTable, f.DataVersion, "topicConfigTable", nameTopic)}, nil
+	t := &topicTable{metrics: m}
+	t.t = newTable(path, f.TopicConfigTable, f.DataVersion, "topicConfigTable", t.name)
+	return t, nil
 }
 
-func nameTopic(tc *TopicConfig, name string) { tc.TopicName = name }
+// name gives an entry its name and metrics handle as it enters the table.
+func (t *topicTable) name(tc *TopicConfig, name string) {
+	tc.TopicName = name
+	tc.metrics = t.metrics.handle(name)
+}
 
 // get returns a copy of the topic's config.
 func (t *topicTable) get(name string) (TopicConfig, bool) { return t.t.get(name) }
@@ -93,11 +108,11 @@ func (t *topicTable) versioned() (DataVersion, []byte, error) { return t.t.versi
 // whether anything changed.
 func (t *topicTable) put(tc TopicConfig) (bool, error) {
 	return t.t.update(func(topics map[string]*TopicConfig) bool {
-		if old, ok := topics[tc.TopicName]; ok && *old == tc {
+		c := tc
+		t.name(&c, strings.Clone(c.TopicName)) // the name may alias a request
+		if old, ok := topics[c.TopicName]; ok && *old == c {
 			return false
 		}
-		c := tc
-		c.TopicName = strings.Clone(c.TopicName) // may alias a request
 		topics[c.TopicName] = &c
 		return true
 	}, nil)
@@ -112,7 +127,7 @@ func (t *topicTable) createIfAbsent(tc TopicConfig) (TopicConfig, bool, error) {
 			got = *old
 			return false
 		}
-		got.TopicName = strings.Clone(got.TopicName) // may alias a request
+		t.name(&got, strings.Clone(got.TopicName)) // the name may alias a request
 		c := got
 		topics[c.TopicName] = &c
 		return true
@@ -132,6 +147,7 @@ func (t *topicTable) remove(name string) (bool, error) {
 			return false
 		}
 		delete(topics, name)
+		t.metrics.forget(name)
 		return true
 	}, nil)
 }

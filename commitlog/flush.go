@@ -198,7 +198,12 @@ func (l *Log) flushLog() error {
 		if s.end() <= from || s.start >= target {
 			continue
 		}
-		err := s.sync(l.fs, max(from, s.start)-s.start, min(target, s.end())-s.start, l.redirtyLog)
+		lo, hi := max(from, s.start)-s.start, min(target, s.end())-s.start
+		began := time.Now()
+		err := s.sync(l.fs, lo, hi, l.redirtyLog)
+		if l.cfg.OnSync != nil {
+			l.cfg.OnSync(time.Since(began), hi-lo)
+		}
 		l.syncs.Add(1)
 		if err != nil {
 			l.syncErrors.Add(1)

@@ -48,6 +48,10 @@ type Config struct {
 	Log         *slog.Logger // default: discard
 	// FS is the file system, OS{} by default; tests inject faults here.
 	FS FS
+	// OnSync, when set, is told of every msync of the log by the flusher:
+	// how long it took and how many bytes it covered. It runs on the
+	// flusher's goroutine and must be quick.
+	OnSync func(d time.Duration, bytes int64)
 
 	now func() time.Time // the flusher's clock (tests); default time.Now
 }
@@ -170,6 +174,7 @@ type Stats struct {
 	SyncErrors      int64 // failed msyncs of the log or the consume queues
 	Prefaults       int64 // Prefault calls that read pages in
 	Unmapped        int64 // deleted segments unmapped (their last pin released, their grace over)
+	Segments        int64 // segments in the log now
 }
 
 // ArrivalFunc is told that a queue's next offset has grown: once per
@@ -748,5 +753,6 @@ func (l *Log) Stats() Stats {
 	s.SyncErrors = l.syncErrors.Load()
 	s.Prefaults = l.prefaults.Load()
 	s.Unmapped = l.unmapped.Load()
+	s.Segments = int64(len(*l.segs.Load()))
 	return s
 }

@@ -641,6 +641,22 @@ func (l *Log) SearchOffset(topic string, queueID int32, timestamp int64) int64 {
 // EarliestStoreTime returns the store time of the record at the queue's
 // min offset, or -1 when the queue is empty; ErrNoQueue if it does not exist.
 func (l *Log) EarliestStoreTime(topic string, queueID int32) (int64, error) {
+	return l.StoreTimeFrom(topic, queueID, 0)
+}
+
+// OldestStoreTime returns the store time of the log's first record, false
+// when the log is empty or it cannot be read.
+func (l *Log) OldestStoreTime() (int64, bool) {
+	if l.MinOffset() >= l.MaxOffset() {
+		return 0, false
+	}
+	return l.storeTime(l.MinOffset())
+}
+
+// StoreTimeFrom returns the store time of the queue's first record at or
+// after queue offset from (or its min offset, if later), or -1 when there
+// is none; ErrNoQueue if the queue does not exist.
+func (l *Log) StoreTimeFrom(topic string, queueID int32, from int64) (int64, error) {
 	l.qmu.RLock()
 	defer l.qmu.RUnlock()
 	if l.closing.Load() {
@@ -650,7 +666,7 @@ func (l *Log) EarliestStoreTime(topic string, queueID int32) (int64, error) {
 	if q == nil {
 		return 0, fmt.Errorf("%w: %s/%d", ErrNoQueue, topic, queueID)
 	}
-	for i, next := q.min.Load(), q.next.Load(); i < next; i++ {
+	for i, next := max(q.min.Load(), from), q.next.Load(); i < next; i++ {
 		e := readEntry(q.slot(i))
 		if e.blank() {
 			continue

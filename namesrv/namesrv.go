@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rocketgo/rocketgo/internal/metrics"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -34,6 +35,10 @@ type Config struct {
 	ScanInterval time.Duration       // how often to look for expired brokers; default 10 s
 	Limits       remoting.Limits     // memory per client connection; zero fields take remoting's defaults
 	TLS          *remoting.ServerTLS // nil: plain TCP only (tls.server.mode=disabled)
+	// Metrics is the host:port of the Prometheus endpoint (port 0 picks a
+	// free one); "" serves none. Pprof adds net/http/pprof to it.
+	Metrics string
+	Pprof   bool
 }
 
 // Server is a name server: it keeps the route table that brokers register
@@ -44,6 +49,7 @@ type Server struct {
 	rs       *remoting.Server
 	table    *routeTable
 	handlers map[int32]handler
+	metrics  *nsMetrics // nil without Config.Metrics
 	now      func() time.Time
 
 	mu      sync.Mutex // guards started, closed
@@ -95,7 +101,12 @@ func New(cfg Config) *Server {
 		remoting.DeleteTopicInNamesrv:          s.deleteTopic,
 		remoting.QueryDataVersion:              s.queryDataVersion,
 	}
-	s.rs = remoting.NewServer(remoting.ServerConfig{Addr: cfg.Listen, Name: "namesrv", Log: cfg.Log, Limits: cfg.Limits, TLS: cfg.TLS})
+	rc := remoting.ServerConfig{Addr: cfg.Listen, Name: "namesrv", Log: cfg.Log, Limits: cfg.Limits, TLS: cfg.TLS}
+	if cfg.Metrics != "" {
+		s.metrics = newNSMetrics(s)
+		rc.Observe = s.metrics.rpc.Observe
+	}
+	s.rs = remoting.NewServer(rc)
 	for code, h := range s.handlers {
 		s.rs.Handle(code, func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 			return s.call(h, c, req)
@@ -116,7 +127,17 @@ func (s *Server) Start() error {
 	if s.started {
 		return nil
 	}
+	if s.metrics != nil {
+		srv, err := metrics.Serve(s.cfg.Metrics, s.metrics.reg, s.cfg.Pprof, s.log)
+		if err != nil {
+			return fmt.Errorf("namesrv: -metrics: %w", err)
+		}
+		s.metrics.srv = srv
+	}
 	if err := s.rs.Start(); err != nil {
+		if s.metrics != nil {
+			s.metrics.srv.Close()
+		}
 		return fmt.Errorf("namesrv: listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.started = true
@@ -142,6 +163,9 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	if !started {
 		return nil
+	}
+	if s.metrics != nil {
+		s.metrics.srv.Close()
 	}
 	return s.rs.Close()
 }

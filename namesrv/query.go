@@ -14,6 +14,7 @@ func (s *Server) routeByTopic(_ peer, req *remoting.Command) (*remoting.Command,
 		return nil, err
 	}
 	route, ok := s.table.route(topic)
+	s.metrics.lookup(ok)
 	if !ok {
 		return remoting.Errorf(req, remoting.TopicNotExist,
 			"No topic route info in name server for the topic: %s", topic), nil

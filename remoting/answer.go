@@ -61,7 +61,7 @@ func (c *Conn) Answer(req, resp *Command) error {
 	if !c.settle(req) || req.IsOneway() {
 		return nil
 	}
-	fixResponse(req, resp)
+	c.answering(req, resp)
 	return c.Write(resp)
 }
 
@@ -74,7 +74,7 @@ func (c *Conn) AnswerBody(req, resp *Command, parts [][]byte, done func()) error
 		}
 		return nil
 	}
-	fixResponse(req, resp)
+	c.answering(req, resp)
 	return c.WriteBody(resp, parts, done)
 }
 

@@ -60,6 +60,9 @@ type Command struct {
 	kept   bool   // the handler keeps the request past its return
 	onLoop bool   // an inline handler is running on the event loop
 	held   int64  // bytes counted against the server's request budget (flow.go)
+	// decoded is when the server decoded the request (monoNow), for
+	// ServerConfig.Observe; 0 when it is not timed.
+	decoded int64
 
 	later atomic.Int32 // laterNone, laterPending, laterAnswered: see Later
 }

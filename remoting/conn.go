@@ -292,7 +292,7 @@ func (c *Conn) reply(req, resp *Command) {
 	if req.IsOneway() {
 		return
 	}
-	fixResponse(req, resp)
+	c.answering(req, resp)
 	if err := c.Write(resp); err != nil {
 		c.s.log.Debug("response dropped", "addr", c.remote, "code", req.Code, "err", err)
 	}
@@ -304,7 +304,7 @@ func (c *Conn) replyFromLoop(req, resp *Command) {
 	if req.IsOneway() {
 		return
 	}
-	fixResponse(req, resp)
+	c.answering(req, resp)
 	c.mu.Lock()
 	if !c.closed {
 		b := c.batchLocked()
@@ -313,6 +313,15 @@ func (c *Conn) replyFromLoop(req, resp *Command) {
 		c.pendBytes.Add(int64(len(b.buf) - n))
 	}
 	c.mu.Unlock()
+}
+
+// answering makes resp the answer to req (fixResponse) and tells the
+// server's observer.
+func (c *Conn) answering(req, resp *Command) {
+	fixResponse(req, resp)
+	if obs := c.s.cfg.Observe; obs != nil && req.decoded != 0 {
+		obs(req.Code, resp.Code, time.Duration(monoNow()-req.decoded))
+	}
 }
 
 func fixResponse(req, resp *Command) {

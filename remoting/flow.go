@@ -138,8 +138,11 @@ type flowState struct {
 	handed  int64     // bytes handed to gnet's writev, ever
 	taken   int64     // bytes the socket had taken when it last took any
 	stalled time.Time // since when it has taken none of what is queued; zero when nothing is
-	poll    *time.Timer
-	every   time.Duration
+	// reported is the queued bytes last added to the server's total
+	// (ServerStats.QueuedBytes).
+	reported int64
+	poll     *time.Timer
+	every    time.Duration
 }
 
 // stop stops the poll timer; the connection is closed.
@@ -189,6 +192,8 @@ func (c *Conn) checkFlow() gnet.Action {
 	now := c.s.now()
 	f := &c.flow
 	queued := c.queued()
+	c.s.queued.Add(queued - f.reported)
+	f.reported = queued
 	switch sent := c.sent(); {
 	case queued == 0:
 		f.stalled, f.every = time.Time{}, 0
@@ -202,6 +207,7 @@ func (c *Conn) checkFlow() gnet.Action {
 		lim := &c.s.lim
 		stalled, unread := now.Sub(f.stalled), c.gc.InboundBuffered()
 		if stalled >= lim.SlowConsumerTimeout || f.paused && unread > lim.HighWater {
+			c.s.slowClosed.Add(1)
 			c.s.log.Warn("closing slow consumer", "addr", c.remote, "queued", queued,
 				"highWater", lim.HighWater, "stalled", stalled.Round(time.Millisecond), "unread", unread)
 			return gnet.Close
@@ -290,6 +296,7 @@ func (c *Conn) finish(req *Command) {
 func (c *Conn) admit(req *Command) bool {
 	if n := c.inflight.Add(1); int(n) > c.s.lim.MaxInflight {
 		c.inflight.Add(-1)
+		c.s.busy.Add(1)
 		c.replyFromLoop(req, Errorf(req, SystemBusy,
 			"connection busy: %d requests are in flight on it (serverChannelMaxInflightRequests), try again later", n-1))
 		return false

@@ -78,7 +78,7 @@ func (c *Command) reset(own []byte) {
 	c.Code, c.Language, c.Version, c.Opaque, c.Flag = 0, "", 0, 0, 0
 	c.Remark, c.Body, c.SerializeType = "", nil, 0
 	c.ext = nil
-	c.own, c.pooled, c.kept, c.onLoop, c.held = own, true, false, false, 0
+	c.own, c.pooled, c.kept, c.onLoop, c.held, c.decoded = own, true, false, false, 0, 0
 	c.later.Store(laterNone)
 }
 

@@ -44,6 +44,22 @@ type ServerConfig struct {
 	// TLS, when set, serves TLS on the port (tls.go); nil serves plain TCP
 	// from gnet alone.
 	TLS *ServerTLS
+	// Observe, when set, is told of every answer the server writes: the
+	// request's code, the answer's code and the time from the request's
+	// decoding to its answer. It runs on the goroutine that answers (an
+	// event loop for inline handlers), so it must be quick and not block.
+	Observe func(code, respCode int32, d time.Duration)
+}
+
+// ServerStats is what a server holds at one moment and has done since it
+// started.
+type ServerStats struct {
+	Conns          int64 // connections open
+	QueuedBytes    int64 // bytes of answers queued for connections, not yet taken by their sockets
+	QueuedRequests int   // requests waiting for a worker
+	HeldBytes      int64 // bytes of requests counted against serverWorkerQueueMaxBytes
+	SlowClosed     int64 // connections closed as slow consumers
+	BusyAnswers    int64 // requests answered SYSTEM_BUSY by the server's own bounds
 }
 
 // DefaultMaxFrameSize is Java's frameMaxLength.
@@ -69,6 +85,11 @@ type Server struct {
 
 	conns    sync.Map // id → *Conn, for the idle sweep
 	stopIdle chan struct{}
+
+	nconns     atomic.Int64 // connections open
+	queued     atomic.Int64 // sum of the connections' last reported queued bytes (flow.go)
+	slowClosed atomic.Int64
+	busy       atomic.Int64
 
 	mu      sync.Mutex // guards the lifecycle below
 	started bool
@@ -119,6 +140,24 @@ func NewServer(cfg ServerConfig) *Server {
 	s.handlers.Store(&map[int32]handler{})
 	return s
 }
+
+// Stats returns the server's counters and what it holds now.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{
+		Conns:          s.nconns.Load(),
+		QueuedBytes:    s.queued.Load(),
+		QueuedRequests: len(s.queue),
+		HeldBytes:      s.held.Load(),
+		SlowClosed:     s.slowClosed.Load(),
+		BusyAnswers:    s.busy.Load(),
+	}
+}
+
+// monoEpoch and monoNow time requests on the monotonic clock, as
+// nanoseconds since the process's first use; 0 stays "not timed".
+var monoEpoch = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoEpoch)) + 1 }
 
 // Handle registers h for request code. Registering while serving is safe;
 // the usual place is before Start.
@@ -370,6 +409,9 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		c.complete(cmd)
 		return
 	}
+	if s.cfg.Observe != nil {
+		cmd.decoded = monoNow()
+	}
 	h, ok := (*s.handlers.Load())[cmd.Code]
 	if !ok {
 		s.unhold(cmd)
@@ -401,6 +443,7 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 		size := int64(cmd.FrameSize())
 		if !s.hold(size) {
 			c.finish(cmd)
+			s.busy.Add(1)
 			c.replyFromLoop(cmd, Errorf(cmd, SystemBusy,
 				"server busy: %d bytes of requests are already held (serverWorkerQueueMaxBytes), try again later", s.held.Load()))
 			cmd.release()
@@ -412,6 +455,7 @@ func (s *Server) dispatch(c *Conn, cmd *Command) {
 	case s.queue <- task{c, cmd}:
 	default:
 		c.finish(cmd)
+		s.busy.Add(1)
 		c.replyFromLoop(cmd, Errorf(cmd, SystemBusy, "server busy: %d requests are already queued, try again later", cap(s.queue)))
 		cmd.release()
 	}
@@ -464,6 +508,7 @@ func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c.lastActive.Store(h.s.now().UnixNano())
 	h.s.conns.Store(c.id, c)
+	h.s.nconns.Add(1)
 	gc.SetContext(c)
 	return nil, gnet.None
 }
@@ -475,6 +520,9 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.shutdown()
 	h.s.conns.Delete(c.id)
+	h.s.nconns.Add(-1)
+	h.s.queued.Add(-c.flow.reported)
+	c.flow.reported = 0
 	if h.s.tls != nil {
 		h.s.tls.connClosed(c)
 	}

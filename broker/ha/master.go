@@ -257,6 +257,28 @@ type slaveConn struct {
 	gone  chan struct{} // closed with the connection
 	once  sync.Once
 	acked atomic.Int64
+	// caughtUp is when (unix ns) a report last covered the whole log as
+	// the master had it then: lag in time is measured from there.
+	caughtUp atomic.Int64
+}
+
+// SlaveStat is one connected slave's replication state.
+type SlaveStat struct {
+	Addr        string
+	AckedOffset int64     // the log offset the slave reported holding
+	CaughtUp    time.Time // when its report last covered the master's whole log
+}
+
+// Slaves returns the connected slaves' states.
+func (m *Master) Slaves() []SlaveStat {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]SlaveStat, 0, len(m.conns))
+	for sc := range m.conns {
+		out = append(out, SlaveStat{Addr: sc.c.RemoteAddr().String(), AckedOffset: sc.acked.Load(),
+			CaughtUp: time.Unix(0, sc.caughtUp.Load())})
+	}
+	return out
 }
 
 func (sc *slaveConn) close() {
@@ -304,6 +326,9 @@ func (sc *slaveConn) readLoop() {
 			return
 		}
 		sc.acked.Store(off)
+		if off >= sc.m.cfg.Source.MaxOffset() || sc.caughtUp.Load() == 0 {
+			sc.caughtUp.Store(time.Now().UnixNano())
+		}
 		sc.m.waiters.ack(off)
 	}
 }

@@ -35,6 +35,8 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	listen := fs.String("listen", namesrv.DefaultListen, "`host:port` to listen on; port 0 picks a free port")
+	metricsAddr := fs.String("metrics", "", "`host:port` of the Prometheus endpoint (GET /metrics); port 0 picks a free port; off when empty")
+	enablePprof := fs.Bool("enablePprof", false, "serve net/http/pprof under /debug/pprof/ on the -metrics port")
 	var ts remoting.TLSServerSettings
 	fs.StringVar(&ts.Mode, "tls.server.mode", "disabled", "TLS on the port: disabled, permissive (TLS and plain) or enforcing (TLS only)")
 	fs.StringVar(&ts.CertPath, "tls.server.certPath", "", "PEM certificate (chain) of the server")
@@ -62,9 +64,19 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "namesrv: invalid -listen: %v\n", err)
 		return 2
 	}
+	if *metricsAddr != "" {
+		if err := checkListen(*metricsAddr); err != nil {
+			fmt.Fprintf(os.Stderr, "namesrv: invalid -metrics: %v\n", err)
+			return 2
+		}
+	}
+	if *enablePprof && *metricsAddr == "" {
+		fmt.Fprintf(os.Stderr, "namesrv: -enablePprof needs -metrics HOST:PORT (pprof is served on the metrics port)\n")
+		return 2
+	}
 	set := map[string]string{}
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name != "listen" && !strings.HasPrefix(f.Name, "tls.") {
+		if f.Name != "listen" && f.Name != "metrics" && f.Name != "enablePprof" && !strings.HasPrefix(f.Name, "tls.") {
 			set[f.Name] = f.Value.String()
 		}
 	})
@@ -85,7 +97,7 @@ func run(args []string) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg := namesrv.Config{Listen: *listen, Log: log, TLS: serverTLS, Limits: limits}
+	cfg := namesrv.Config{Listen: *listen, Log: log, TLS: serverTLS, Limits: limits, Metrics: *metricsAddr, Pprof: *enablePprof}
 	log.Info("namesrv config", "listen", cfg.Listen, "brokerExpiry", namesrv.DefaultBrokerExpiry,
 		"scanInterval", namesrv.DefaultScanInterval, "limits", props.Format(&limits), "tls.server.mode", ts.Mode, "tls.server.certPath", ts.CertPath,
 		"tls.server.trustCertPath", ts.TrustCertPath, "tls.server.need.client.auth", ts.NeedClientAuth)
