@@ -209,7 +209,7 @@ func (b *Broker) Start() error {
 			b.master.Close()
 		}
 		b.store.Close()
-		return fmt.Errorf("listen on port %d: %w", b.cfg.ListenPort, err)
+		return fmt.Errorf("listenPort=%d: %w", b.cfg.ListenPort, err) // "listen ADDR: reason"
 	}
 	b.addr = b.server.Addr()
 	b.storeHost, err = netip.ParseAddrPort(b.addr)

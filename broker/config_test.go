@@ -2,9 +2,11 @@ package broker_test
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -45,6 +47,45 @@ func TestBadConfigStopsStart(t *testing.T) {
 		for _, key := range tc.want {
 			if !strings.Contains(string(out), key) {
 				t.Errorf("%v: output does not name %s:\n%s", tc.args, key, out)
+			}
+		}
+	}
+}
+
+// TestPortInUseStopsStart runs bin/namesrv and bin/broker on ports a
+// listener of the test holds: each exits with a message naming the address
+// (and, for the broker, the key).
+func TestPortInUseStopsStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the namesrv and broker binaries")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	inUse := "listen " + addr + ": address already in use"
+	cases := []struct {
+		bin  string
+		args []string
+		want []string
+	}{
+		{"namesrv", []string{"-listen", addr}, []string{inUse}},
+		{"broker", []string{"-listenPort", port, "-haListenPort", "0", "-storePathRootDir", t.TempDir()}, []string{"listenPort=" + port, inUse}},
+		{"broker", []string{"-listenPort", "0", "-haListenPort", port, "-storePathRootDir", t.TempDir()}, []string{"haListenPort=" + port, addr, "address already in use"}},
+	}
+	for _, tc := range cases {
+		out, err := exec.Command(filepath.Join(binDir, tc.bin), tc.args...).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("%s %v: want exit status 1, got %v\n%s", tc.bin, tc.args, err, out)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s %v: output does not say %q:\n%s", tc.bin, tc.args, w, out)
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func (b *Broker) startHA() error {
 		FallbehindMax:     b.cfg.HASlaveFallbehindMax,
 	})
 	if err := b.master.Start(); err != nil {
-		return err
+		return fmt.Errorf("haListenPort=%d: %w", port, err)
 	}
 	b.haAddr = b.master.Addr()
 	if b.cfg.BrokerRole == SyncMaster {

@@ -117,7 +117,7 @@ func (s *Server) Start() error {
 		return nil
 	}
 	if err := s.rs.Start(); err != nil {
-		return fmt.Errorf("namesrv: listen on %s: %w", s.cfg.Listen, err)
+		return fmt.Errorf("namesrv: %w", err) // "listen ADDR: reason"
 	}
 	s.started = true
 	s.wg.Add(1)
