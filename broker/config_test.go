@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rocketgo/rocketgo/broker"
 )
 
 // TestBadConfigStopsStart runs bin/broker with bad settings and checks it
@@ -19,13 +21,17 @@ func TestBadConfigStopsStart(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "broker.properties")
 	os.WriteFile(file, []byte("brokerName=b\nlistenPort=eleven\nsomeJavaOnlyKey=1\n"), 0o644)
+	enumFile := filepath.Join(t.TempDir(), "enum.properties")
+	os.WriteFile(enumFile, []byte("brokerRole=FOO\nbrokerName=b\n"), 0o644)
 	cases := []struct {
 		args []string
 		want []string
 	}{
-		{[]string{"-brokerRole", "LEADER", "-flushDiskType", "NEVER"}, []string{"brokerRole", "flushDiskType"}},
+		{[]string{"-brokerRole", "LEADER", "-flushDiskType", "NEVER"}, []string{"flags: brokerRole=", "flags: flushDiskType="}},
+		{[]string{"-c", enumFile}, []string{enumFile + `: brokerRole="FOO": want ASYNC_MASTER, SYNC_MASTER or SLAVE`}},
+		{[]string{"-c", enumFile, "-brokerRole", "BAR"}, []string{`flags: brokerRole="BAR"`}},
 		{[]string{"-brokerId", "x"}, []string{"brokerId"}},
-		{[]string{"-c", file}, []string{"listenPort"}},
+		{[]string{"-c", file}, []string{file + `: listenPort="eleven"`}},
 		{[]string{"-brokerRole", "SLAVE"}, []string{"brokerId"}},
 		{[]string{"-namesrvAddr", "localhost"}, []string{"namesrvAddr"}},
 		{[]string{"-noSuchFlag", "1"}, []string{"noSuchFlag"}},
@@ -88,5 +94,58 @@ func TestPortInUseStopsStart(t *testing.T) {
 				t.Errorf("%s %v: output does not say %q:\n%s", tc.bin, tc.args, w, out)
 			}
 		}
+	}
+}
+
+// TestBrokerHelp runs bin/broker -h: every key is listed with its kind,
+// its meaning and the default of the default config.
+func TestBrokerHelp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the broker binary")
+	}
+	out, err := exec.Command(filepath.Join(binDir, "broker"), "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("broker -h: %v\n%s", err, out)
+	}
+	help := string(out)
+	for _, s := range broker.Settings {
+		if !strings.Contains(help, "\n  -"+s.Key+" ") {
+			t.Errorf("broker -h does not list -%s", s.Key)
+		}
+	}
+	for _, want := range []string{
+		"  -listenPort int\n    \tclient port (producers, consumers, mqadmin); 0 picks a free port\n    \tdefault 10911; allowed: 0..65535\n",
+		"  -brokerRole string\n",
+		"default ASYNC_MASTER; allowed: ASYNC_MASTER, SYNC_MASTER, SLAVE\n",
+		"  -flushIntervalCommitLog ms\n",
+		"default 500; allowed: > 0\n",
+		"  -diskSpaceWarningLevelRatio float\n",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("broker -h does not say %q:\n%s", want, help)
+		}
+	}
+}
+
+// TestResolved checks the settings whose default is another's value: the
+// startup log shows what the broker uses.
+func TestResolved(t *testing.T) {
+	c := broker.DefaultConfig()
+	c.StorePathRootDir = "/data/b"
+	r := c.Resolved()
+	if r.HAListenPort != 10912 || r.BrokerIP2 != "127.0.0.1" || r.AclFile != "/data/b/config/plain_acl.yml" || r.Limits.LowWater != r.Limits.HighWater/2 {
+		t.Errorf("resolved haListenPort=%d brokerIP2=%q rocketmq.acl.plain.file=%q writeBufferLowWaterMark=%d",
+			r.HAListenPort, r.BrokerIP2, r.AclFile, r.Limits.LowWater)
+	}
+	if again := r.Resolved(); again != r {
+		t.Errorf("Resolved twice differs: %+v", again)
+	}
+	c.ListenPort = 0 // a free port, and a free HA port
+	if r := c.Resolved(); r.HAListenPort != 0 {
+		t.Errorf("listenPort=0: haListenPort=%d, want 0", r.HAListenPort)
+	}
+	c.ListenPort, c.HAListenPort, c.BrokerIP2, c.AclFile, c.Limits.LowWater = 9000, 9100, "10.0.0.2", "/acl.yml", 1000
+	if r := c.Resolved(); r.HAListenPort != 9100 || r.BrokerIP2 != "10.0.0.2" || r.AclFile != "/acl.yml" || r.Limits.LowWater != 1000 {
+		t.Errorf("set values changed: %+v", r)
 	}
 }
