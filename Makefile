@@ -70,15 +70,22 @@ gobench:
 	$(GO) test -run='^$$' -bench=CatchUp -benchtime=3x -count=3 ./broker/ha/ | tee -a results/bench-latest.txt
 	$(GO) test -run='^$$' -bench=ReplicatedSend -benchtime=30000x -count=3 ./bench/ | tee -a results/bench-latest.txt
 
-# Two namesrvs and one broker on 127.0.0.1 in the foreground; Ctrl-C stops all.
+# Two namesrvs and one broker on 127.0.0.1 in the foreground. Ctrl-C, or
+# SIGTERM (or SIGHUP) to make, stops the broker, which unregisters from the
+# namesrvs, then the namesrvs; if the broker exits on its own, the namesrvs
+# are stopped too. Each process runs in a session of its own (setsid), so
+# that a Ctrl-C reaches only this shell, which stops them in that order;
+# their pids are kept from $! (dash's `jobs -p` lists nothing in a trap).
 run: build
 	@mkdir -p /tmp/rocketgo-run
-	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-	$(BIN)/namesrv -listen 127.0.0.1:9876 & \
-	$(BIN)/namesrv -listen 127.0.0.1:9877 & \
-	$(BIN)/broker -namesrvAddr '127.0.0.1:9876;127.0.0.1:9877' -brokerName broker-a \
-		-listenPort 10911 -storePathRootDir /tmp/rocketgo-run/broker-a & \
-	wait
+	@setsid $(BIN)/namesrv -listen 127.0.0.1:9876 & ns1=$$!; \
+	setsid $(BIN)/namesrv -listen 127.0.0.1:9877 & ns2=$$!; \
+	setsid $(BIN)/broker -namesrvAddr '127.0.0.1:9876;127.0.0.1:9877' -brokerName broker-a \
+		-listenPort 10911 -storePathRootDir /tmp/rocketgo-run/broker-a & br=$$!; \
+	stopns() { kill $$ns1 $$ns2 2>/dev/null; wait $$ns1; wait $$ns2; }; \
+	stop() { trap "" INT TERM HUP; kill $$br 2>/dev/null; wait $$br; stopns; exit $$1; }; \
+	trap 'stop 130' INT; trap 'stop 143' TERM; trap 'stop 129' HUP; \
+	wait $$br; rc=$$?; trap "" INT TERM HUP; stopns; exit $$rc
 
 vet:
 	$(GO) vet $(PKGS)

@@ -90,7 +90,7 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		log = slog.Default()
 	}
 	b := &Broker{
-		cfg:         cfg,
+		cfg:         cfg.Resolved(),
 		log:         log,
 		consumers:   newConsumers(),
 		lat:         newStageStats(),
@@ -162,11 +162,7 @@ func (b *Broker) Start() error {
 	b.cleaner = newCleaner(b)
 	b.tx = newTxChecker(b)
 	if b.cfg.AclEnable {
-		path := b.cfg.AclFile
-		if path == "" {
-			path = filepath.Join(configDir(root), "plain_acl.yml")
-		}
-		if b.acl, err = newACL(path); err != nil {
+		if b.acl, err = newACL(b.cfg.AclFile); err != nil {
 			b.store.Close()
 			return fmt.Errorf("aclEnable=true: %w", err)
 		}
@@ -225,7 +221,7 @@ func (b *Broker) Start() error {
 			b.master.Close()
 		}
 		b.store.Close()
-		return fmt.Errorf("listen on port %d: %w", b.cfg.ListenPort, err)
+		return fmt.Errorf("listenPort=%d: %w", b.cfg.ListenPort, err) // "listen ADDR: reason"
 	}
 	b.addr = b.server.Addr()
 	b.storeHost, err = netip.ParseAddrPort(b.addr)

@@ -144,6 +144,12 @@ func DefaultConfig() Config {
 		host = "broker"
 	}
 	home, _ := os.UserHomeDir()
+	return defaultConfig(host, home)
+}
+
+// defaultConfig returns the defaults on a machine named host, for a user
+// whose home directory is home.
+func defaultConfig(host, home string) Config {
 	return Config{
 		BrokerClusterName:                 "DefaultCluster",
 		BrokerName:                        host,
@@ -397,6 +403,31 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Resolved returns c with the settings whose default is another's value
+// set to what the broker uses: haListenPort -1 (listenPort+1, or 0 when
+// listenPort is 0), an empty brokerIP2 (brokerIP1), an empty
+// rocketmq.acl.plain.file (<storePathRootDir>/config/plain_acl.yml) and
+// writeBufferLowWaterMark 0 (half the high-water mark). The startup log
+// shows these values, not -1, empty or 0.
+func (c Config) Resolved() Config {
+	if c.HAListenPort == -1 {
+		c.HAListenPort = 0
+		if c.ListenPort != 0 {
+			c.HAListenPort = c.ListenPort + 1
+		}
+	}
+	if c.BrokerIP2 == "" {
+		c.BrokerIP2 = c.BrokerIP1
+	}
+	if c.AclFile == "" {
+		c.AclFile = filepath.Join(configDir(c.StorePathRootDir), "plain_acl.yml")
+	}
+	if c.Limits.LowWater == 0 {
+		c.Limits.LowWater = c.Limits.HighWater / 2
+	}
+	return c
 }
 
 func (c *Config) tlsServer() remoting.TLSServerSettings {

@@ -112,6 +112,12 @@ type heartbeatBody struct {
 func (cs *consumers) register(hb *heartbeatBody, conn *remoting.Conn, now time.Time) (changed []string) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	// A heartbeat served after its connection closed (a client that sent
+	// it and exited) would register a client that no close removes: it
+	// would hold queues of its group for channelExpiredTimeout.
+	if conn != nil && conn.Closed() {
+		return nil
+	}
 	for _, p := range hb.ProducerDataSet {
 		m := cs.producers[p.GroupName]
 		if m == nil {

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -81,6 +82,28 @@ func heartbeat(group, clientID string) *remoting.Command {
 	req := remoting.NewRequest(remoting.HeartBeat)
 	req.Body = []byte(fmt.Sprintf(`{"clientID":%q,"producerDataSet":[],"consumerDataSet":[{"groupName":%q,"consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","unitMode":false,"subscriptionDataSet":[{"classFilterMode":false,"topic":"T","subString":"*","tagsSet":[],"codeSet":[],"subVersion":1,"expressionType":"TAG"}]}]}`, clientID, group))
 	return req
+}
+
+// TestHeartbeatOfClosedConnection sends heartbeats on connections that close
+// at once, as a client that exits right after starting does: none of them
+// may stay in the group (it would be given queues that nobody reads until
+// channelExpiredTimeout).
+func TestHeartbeatOfClosedConnection(t *testing.T) {
+	c := startCluster(t, 1)
+	for i := range 100 {
+		conn, err := net.Dial("tcp", c.brokerAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(heartbeat("GID_gone", fmt.Sprintf("127.0.0.1@gone-%d", i)).Encode(nil)); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+	}
+	eventually(t, 5*time.Second, "no consumer left in GID_gone", func() bool {
+		resp := c.invoke(remoting.NewRequest(remoting.GetConsumerListByGroup, "consumerGroup", "GID_gone"))
+		return resp.Code != remoting.Success // "no consumer of group GID_gone is online"
+	})
 }
 
 // TestNotifyConsumerIdsChanged checks that group members are told when a

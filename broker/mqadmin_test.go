@@ -3,8 +3,11 @@ package broker_test
 import (
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 // TestMqadmin drives bin/mqadmin against a real namesrv and broker.
@@ -35,8 +38,18 @@ func TestMqadmin(t *testing.T) {
 	if out := run("topicRoute", "-n", ns, "-t", "AdminTopic"); !strings.Contains(out, `"writeQueueNums": 3`) {
 		t.Fatalf("topicRoute: %s", out)
 	}
-	if out := run("brokerStatus", "-n", ns, "-b", c.brokerAddr); !strings.Contains(out, "commitLogMaxOffset") {
+	send := remoting.NewRequest(remoting.SendMessage, "producerGroup", "PG", "topic", "AdminTopic", "queueId", "0")
+	send.Body = []byte("x")
+	if resp := c.invoke(send); resp.Code != remoting.Success {
+		t.Fatalf("send: code %d %s", resp.Code, resp.Remark)
+	}
+	// The send stages' histograms read as percentiles, not base64.
+	out := run("brokerStatus", "-n", ns, "-b", c.brokerAddr)
+	if !strings.Contains(out, "commitLogMaxOffset") || !regexp.MustCompile(`(?m)^latency\.sendTotal +: count 1  p50 [0-9.]+[µm]?s  p90 .* max `).MatchString(out) {
 		t.Fatalf("brokerStatus: %s", out)
+	}
+	if m := regexp.MustCompile(`(?m)^commitLogDiskRatio +: (.*)$`).FindStringSubmatch(out); m == nil || strings.HasPrefix(m[1], "-") {
+		t.Fatalf("brokerStatus: commitLogDiskRatio %q before the first retention run", m)
 	}
 	run("deleteTopic", "-n", ns, "-c", "DefaultCluster", "-t", "AdminTopic")
 	if out := run("topicList", "-n", ns); strings.Contains(out, "AdminTopic\n") {

@@ -26,19 +26,9 @@ func (b *Broker) startHA() error {
 		})
 		return nil
 	}
-	port := b.cfg.HAListenPort
-	if port < 0 {
-		port = 0
-		if b.cfg.ListenPort != 0 {
-			port = b.cfg.ListenPort + 1
-		}
-	}
-	ip := b.cfg.BrokerIP2
-	if ip == "" {
-		ip = b.cfg.BrokerIP1
-	}
+	port := b.cfg.HAListenPort // resolved: -1 is listenPort+1
 	b.master = ha.NewMaster(ha.MasterConfig{
-		Listen:            net.JoinHostPort(ip, strconv.Itoa(port)),
+		Listen:            net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(port)),
 		Source:            b.store,
 		Log:               b.log,
 		BatchSize:         b.cfg.HATransferBatchSize,
@@ -48,7 +38,7 @@ func (b *Broker) startHA() error {
 		FallbehindMax:     b.cfg.HASlaveFallbehindMax,
 	})
 	if err := b.master.Start(); err != nil {
-		return err
+		return fmt.Errorf("haListenPort=%d: %w", port, err)
 	}
 	b.haAddr = b.master.Addr()
 	if b.cfg.BrokerRole == SyncMaster {

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,8 +24,7 @@ type cleaner struct {
 	b        *Broker
 	hours    [24]bool
 	diskFull atomic.Bool
-	ratio    atomic.Uint64 // math.Float64bits of the last used ratio, -1 unknown
-	lastErr  time.Time     // of the last logged measuring error; cleaner goroutine only
+	lastErr  time.Time // of the last logged measuring error; cleaner goroutine only
 }
 
 // maxSegmentsPerRun bounds one run's deletions, as Java's
@@ -35,9 +33,7 @@ const maxSegmentsPerRun = 10
 
 func newCleaner(b *Broker) *cleaner {
 	hours, _ := parseDeleteWhen(b.cfg.DeleteWhen) // validated with the config
-	c := &cleaner{b: b, hours: hours}
-	c.ratio.Store(math.Float64bits(-1))
-	return c
+	return &cleaner{b: b, hours: hours}
 }
 
 // parseDeleteWhen reads deleteWhen: hours of the day separated by ';'.
@@ -57,9 +53,15 @@ func parseDeleteWhen(s string) ([24]bool, error) {
 	return h, nil
 }
 
-// usedRatio is the last measured used fraction of the store's file
-// system, or -1 before the first measure or when it failed.
-func (c *cleaner) usedRatio() float64 { return math.Float64frombits(c.ratio.Load()) }
+// usedRatio measures the used fraction of the store's file system now (one
+// statfs), so that it is known before the first run; -1 when that fails.
+func (c *cleaner) usedRatio() float64 {
+	ratio, err := diskUsedRatio(c.b.cfg.StorePathRootDir)
+	if err != nil {
+		return -1
+	}
+	return ratio
+}
 
 // once is one run of the service.
 func (c *cleaner) once(now time.Time, done <-chan struct{}) {
@@ -73,7 +75,6 @@ func (c *cleaner) once(now time.Time, done <-chan struct{}) {
 			log.Warn("measure the store's disk", "dir", cfg.StorePathRootDir, "err", err)
 		}
 	}
-	c.ratio.Store(math.Float64bits(ratio))
 	cleanNow := false
 	switch {
 	case ratio > cfg.DiskSpaceWarningLevelRatio:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"golang.org/x/sys/unix"
 
 	"github.com/rocketgo/rocketgo/remoting"
 )
@@ -113,5 +115,23 @@ func TestDiskFullRefusesSends(t *testing.T) {
 	}
 	if rt := c.runtime(c.brokerAddr); rt["diskFull"] != "true" {
 		t.Fatalf("runtime diskFull = %q", rt["diskFull"])
+	}
+}
+
+// TestDiskRatioBeforeFirstRun: GET_BROKER_RUNTIME_INFO reports the store's
+// disk usage at once, not -1 until the first retention run.
+func TestDiskRatioBeforeFirstRun(t *testing.T) {
+	c := startCluster(t, 1, "-cleanResourceInterval", "3600000")
+	got, err := strconv.ParseFloat(c.runtime(c.brokerAddr)["commitLogDiskRatio"], 64)
+	if err != nil || got <= 0 || got > 1 {
+		t.Fatalf("commitLogDiskRatio = %v (%v) before the first retention run, want a used fraction", got, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(c.storeDir, &st); err != nil {
+		t.Fatal(err)
+	}
+	used := float64(st.Blocks - st.Bfree)
+	if want := used / (used + float64(st.Bavail)); math.Abs(got-want) > 0.01 {
+		t.Fatalf("commitLogDiskRatio = %v, statfs says %v", got, want)
 	}
 }

@@ -138,7 +138,7 @@ func (s *Server) Start() error {
 		if s.metrics != nil {
 			s.metrics.srv.Close()
 		}
-		return fmt.Errorf("namesrv: listen on %s: %w", s.cfg.Listen, err)
+		return fmt.Errorf("namesrv: %w", err) // "listen ADDR: reason"
 	}
 	s.started = true
 	s.wg.Add(1)

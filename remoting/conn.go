@@ -448,6 +448,11 @@ func (b *outBatch) release() {
 	batchPool.Put(b)
 }
 
+// Closed reports whether the connection has closed. It is true before the
+// server's OnClose callback runs, so a handler that checks it under a lock
+// the callback takes too never keeps a connection the callback missed.
+func (c *Conn) Closed() bool { return c.closedFlag.Load() }
+
 // shutdown marks the connection closed, releases what it had queued and
 // fails the Invokes waiting on it. It runs on the event loop in OnClose.
 func (c *Conn) shutdown() {

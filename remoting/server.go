@@ -221,7 +221,9 @@ func (s *Server) Start() error {
 		gnet.WithNumEventLoop(s.cfg.EventLoops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReuseAddr(true), // rebind at once after a restart
-		gnet.WithTCPKeepAlive(time.Minute),
+		// No gnet.WithTCPKeepAlive: gnet sets it after a failed bind, on
+		// the closed socket, and reports that ("setsockopt: bad file
+		// descriptor") instead of the bind's error. OnBoot sets it.
 		gnet.WithLogger(gnetLogger{s.log}),
 	}
 	if st := s.cfg.TLS; st != nil && st.Mode != TLSDisabled { // a Go listener owns the port (tls.go)
@@ -230,7 +232,7 @@ func (s *Server) Start() error {
 		if network, err = s.tls.listen(); err != nil {
 			s.started = false
 			s.releaseProcs()
-			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+			return listenError(s.cfg.Addr, err)
 		}
 		opts = append(opts, gnet.WithTicker(true))
 	}
@@ -249,7 +251,7 @@ func (s *Server) Start() error {
 		if err == nil {
 			err = errors.New("engine stopped during boot")
 		}
-		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+		return listenError(s.cfg.Addr, err)
 	}
 	if h.bootErr == nil && s.tls != nil {
 		h.bootErr = s.tls.serve(s.runDone)
@@ -261,7 +263,7 @@ func (s *Server) Start() error {
 		}
 		s.started = false
 		s.releaseProcs()
-		return fmt.Errorf("listen %s: %w", s.cfg.Addr, h.bootErr)
+		return listenError(s.cfg.Addr, h.bootErr)
 	}
 	for range s.cfg.Workers {
 		s.wg.Add(1)
@@ -273,6 +275,38 @@ func (s *Server) Start() error {
 		go s.sweepIdle()
 	}
 	s.log.Info("listening", "service", s.cfg.Name, "addr", s.addr)
+	return nil
+}
+
+// listenError names the address a server could not listen on and the
+// system's reason, without the calls it came through: a port already in
+// use reads "listen 127.0.0.1:10911: address already in use".
+func listenError(addr string, err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return fmt.Errorf("listen %s: %w", addr, errno)
+	}
+	return fmt.Errorf("listen %s: %w", addr, err)
+}
+
+// keepAliveIdle is the idle time after which TCP probes a connection (the
+// interval is a fifth of it, 5 probes), set on the listening socket so that
+// accepted connections inherit it (Linux).
+const keepAliveIdle = time.Minute
+
+// setKeepAlive turns TCP keep-alive on for the socket fd.
+func setKeepAlive(fd int) error {
+	idle := int(keepAliveIdle.Seconds())
+	for _, o := range []struct{ level, opt, v int }{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, idle / 5},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 5},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return fmt.Errorf("set keep-alive: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -482,6 +516,11 @@ func (h *eventHandler) OnBoot(eng gnet.Engine) gnet.Action {
 		return gnet.None
 	}
 	defer unix.Close(fd)
+	// Before the loops accept: connections inherit the listener's options.
+	if err := setKeepAlive(fd); err != nil {
+		h.bootErr = err
+		return gnet.None
+	}
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		h.bootErr = fmt.Errorf("getsockname: %w", err)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const testCode = 9000
@@ -92,6 +94,67 @@ func TestServerStartLogsAddr(t *testing.T) {
 	}
 	if err := NewServer(ServerConfig{Addr: s.Addr()}).Start(); err == nil {
 		t.Fatal("second server on the same address started")
+	}
+}
+
+// TestServerStartPortInUse starts a server on an address another socket
+// holds: the error names the address and the reason, with and without TLS
+// (gnet used to report "setsockopt: bad file descriptor").
+func TestServerStartPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	pki := tlsFixture(t)
+	for _, tc := range []struct {
+		name string
+		tls  *ServerTLS
+	}{{"plain", nil}, {"permissive", serverTLS(t, pki, "permissive", "none")}} {
+		s := NewServer(ServerConfig{Addr: addr, Name: "test", Log: testLogger(t), TLS: tc.tls})
+		err := s.Start()
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s: a server started on %s, which a listener holds", tc.name, addr)
+		}
+		if want := "listen " + addr + ": address already in use"; err.Error() != want {
+			t.Errorf("%s: error %q, want %q", tc.name, err, want)
+		}
+		if !errors.Is(err, unix.EADDRINUSE) {
+			t.Errorf("%s: error %q is not EADDRINUSE", tc.name, err)
+		}
+	}
+	// The address is free again: the failed starts left nothing bound.
+	ln.Close()
+	s := startServer(t, ServerConfig{Addr: addr}, nil)
+	if s.Addr() != addr {
+		t.Fatalf("Addr() = %s, want %s", s.Addr(), addr)
+	}
+}
+
+// TestServerKeepAlive checks that the listening socket, and so every
+// connection it accepts, has TCP keep-alive on (set at boot, not by gnet).
+func TestServerKeepAlive(t *testing.T) {
+	s := startServer(t, ServerConfig{}, nil)
+	fd, err := s.engine.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		want       int
+	}{
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 60},
+		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 12},
+		{"TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 5},
+	} {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.want {
+			t.Errorf("%s = %d (%v), want %d", o.name, v, err, o.want)
+		}
 	}
 }
 

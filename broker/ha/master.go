@@ -103,7 +103,7 @@ func NewMaster(cfg MasterConfig) *Master {
 func (m *Master) Start() error {
 	ln, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("ha: listen on %s: %w", m.cfg.Listen, err)
+		return fmt.Errorf("ha: %w", err) // "listen tcp ADDR: bind: reason"
 	}
 	m.ln = ln
 	m.log.Info("listening", "service", "ha", "addr", ln.Addr().String())

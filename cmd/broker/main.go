@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -47,7 +48,7 @@ func main() {
 		}
 		defer stop()
 	}
-	cfg, err := loadConfig(os.Args[1:], log)
+	cfg, from, err := loadConfig(os.Args[1:], os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -55,11 +56,16 @@ func main() {
 		fmt.Fprintf(os.Stderr, "broker: %v\n", err)
 		os.Exit(2)
 	}
+	for _, k := range from.unknown {
+		log.Warn("unknown config key ignored", "key", k, "file", from.file)
+	}
 	b, err := broker.New(cfg, log)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "broker: bad configuration:\n%v\n", err)
+		fmt.Fprintf(os.Stderr, "broker: bad configuration:\n%v\n", from.attribute(err))
 		os.Exit(2)
 	}
+	effective := cfg.Resolved() // as the broker uses it: haListenPort=10912, not -1
+	log.Info("config", "effective", props.Format(&effective))
 	// Catch signals before listening: a supervisor may signal as soon as
 	// it sees the listening line.
 	sig := make(chan os.Signal, 1)
@@ -107,47 +113,101 @@ func startTrace(path string) (func(), error) {
 }
 
 // loadConfig applies defaults, then the -c file, then the flags that were
-// set, and reports every key whose value does not parse.
-func loadConfig(args []string, log *slog.Logger) (broker.Config, error) {
+// set, and reports every key whose value does not parse. It writes the
+// help to out when asked (-h).
+func loadConfig(args []string, out io.Writer) (broker.Config, *sources, error) {
 	cfg := broker.DefaultConfig()
+	from := &sources{by: map[string]string{}}
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(out)
 	file := fs.String("c", "", "broker.properties file")
-	for _, key := range props.Keys(&cfg) {
-		fs.String(key, "", "broker.properties key "+key)
+	for _, s := range broker.Settings {
+		fs.String(s.Key, "", s.Meaning)
+	}
+	fs.Usage = func() {
+		fmt.Fprint(out, `Usage: broker [-c broker.properties] [-KEY=VALUE ...]
+
+Settings apply in this order: defaults, the -c file (RocketMQ's
+broker.properties keys; unknown keys are logged and ignored), then flags
+named after the same keys. A bad value stops the start with a message
+naming the key. Durations (ms) also take Go syntax: 500ms, 2s, 1m.
+
+  -c file
+    	broker.properties file
+`)
+		broker.WriteSettingsHelp(out, &cfg)
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		return cfg, from, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q (settings are -KEY=VALUE)", fs.Arg(0))
+		return cfg, from, fmt.Errorf("unexpected argument %q (settings are -KEY=VALUE)", fs.Arg(0))
 	}
 	if *file != "" {
 		f, err := os.Open(*file)
 		if err != nil {
-			return cfg, fmt.Errorf("read config: %w", err)
+			return cfg, from, fmt.Errorf("read config: %w", err)
 		}
 		kv, err := props.Parse(f)
 		f.Close()
 		if err != nil {
-			return cfg, fmt.Errorf("parse %s: %w", *file, err)
+			return cfg, from, fmt.Errorf("parse %s: %w", *file, err)
 		}
-		unknown, err := props.Bind(&cfg, kv)
-		if err != nil {
-			return cfg, fmt.Errorf("%s: %w", *file, err)
+		if from.unknown, err = props.Bind(&cfg, kv); err != nil {
+			return cfg, from, fmt.Errorf("%s: %w", *file, err)
 		}
-		for _, k := range unknown {
-			log.Warn("unknown config key ignored", "key", k, "file", *file)
+		from.file = *file
+		for k := range kv {
+			from.by[k] = *file
 		}
 	}
 	set := map[string]string{}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name != "c" {
 			set[f.Name] = f.Value.String()
+			from.by[f.Name] = "flags"
 		}
 	})
 	if _, err := props.Bind(&cfg, set); err != nil {
-		return cfg, fmt.Errorf("flags: %w", err)
+		return cfg, from, fmt.Errorf("flags: %w", err)
 	}
-	log.Info("config", "effective", props.Format(&cfg))
-	return cfg, nil
+	return cfg, from, nil
+}
+
+// sources records where settings came from, to name the file (or the
+// flags) in an error about one, as a value that does not parse is named.
+type sources struct {
+	file    string            // the -c file, "" without one
+	unknown []string          // its keys that are no setting
+	by      map[string]string // key → the file's name, or "flags"
+}
+
+// attribute prefixes each error in err (a list, as Validate returns) that
+// starts with a key set in the file or by a flag with where it was set:
+// "broker.properties: brokerRole=\"FOO\": want ASYNC_MASTER, …".
+func (s *sources) attribute(err error) error {
+	var out []error
+	for _, e := range leaves(err) {
+		key, _, _ := strings.Cut(e.Error(), "=")
+		key, _, _ = strings.Cut(key, " ")
+		key, _, _ = strings.Cut(key, ":")
+		if where := s.by[key]; where != "" {
+			e = fmt.Errorf("%s: %w", where, e)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// leaves flattens lists of errors (errors.Join) into their members.
+func leaves(err error) []error {
+	list, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range list.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
 }

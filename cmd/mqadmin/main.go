@@ -379,7 +379,7 @@ func brokerStatus(a *admin, args []string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Printf("%-28s: %s\n", k, kv.Table[k])
+		fmt.Printf("%-28s: %s\n", k, statusValue(k, kv.Table[k]))
 	}
 	return nil
 }

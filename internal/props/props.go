@@ -185,6 +185,12 @@ func Format(src any) []string {
 	return out
 }
 
+// Each calls fn with the key and value of each tagged field of the struct
+// pointed to by src, in the order of the fields (for documenting them).
+func Each(src any, fn func(key string, value any)) {
+	walk(reflect.ValueOf(src).Elem(), func(key string, v reflect.Value) { fn(key, v.Interface()) })
+}
+
 // walk calls fn for each tagged field of the struct v, and of the untagged
 // struct fields within it (a group of settings defined elsewhere).
 func walk(v reflect.Value, fn func(string, reflect.Value)) {

@@ -93,3 +93,16 @@ func TestKeysAndFormat(t *testing.T) {
 		t.Fatalf("Format = %v", got)
 	}
 }
+
+func TestEach(t *testing.T) {
+	c := cfg{Name: "b", Timeout: 2 * time.Second}
+	var keys []string
+	var values []any
+	Each(&c, func(k string, v any) { keys, values = append(keys, k), append(values, v) })
+	if !reflect.DeepEqual(keys, []string{"brokerName", "brokerId", "autoCreateTopicEnable", "syncFlushTimeout", "writeBufferHighWaterMark"}) {
+		t.Fatalf("keys in field order = %v", keys)
+	}
+	if values[0] != "b" || values[3] != 2*time.Second {
+		t.Fatalf("values = %v", values)
+	}
+}
