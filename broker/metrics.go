@@ -327,9 +327,23 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 	gauge("rocketmq_topic_number", "Topics in the topic table.", float64(len(b.topics.state().entries)))
 	gauge("rocketmq_consumer_group_number", "Subscription groups.", float64(len(b.groups.t.state().entries)))
 
+	role := "master"
+	if b.cfg.BrokerRole == Slave {
+		role = "slave"
+	}
+	gauge("rocketgo_broker_info", "1, with the broker's role, id and client address as labels.", 1,
+		"role", role, "broker_id", strconv.FormatInt(b.cfg.BrokerID, 10), "addr", b.addr)
+	net := prometheus.NewDesc("rocketgo_network_bytes_total", "Bytes received (frames decoded) and sent (handed to the sockets), by port: client, or ha (the CommitLog stream, sendfile bytes on a master).",
+		[]string{"port", "direction"}, s.constLabels)
+	netBytes := func(port, dir string, v int64) {
+		ch <- prometheus.MustNewConstMetric(net, prometheus.CounterValue, float64(v), port, dir)
+	}
+
 	// Connections and the request queue.
 	if b.server != nil {
 		ss := b.server.Stats()
+		netBytes("client", "in", ss.BytesIn)
+		netBytes("client", "out", ss.BytesOut)
 		gauge("rocketmq_thread_pool_wartermark", "Tasks queued for the pool.", float64(ss.QueuedRequests), "name", "remoting_workers")
 		gauge("rocketgo_connections", "Client connections open.", float64(ss.Conns))
 		gauge("rocketgo_queued_answer_bytes", "Bytes of answers queued for connections and not yet taken by their sockets.", float64(ss.QueuedBytes))
@@ -356,6 +370,7 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 			gauge("rocketgo_replication_lag_seconds", "Seconds since the slave last held the whole CommitLog (0 when it does).", lagTime, "slave", sl.Addr)
 		}
 		gauge("rocketgo_replication_slaves", "Slaves connected to this master.", float64(len(b.master.Slaves())))
+		netBytes("ha", "out", b.master.Stats().BytesSendfile)
 	}
 	if b.slave != nil {
 		ss := b.slave.Stats()
@@ -365,6 +380,7 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge("rocketgo_replication_master_connected", "1 when this slave is connected to its master.", connected)
 		counter("rocketgo_replication_received_bytes_total", "CommitLog bytes received from the master.", float64(ss.Bytes))
+		netBytes("ha", "in", ss.Bytes)
 	}
 
 	s.collectConsumers(ch, now)

@@ -38,6 +38,11 @@ type RunSpec struct {
 	Log        *slog.Logger
 	// Credentials sign every request (ACL); nil sends them unsigned.
 	Credentials *remoting.Credentials
+	// Metrics are the Prometheus endpoints (host:port or URL) of an
+	// existing cluster's servers; with Cluster set, its nodes' own
+	// endpoints are used instead. Each is scraped every second of the
+	// measured window for the run's resource table.
+	Metrics []string
 }
 
 // FaultPlan is a fault to inject at At into the measured window.
@@ -400,6 +405,16 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	releaseProcs := procs.Reserve(len(producers) + 1)
 	defer releaseProcs()
 	hiccups := startHiccupMeter(warmupEnd, end)
+	var targets []resourceTarget
+	if spec.Cluster != nil {
+		targets = clusterTargets(spec.Cluster)
+	} else if len(spec.Metrics) > 0 {
+		var err error
+		if targets, err = endpointTargets(ctx, spec.Metrics); err != nil {
+			return nil, err
+		}
+	}
+	resources := startResourceSampler(ctx, targets, warmupEnd)
 	// The broker's own stage histograms when the measured window opens.
 	stagesBefore := make(chan *brokerSnapshot, 1)
 	go func() {
@@ -486,6 +501,10 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	hiccup := hiccups.finish()
 	swg.Wait()
 	fwg.Wait()
+	rec.mu.Lock()
+	ackedInWindow := rec.acked
+	rec.mu.Unlock()
+	used := resources.finish(ctx, ackedInWindow)
 	var stages map[string]Percentiles
 	logBytes := int64(-1)
 	if before := <-stagesBefore; before != nil {
@@ -524,6 +543,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	out := rec.output(spec, faults, hiccup)
 	out.Run.Broker = stages
 	out.Run.LogBytes = logBytes
+	out.Run.Resources = used
 	if w.ConsumersPerTopic > 0 {
 		out.Run.Backlog = max(backlog, 0)
 	}

@@ -64,7 +64,7 @@ func TestBatchedSends(t *testing.T) {
 	w := Workload{Topics: 1, QueuesPerTopic: 2, MessageSize: 512, ProducersPerTopic: 2, ConsumersPerTopic: 1,
 		Rate: 4000, InFlight: 16, BatchSize: 8, Duration: 2 * time.Second, Warmup: 200 * time.Millisecond,
 		Drain: 10 * time.Second, SendTimeout: 5 * time.Second}
-	out, err := Execute(context.Background(), RunSpec{Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "batch", Group: "g"})
+	out, err := Execute(context.Background(), RunSpec{Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "batch", Group: "g", Cluster: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +72,38 @@ func TestBatchedSends(t *testing.T) {
 	if r.Sent < 7500 || r.Acked != r.Sent || r.Consumed != r.Acked || r.Lost != 0 || r.Duplicates != 0 {
 		t.Fatalf("sent %d acked %d consumed %d lost %d duplicates %d", r.Sent, r.Acked, r.Consumed, r.Lost, r.Duplicates)
 	}
+	// The resource table: the master's cost per message, from its
+	// endpoint and /proc.
+	checkMasterResources(t, r.Resources, "g-master", "proc", w.MessageSize)
+
+	// The same from an existing cluster's endpoints (-metrics).
+	var eps []string
+	for _, n := range c.Nodes() {
+		eps = append(eps, n.MetricsAddr)
+	}
+	w.Duration = time.Second
+	out, err = Execute(context.Background(), RunSpec{Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "batch", Group: "g", Metrics: eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMasterResources(t, out.Run.Resources, "g-master (", "metrics", w.MessageSize)
+}
+
+// checkMasterResources finds the master's row (name prefix) and checks
+// its per-message figures are plausible for size-byte messages.
+func checkMasterResources(t *testing.T, rs []NodeResources, name, source string, size int) {
+	t.Helper()
+	for _, r := range rs {
+		if !strings.HasPrefix(r.Node, name) {
+			continue
+		}
+		if r.Role != "master" || r.CPUSource != source || r.CPUPerMsgUs <= 0 || r.CPUCores <= 0 ||
+			r.LogBytesPerMsg < float64(size) || r.NetBytesPerMsg < float64(size) || r.RSSMaxBytes < 1<<20 {
+			t.Fatalf("master resources: %+v", r)
+		}
+		return
+	}
+	t.Fatalf("no %s in the resources: %+v", name, rs)
 }
 
 // TestLinkLatencyFaults slows one link through its proxy for one second:

@@ -57,8 +57,11 @@ type Node struct {
 	LogPath string
 	Addr    string // client address once started
 	HAAddr  string // a master's HA address once started
-	cpus    *unix.CPUSet
-	log     *slog.Logger
+	// MetricsAddr is the node's Prometheus endpoint once started (loadgen
+	// starts every node with metrics on, on a free port).
+	MetricsAddr string
+	cpus        *unix.CPUSet
+	log         *slog.Logger
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -97,7 +100,7 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 		return nil, err
 	}
 	for i := 0; i < spec.Namesrvs; i++ {
-		n := &Node{Name: fmt.Sprintf("namesrv-%d", i), Bin: filepath.Join(binDir, "namesrv"), Args: []string{"-listen", "127.0.0.1:0"},
+		n := &Node{Name: fmt.Sprintf("namesrv-%d", i), Bin: filepath.Join(binDir, "namesrv"), Args: []string{"-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0"},
 			DataDir: filepath.Join(dir, fmt.Sprintf("namesrv-%d", i)), cpus: brokerCPUs, log: log}
 		c.Namesrvs = append(c.Namesrvs, n)
 		if err := n.start(ctx, "namesrv"); err != nil {
@@ -113,7 +116,8 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 		g := &Group{Spec: gs}
 		c.Groups = append(c.Groups, g)
 		common := []string{"-namesrvAddr", ns, "-brokerClusterName", spec.cluster(), "-brokerName", gs.Name,
-			"-mappedFileSizeCommitLog", strconv.FormatInt(segment, 10), "-flushDiskType", gs.flush()}
+			"-mappedFileSizeCommitLog", strconv.FormatInt(segment, 10), "-flushDiskType", gs.flush(),
+			"-metricsExporterType", "PROM", "-metricsPromExporterHost", "127.0.0.1", "-metricsPromExporterPort", "0"}
 		for k, v := range gs.Extra {
 			common = append(common, "-"+k, v)
 		}
@@ -377,6 +381,7 @@ func (n *Node) start(ctx context.Context, service string) error {
 	copied := make(chan struct{}) // stderr is at its end and in the log
 	addrCh := make(chan string, 1)
 	haCh := make(chan string, 1)
+	metricsCh := make(chan string, 1)
 	go func() {
 		defer close(copied)
 		sc := bufio.NewScanner(stderr)
@@ -385,6 +390,12 @@ func (n *Node) start(ctx context.Context, service string) error {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logf, line)
+			if strings.Contains(line, "msg=listening") && strings.Contains(line, "service=metrics") {
+				select {
+				case metricsCh <- logValue(line, "addr"):
+				default:
+				}
+			}
 			if strings.Contains(line, "msg=listening") && strings.Contains(line, "service=ha") {
 				select {
 				case haCh <- logValue(line, "addr"):
@@ -423,6 +434,11 @@ func (n *Node) start(ctx context.Context, service string) error {
 		select { // a master logs its HA address before its client one
 		case ha := <-haCh:
 			n.HAAddr = ha
+		default:
+		}
+		select { // and its metrics address too
+		case m := <-metricsCh:
+			n.MetricsAddr = m
 		default:
 		}
 		n.log.Info("node started", "node", n.Name, "addr", a, "pid", cmd.Process.Pid)
@@ -477,6 +493,13 @@ func (n *Node) Restart(ctx context.Context) error {
 	}
 	if _, port, ok := strings.Cut(n.HAAddr, ":"); ok {
 		n.Args = replaceArg(n.Args, "-haListenPort", port) // slaves know the old one
+	}
+	if _, port, ok := strings.Cut(n.MetricsAddr, ":"); ok { // the scraper keeps the old one
+		if strings.HasPrefix(n.Name, "namesrv") {
+			n.Args = replaceArg(n.Args, "-metrics", "127.0.0.1:"+port)
+		} else {
+			n.Args = replaceArg(n.Args, "-metricsPromExporterPort", port)
+		}
 	}
 	service := "broker"
 	if strings.HasPrefix(n.Name, "namesrv") {

@@ -49,6 +49,9 @@ type PlanOptions struct {
 	// Credentials sign every request (for brokers with aclEnable=true);
 	// the account must be admin, as loadgen creates its topics.
 	Credentials *remoting.Credentials
+	// Metrics are the Prometheus endpoints of an existing cluster's
+	// servers (with Namesrvs), scraped for the resource table.
+	Metrics []string
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -124,7 +127,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		out, err := Execute(ctx, RunSpec{
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
 			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
-			Credentials: opts.Credentials,
+			Credentials: opts.Credentials, Metrics: opts.Metrics,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)

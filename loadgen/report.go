@@ -614,6 +614,7 @@ func writeResults(b *strings.Builder, s *Summary, groups []runGroup) {
 	b.WriteString("\n")
 	writeHiccups(b, groups)
 	writeBrokerStages(b, groups)
+	writeResources(b, groups)
 }
 
 // writeBrokerStages tables the master's own send stages (p50 / p99, µs,
@@ -648,6 +649,94 @@ func writeBrokerStages(b *strings.Builder, groups []runGroup) {
 			cellOf(g, StageStore), cellOf(g, StageFlushWait), cellOf(g, StageSlaveWait), cellOf(g, StageTotal), send)
 	}
 	b.WriteString("\n")
+}
+
+// writeResources tables what each server process used per run, per
+// acknowledged message (medians of the repetitions).
+func writeResources(b *strings.Builder, groups []runGroup) {
+	if !slices.ContainsFunc(groups, func(g runGroup) bool {
+		return slices.ContainsFunc(g.Runs, func(r *Run) bool { return len(r.Resources) > 0 })
+	}) {
+		return
+	}
+	b.WriteString("## Resources per node\n\n")
+	b.WriteString("What each server process used over the measured window, scraped every second from its metrics endpoint " +
+		"(CPU and RSS of processes loadgen started from /proc), medians of the repetitions. Per-message figures divide " +
+		"by the messages acknowledged in the window: *CPU µs/msg* is the figure a capacity plan carries to other hardware " +
+		"(the CPU a message costs the master and each slave); *log B/msg* the CommitLog bytes written, *net B/msg* the " +
+		"client and replication bytes in and out. The load generator's own CPU is not in it.\n\n")
+	b.WriteString("| mode | target | node | CPU cores | CPU µs/msg | RSS max | GC pause ms (GCs) | log B/msg | net B/msg | fsyncs/s | repl. lag max |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, g := range groups {
+		var nodes []string
+		for _, r := range g.Runs {
+			for _, nr := range r.Resources {
+				if !slices.Contains(nodes, nr.Node) {
+					nodes = append(nodes, nr.Node)
+				}
+			}
+		}
+		for _, node := range nodes {
+			values := func(f func(NodeResources) float64) []float64 {
+				var xs []float64
+				for _, r := range g.Runs {
+					for _, nr := range r.Resources {
+						if v := f(nr); nr.Node == node && v >= 0 {
+							xs = append(xs, v)
+						}
+					}
+				}
+				return xs
+			}
+			pick := func(f func(NodeResources) float64) string {
+				xs := values(f)
+				if len(xs) == 0 {
+					return "—"
+				}
+				v := medianOf(xs)
+				return strconv.FormatFloat(v, 'f', decimals(v), 64)
+			}
+			count := func(f func(NodeResources) float64) string {
+				xs := values(f)
+				if len(xs) == 0 {
+					return "—"
+				}
+				return strconv.FormatFloat(medianOf(xs), 'f', 0, 64)
+			}
+			bytesCell := func(f func(NodeResources) float64) string {
+				xs := values(f)
+				if len(xs) == 0 {
+					return "—"
+				}
+				return humanBytes(medianOf(xs))
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s |\n", cell(g.Label), rateTitle(g.Rate), cell(node),
+				pick(func(n NodeResources) float64 { return n.CPUCores }),
+				pick(func(n NodeResources) float64 { return n.CPUPerMsgUs }),
+				bytesCell(func(n NodeResources) float64 { return float64(n.RSSMaxBytes) }),
+				pick(func(n NodeResources) float64 { return n.GCPauseMs }),
+				count(func(n NodeResources) float64 { return float64(n.GCs) }),
+				pick(func(n NodeResources) float64 { return n.LogBytesPerMsg }),
+				pick(func(n NodeResources) float64 { return n.NetBytesPerMsg }),
+				pick(func(n NodeResources) float64 { return n.FsyncsPerSec }),
+				bytesCell(func(n NodeResources) float64 { return float64(n.ReplLagMaxB) }))
+		}
+	}
+	b.WriteString("\n")
+}
+
+// decimals is how many decimals a table cell gives v: three
+// significant-ish digits.
+func decimals(v float64) int {
+	switch {
+	case v == 0 || v >= 100:
+		return 0
+	case v >= 10:
+		return 1
+	case v >= 1:
+		return 2
+	}
+	return 3
 }
 
 // writeHiccups tables the machine's own stalls beside the send tails.

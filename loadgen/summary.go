@@ -85,6 +85,10 @@ type Run struct {
 	// window (-1 when unknown): with Acked, the bytes each message costs on
 	// disk, for sizing retention.
 	LogBytes int64 `json:"logBytes"`
+	// Resources is what each server process used over the measured
+	// window, per acknowledged message (resources.go); empty without
+	// metrics endpoints.
+	Resources []NodeResources `json:"resources,omitempty"`
 
 	Intervals []Interval `json:"intervals"`
 	Faults    []Fault    `json:"faults,omitempty"`

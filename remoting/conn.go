@@ -401,6 +401,7 @@ func (c *Conn) flush() {
 		}
 		c.outBytes -= int64(size)
 		c.flow.handed += int64(size)
+		c.s.bytesOut.Add(int64(size))
 		if b.at == len(b.iov) {
 			n := copy(c.out, c.out[1:]) // the queue is short: one or two batches
 			c.out[n] = nil

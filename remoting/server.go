@@ -60,6 +60,8 @@ type ServerStats struct {
 	HeldBytes      int64 // bytes of requests counted against serverWorkerQueueMaxBytes
 	SlowClosed     int64 // connections closed as slow consumers
 	BusyAnswers    int64 // requests answered SYSTEM_BUSY by the server's own bounds
+	BytesIn        int64 // bytes of frames decoded, ever
+	BytesOut       int64 // bytes handed to the sockets, ever
 }
 
 // DefaultMaxFrameSize is Java's frameMaxLength.
@@ -90,6 +92,8 @@ type Server struct {
 	queued     atomic.Int64 // sum of the connections' last reported queued bytes (flow.go)
 	slowClosed atomic.Int64
 	busy       atomic.Int64
+	bytesIn    atomic.Int64
+	bytesOut   atomic.Int64
 
 	mu      sync.Mutex // guards the lifecycle below
 	started bool
@@ -150,6 +154,8 @@ func (s *Server) Stats() ServerStats {
 		HeldBytes:      s.held.Load(),
 		SlowClosed:     s.slowClosed.Load(),
 		BusyAnswers:    s.busy.Load(),
+		BytesIn:        s.bytesIn.Load(),
+		BytesOut:       s.bytesOut.Load(),
 	}
 }
 
@@ -438,6 +444,7 @@ func unsupported(req *Command) *Command {
 
 // dispatch routes one decoded frame. It runs on the event loop.
 func (s *Server) dispatch(c *Conn, cmd *Command) {
+	s.bytesIn.Add(int64(cmd.FrameSize()))
 	if cmd.IsResponse() {
 		s.unhold(cmd)
 		c.complete(cmd)

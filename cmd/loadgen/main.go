@@ -93,6 +93,7 @@ func run(args []string, stderr io.Writer) int {
 // common flags of scenario and run.
 type common struct {
 	results, bin, namesrv, workDir string
+	metrics                        string
 	accessKey, secretKey           string
 	quiet                          bool
 }
@@ -101,6 +102,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.results, "results", "results", "results root directory")
 	fs.StringVar(&c.bin, "bin", "bin", "directory with the namesrv and broker binaries")
 	fs.StringVar(&c.namesrv, "namesrv", "", "drive an existing cluster: ';'-separated namesrv addresses")
+	fs.StringVar(&c.metrics, "metrics", "", "with -namesrv: ','-separated Prometheus endpoints (host:port or URL) of the cluster's brokers and namesrvs, scraped every second for the resource table (topologies loadgen starts have metrics on by themselves)")
 	fs.StringVar(&c.workDir, "workdir", "", "data directories of started processes (default: a temporary directory)")
 	fs.StringVar(&c.accessKey, "accessKey", "", "with -namesrv: sign every request with this ACL account (brokers with aclEnable=true)")
 	fs.StringVar(&c.secretKey, "secretKey", "", "the SecretKey of -accessKey")
@@ -112,6 +114,9 @@ func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
 	o := loadgen.PlanOptions{BinDir: c.bin, ResultsDir: c.results, WorkDir: c.workDir, Log: log, RepoDir: repo}
 	if c.namesrv != "" {
 		o.Namesrvs = strings.Split(c.namesrv, ";")
+	}
+	if c.metrics != "" {
+		o.Metrics = strings.Split(c.metrics, ",")
 	}
 	if c.accessKey != "" {
 		o.Credentials = &remoting.Credentials{AccessKey: c.accessKey, SecretKey: c.secretKey}
@@ -158,6 +163,9 @@ func scenarioCmd(ctx context.Context, args []string) error {
 }
 
 func execute(ctx context.Context, plan loadgen.Plan, c common) error {
+	if c.metrics != "" && c.namesrv == "" {
+		return errors.New("-metrics names the endpoints of an existing cluster: use it with -namesrv (topologies loadgen starts have their metrics on)")
+	}
 	log := logger()
 	start := time.Now()
 	dir, err := loadgen.RunPlan(ctx, plan, c.options(log))
