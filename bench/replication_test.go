@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/rocketgo/rocketgo/internal/proctest"
+	"github.com/rocketgo/rocketgo/loadgen"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -23,6 +25,7 @@ func TestMain(m *testing.M) { proctest.Main(m, &binDir) }
 // group is one namesrv and a broker group of a master and one slave.
 type group struct {
 	master, slave string
+	masterPid     int
 	rpc           *remoting.Client
 }
 
@@ -37,7 +40,7 @@ func startGroup(tb testing.TB, role string, masterArgs ...string) *group {
 		"-brokerRole", role, "-storePathRootDir", tb.TempDir(), "-haListenPort", "0"), masterArgs...)...)
 	s := proctest.Start(tb, filepath.Join(binDir, "broker"), append(common,
 		"-brokerRole", "SLAVE", "-brokerId", "1", "-storePathRootDir", tb.TempDir())...)
-	g := &group{master: m.Addr("broker"), slave: s.Addr("broker"), rpc: remoting.NewClient(remoting.ClientConfig{})}
+	g := &group{master: m.Addr("broker"), slave: s.Addr("broker"), masterPid: m.Pid(), rpc: remoting.NewClient(remoting.ClientConfig{})}
 	tb.Cleanup(func() { g.rpc.Close() })
 	g.call(tb, remoting.NewRequest(remoting.UpdateAndCreateTopic, "topic", "Bench", "readQueueNums", "4", "writeQueueNums", "4"))
 	deadline := time.Now().Add(20 * time.Second)
@@ -90,6 +93,19 @@ func BenchmarkReplicatedSend(b *testing.B) {
 // inflight requests outstanding, and reports throughput and latency
 // percentiles (µs).
 func driveSends(b *testing.B, g *group, inflight int) {
+	b.SetBytes(1024)
+	rate, h := sendMany(b, g, inflight, b.Loop)
+	b.ReportMetric(rate, "msg/s")
+	b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+	b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+	b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p99.9-µs")
+}
+
+// sendMany sends 1 KiB messages to g's master while more() says so, with
+// inflight requests outstanding, and returns the rate answered and the
+// latency histogram (µs). A failed send fails tb.
+func sendMany(tb testing.TB, g *group, inflight int, more func() bool) (float64, *hdrhistogram.Histogram) {
+	tb.Helper()
 	body := make([]byte, 1024)
 	for i := range body {
 		body[i] = byte('a' + i%26)
@@ -99,10 +115,9 @@ func driveSends(b *testing.B, g *group, inflight int) {
 	var failed int
 	sem := make(chan struct{}, inflight)
 	ctx := context.Background()
-	b.SetBytes(int64(len(body)))
 	start := time.Now()
 	n := 0
-	for b.Loop() {
+	for more() {
 		sem <- struct{}{}
 		t0 := time.Now()
 		err := g.rpc.InvokeAsync(ctx, g.master, sendRequest(body, n%4), func(resp *remoting.Command, err error) {
@@ -116,7 +131,7 @@ func driveSends(b *testing.B, g *group, inflight int) {
 			<-sem
 		})
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		n++
 	}
@@ -125,24 +140,69 @@ func driveSends(b *testing.B, g *group, inflight int) {
 	}
 	elapsed := time.Since(start)
 	if failed > 0 {
-		b.Fatalf("%d of %d sends failed", failed, n)
+		tb.Fatalf("%d of %d sends failed", failed, n)
 	}
-	b.ReportMetric(float64(n)/elapsed.Seconds(), "msg/s")
-	b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
-	b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
-	b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p99.9-µs")
+	return float64(n) / elapsed.Seconds(), h
 }
 
-// BenchmarkMetricsOverhead: BenchmarkReplicatedSend's ASYNC_MASTER send
-// with 64 in flight, metricsExporterType DISABLE against PROM (issue 9
-// asks that metrics keep >= 97 % of the throughput). Run it with
+// BenchmarkMetricsOverhead: the send throughput of an ASYNC_MASTER (one
+// slave, 1 KiB, 64 in flight) with metricsExporterType=DISABLE against
+// PROM, both groups up at once and measured in alternating rounds of
+// 50 000 sends (which goes first alternates too), so drift on a shared
+// machine hits both alike; and the master's CPU per message in each
+// round (/proc), which interference from other processes moves less.
+// Issue 9 asks on/off >= 0.97 (median of the rounds). Run it with
 //
-//	go test ./bench -run '^$' -bench MetricsOverhead -benchtime 30000x -count 5
+//	go test ./bench -run '^$' -bench MetricsOverhead -benchtime 1x
 func BenchmarkMetricsOverhead(b *testing.B) {
-	for _, mode := range []string{"DISABLE", "PROM"} {
-		b.Run("metrics="+mode, func(b *testing.B) {
-			g := startGroup(b, "ASYNC_MASTER", "-metricsExporterType", mode, "-metricsPromExporterPort", "0")
-			driveSends(b, g, 64)
-		})
+	const rounds, perRound = 10, 50_000
+	off := startGroup(b, "ASYNC_MASTER", "-metricsExporterType", "DISABLE")
+	on := startGroup(b, "ASYNC_MASTER", "-metricsExporterType", "PROM", "-metricsPromExporterPort", "0")
+	var offRates, onRates, ratios, offCPU, onCPU []float64
+	for b.Loop() {
+		for r := range rounds {
+			// rate sends a round to g and returns msg/s and the master's CPU µs per message.
+			rate := func(g *group) (float64, float64) {
+				c0, _, err := loadgen.ProcUsage(g.masterPid)
+				if err != nil {
+					b.Fatal(err)
+				}
+				left := perRound
+				v, _ := sendMany(b, g, 64, func() bool { left--; return left >= 0 })
+				c1, _, err := loadgen.ProcUsage(g.masterPid)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return v, (c1 - c0) * 1e6 / perRound
+			}
+			var a, c, ac, cc float64
+			if r%2 == 0 {
+				a, ac = rate(off)
+				c, cc = rate(on)
+			} else {
+				c, cc = rate(on)
+				a, ac = rate(off)
+			}
+			offRates, onRates, ratios = append(offRates, a), append(onRates, c), append(ratios, c/a)
+			offCPU, onCPU = append(offCPU, ac), append(onCPU, cc)
+			b.Logf("round %d: off %.0f msg/s %.1f µs/msg, on %.0f msg/s %.1f µs/msg, on/off %.3f", r, a, ac, c, cc, c/a)
+		}
 	}
+	b.ReportMetric(median(offRates), "off-msg/s")
+	b.ReportMetric(median(onRates), "on-msg/s")
+	b.ReportMetric(median(ratios), "on/off")
+	b.ReportMetric(median(offCPU), "off-cpu-µs/msg")
+	b.ReportMetric(median(onCPU), "on-cpu-µs/msg")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

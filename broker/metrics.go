@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rocketgo/rocketgo/internal/metrics"
@@ -34,13 +35,10 @@ type brokerMetrics struct {
 	topics *metrics.LabelSet[*topicMetrics]
 	pairs  *metrics.LabelSet[*outMetrics] // key: topic + "@" + group
 
-	inMsgs, inBytes   *prometheus.CounterVec // topic, message_type
-	size              *prometheus.HistogramVec
 	outMsgs, outBytes *prometheus.CounterVec // topic, consumer_group
 	dlq               *prometheus.CounterVec
 
-	stages map[string]prometheus.Observer // rocketgo_send_stage_seconds by stage
-	fsync  prometheus.Observer
+	fsync prometheus.Observer
 }
 
 // Message types, RocketMQ 5's message_type label values.
@@ -64,9 +62,12 @@ type topicMetrics struct {
 	types [msgTypes]atomic.Pointer[typeMetrics]
 }
 
+// typeMetrics is one (topic, message type)'s size histogram: its count
+// and sum are also rocketmq_messages_in_total and
+// rocketmq_throughput_in_total (written when scraped), so a message costs
+// one Observe: two atomic adds on a shard.
 type typeMetrics struct {
-	msgs, bytes prometheus.Counter
-	size        prometheus.Observer
+	size *metrics.Histogram
 }
 
 // outMetrics is one (topic, consumer group)'s handle.
@@ -90,25 +91,12 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		reg.MustRegister(v)
 		return v
 	}
-	m.inMsgs = counter("rocketmq_messages_in_total", "Messages stored by producers' sends.", metrics.LabelTopic, metrics.LabelMessageType)
-	m.inBytes = counter("rocketmq_throughput_in_total", "Message body bytes stored by producers' sends.", metrics.LabelTopic, metrics.LabelMessageType)
 	m.outMsgs = counter("rocketmq_messages_out_total", "Messages returned to consumers' pulls.", metrics.LabelTopic, metrics.LabelConsumerGroup)
 	m.outBytes = counter("rocketmq_throughput_out_total", "Stored message bytes returned to consumers' pulls.", metrics.LabelTopic, metrics.LabelConsumerGroup)
 	m.dlq = counter("rocketmq_send_to_dlq_messages_total", "Messages moved to a group's dead-letter topic.", metrics.LabelTopic, metrics.LabelConsumerGroup)
-	m.size = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "rocketmq_message_size", Help: "Sizes of the message bodies stored by sends, in bytes.",
-		Buckets: messageSizeBuckets, ConstLabels: constLabels,
-	}, []string{metrics.LabelTopic, metrics.LabelMessageType})
-	reg.MustRegister(m.size)
-
+	// A dropped topic's handle leaves the set, and with it its series.
 	m.topics = metrics.NewLabelSet(cfg.MetricsMaxTopicLabels,
-		func(topic string) *topicMetrics { return &topicMetrics{m: m, name: topic} },
-		func(topic string, _ *topicMetrics) {
-			for _, v := range []*prometheus.CounterVec{m.inMsgs, m.inBytes} {
-				v.DeletePartialMatch(prometheus.Labels{metrics.LabelTopic: topic})
-			}
-			m.size.DeletePartialMatch(prometheus.Labels{metrics.LabelTopic: topic})
-		})
+		func(topic string) *topicMetrics { return &topicMetrics{m: m, name: topic} }, nil)
 	m.pairs = metrics.NewLabelSet(cfg.MetricsMaxGroupLabels,
 		func(key string) *outMetrics {
 			topic, group := splitPair(key)
@@ -121,19 +109,9 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 			m.outBytes.DeleteLabelValues(topic, group)
 		})
 
-	stage := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "rocketgo_send_stage_seconds", Help: "Time of each stage of a send inside the broker: sendStore (decoded to appended), " +
-			"sendFlushWait (appended to durable, SYNC_FLUSH), sendSlaveWait (appended to held by a slave, SYNC_MASTER), sendTotal (decoded to answered).",
-		Buckets: prometheus.ExponentialBuckets(10e-6, 2, 20), ConstLabels: constLabels,
-	}, []string{"stage"})
-	reg.MustRegister(stage)
-	m.stages = map[string]prometheus.Observer{}
-	for _, s := range []string{stageStore, stageFlushWait, stageSlaveWait, stageTotal} {
-		m.stages[s] = stage.WithLabelValues(s)
-	}
 	fsync := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "rocketgo_commitlog_fsync_seconds", Help: "Time of each msync of the CommitLog by the flusher.",
-		Buckets: prometheus.ExponentialBuckets(10e-6, 2, 20), ConstLabels: constLabels,
+		Buckets: durationBuckets, ConstLabels: constLabels,
 	})
 	reg.MustRegister(fsync)
 	m.fsync = fsync
@@ -166,7 +144,7 @@ func (m *brokerMetrics) onSync() func(time.Duration, int64) {
 }
 
 // observer is the remoting server's Observe hook, nil when metrics are off.
-func (m *brokerMetrics) observer() func(code, respCode int32, d time.Duration) {
+func (m *brokerMetrics) observer() func(code, respCode int32, d time.Duration, connID uint64) {
 	if m == nil {
 		return nil
 	}
@@ -199,26 +177,20 @@ func (m *brokerMetrics) forget(topic string) {
 	}
 }
 
-// in counts one stored message of the given type and body size.
-func (t *topicMetrics) in(typ int, size int) {
+// in counts one stored message of the given type and body size; hint
+// (the connection's id) picks the histogram's shard.
+func (t *topicMetrics) in(typ int, size int, hint uint64) {
 	if t == nil {
 		return
 	}
 	tm := t.types[typ].Load()
 	if tm == nil {
-		m := t.m
-		tm = &typeMetrics{
-			msgs:  m.inMsgs.WithLabelValues(t.name, msgTypeNames[typ]),
-			bytes: m.inBytes.WithLabelValues(t.name, msgTypeNames[typ]),
-			size:  m.size.WithLabelValues(t.name, msgTypeNames[typ]),
-		}
+		tm = &typeMetrics{size: metrics.NewHistogram(messageSizeBuckets, 1)}
 		if !t.types[typ].CompareAndSwap(nil, tm) {
 			tm = t.types[typ].Load()
 		}
 	}
-	tm.msgs.Inc()
-	tm.bytes.Add(float64(size))
-	tm.size.Observe(float64(size))
+	tm.size.Observe(uint64(size), hint)
 }
 
 // out counts messages returned to a group's pull of a queue and notes how
@@ -246,12 +218,9 @@ func (m *brokerMetrics) toDLQ(topic, group string) {
 	m.dlq.WithLabelValues(topic, group).Inc()
 }
 
-// stage records a send stage (beside the HdrHistogram runtime info keeps).
-func (m *brokerMetrics) stage(name string, d time.Duration) {
-	if m != nil {
-		m.stages[name].Observe(d.Seconds())
-	}
-}
+// durationBuckets are the buckets of the rocketgo_ time histograms, in
+// seconds: 10 µs to ~5 s by doubling.
+var durationBuckets = prometheus.ExponentialBuckets(10e-6, 2, 20)
 
 // messageType is the message_type label of a send.
 func messageType(tc *TopicConfig, sysFlag int32, props string) int {
@@ -384,6 +353,55 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	s.collectConsumers(ch, now)
+	s.collectIn(ch)
+	s.collectStages(ch)
+}
+
+// collectIn writes rocketmq_messages_in_total and
+// rocketmq_throughput_in_total from the size histograms' counts and sums.
+func (s *scraped) collectIn(ch chan<- prometheus.Metric) {
+	labels := []string{metrics.LabelTopic, metrics.LabelMessageType}
+	msgs := s.desc("rocketmq_messages_in_total", "Messages stored by producers' sends.", labels...)
+	bytes := s.desc("rocketmq_throughput_in_total", "Message body bytes stored by producers' sends.", labels...)
+	size := s.desc("rocketmq_message_size", "Sizes of the message bodies stored by sends, in bytes.", labels...)
+	s.m.topics.Each(func(topic string, t *topicMetrics) {
+		for typ := range t.types {
+			tm := t.types[typ].Load()
+			if tm == nil {
+				continue
+			}
+			count, sum, buckets := tm.size.Snapshot()
+			ch <- prometheus.MustNewConstMetric(msgs, prometheus.CounterValue, float64(count), topic, msgTypeNames[typ])
+			ch <- prometheus.MustNewConstMetric(bytes, prometheus.CounterValue, sum, topic, msgTypeNames[typ])
+			ch <- prometheus.MustNewConstHistogram(size, count, sum, buckets, topic, msgTypeNames[typ])
+		}
+	})
+}
+
+// collectStages writes rocketgo_send_stage_seconds from the HdrHistograms
+// the broker keeps per stage (stages.go): nothing more per message.
+func (s *scraped) collectStages(ch chan<- prometheus.Metric) {
+	desc := s.desc("rocketgo_send_stage_seconds", "Time of each stage of a send inside the broker: sendStore (decoded to appended), "+
+		"sendFlushWait (appended to durable, SYNC_FLUSH), sendSlaveWait (appended to held by a slave, SYNC_MASTER), sendTotal (decoded to answered).", "stage")
+	s.m.b.lat.each(func(stage string, h *hdrhistogram.Histogram) {
+		if h.TotalCount() == 0 {
+			return
+		}
+		buckets := make(map[float64]uint64, len(durationBuckets))
+		for _, bar := range h.Distribution() {
+			if bar.Count == 0 {
+				continue
+			}
+			v := float64(bar.To) / 1e6 // µs → s, the bar's upper end
+			for _, ub := range durationBuckets {
+				if v <= ub {
+					buckets[ub] += uint64(bar.Count)
+				}
+			}
+		}
+		sum := h.Mean() * float64(h.TotalCount()) / 1e6
+		ch <- prometheus.MustNewConstHistogram(desc, uint64(h.TotalCount()), sum, buckets, stage)
+	})
 }
 
 // collectConsumers computes the consumer gauges of every (topic, group)

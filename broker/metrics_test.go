@@ -177,6 +177,16 @@ func TestMetricsOfficialClient(t *testing.T) {
 	})
 }
 
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // TestMetricsLabelCap: a client sending to more topics than
 // metricsMaxTopicLabels leaves at most that many topic series, the rest
 // counted under _overflow_.
@@ -191,6 +201,9 @@ func TestMetricsLabelCap(t *testing.T) {
 		}
 	}
 	fams := scrape(t, c.broker.Addr("metrics"))
+	if code := httpStatus(t, "http://"+c.broker.Addr("metrics")+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without enablePprof: %d, want 404", code)
+	}
 	seen := map[string]bool{}
 	for _, m := range fams["rocketmq_messages_in_total"].Metric {
 		for _, l := range m.Label {
@@ -249,9 +262,14 @@ func TestMetricsBadSettings(t *testing.T) {
 // TestNamesrvMetrics: the namesrv's -metrics endpoint counts registered
 // brokers and route lookups, with the request latency under RocketMQ's name.
 func TestNamesrvMetrics(t *testing.T) {
-	c := startClusterTLS(t, 1, []string{"-metrics", "127.0.0.1:0"}, nil)
+	c := startClusterTLS(t, 1, []string{"-metrics", "127.0.0.1:0", "-enablePprof"}, nil)
 	c.createTopic("NsMetrics", 2)
 	addr := c.namesrvs[0].Addr("metrics")
+	// pprof is on the metrics port with -enablePprof (TestMetricsLabelCap
+	// checks a broker without it answers 404).
+	if code := httpStatus(t, "http://"+addr+"/debug/pprof/"); code != http.StatusOK {
+		t.Errorf("GET /debug/pprof/ with -enablePprof: %d", code)
+	}
 	fams := scrape(t, addr)
 	if v, _ := sample(fams, "rocketgo_namesrv_brokers", nil); v != 1 {
 		t.Errorf("rocketgo_namesrv_brokers = %v, want 1", v)

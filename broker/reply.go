@@ -45,7 +45,7 @@ func (b *Broker) sendReply(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	}
 	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(1)
-	tc.metrics.in(msgNormal, len(req.Body))
+	tc.metrics.in(msgNormal, len(req.Body), c.ID())
 	later := req.Later() // req (and h, which aliases it) lives until answered
 	b.durable(st.EndOffset(), appended, func(code int32, remark string) {
 		b.pushReply(c, req, h, &m, st, to, start, code, remark)

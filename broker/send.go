@@ -190,7 +190,7 @@ func (b *Broker) sendOne(c *remoting.Conn, req *remoting.Command, h *sendHeader,
 	}
 	appended := b.stageDone(stageStore, start)
 	b.stats.sent.Add(1)
-	tc.metrics.in(typ, len(req.Body))
+	tc.metrics.in(typ, len(req.Body), c.ID())
 	resp := b.sendResponse(req, offsetMsgID(b.storeHost, st.PhysOffset), h.queueID, st.QueueOffset)
 	if uniq, ok := property(props, propUniqKey); ok {
 		resp.SetExt("transactionId", uniq)
@@ -202,7 +202,6 @@ func (b *Broker) sendOne(c *remoting.Conn, req *remoting.Command, h *sendHeader,
 func (b *Broker) stageDone(stage string, since time.Time) time.Time {
 	now := time.Now()
 	b.lat.record(stage, now.Sub(since))
-	b.metrics.stage(stage, now.Sub(since))
 	return now
 }
 
@@ -290,7 +289,7 @@ func (b *Broker) sendBatch(c *remoting.Conn, req *remoting.Command, h *sendHeade
 	b.stats.sent.Add(int64(len(msgs)))
 	typ := messageType(&tc, 0, "")
 	for _, e := range entries {
-		tc.metrics.in(typ, len(e.body))
+		tc.metrics.in(typ, len(e.body), c.ID())
 	}
 	var ids strings.Builder
 	for i, off := range st.offsets {

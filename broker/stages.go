@@ -44,6 +44,15 @@ func (s *stageStats) record(stage string, d time.Duration) {
 	s.mu.Unlock()
 }
 
+// each calls fn for every stage under the lock: fn must not keep h.
+func (s *stageStats) each(fn func(stage string, h *hdrhistogram.Histogram)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, h := range s.hists {
+		fn(name, h)
+	}
+}
+
 // encode returns the runtime-info entries of the stages that have data.
 func (s *stageStats) encode(into map[string]string) {
 	s.mu.Lock()

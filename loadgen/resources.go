@@ -178,16 +178,16 @@ func (t resourceTarget) sample(ctx context.Context) (resourceSample, string, err
 	s.gcSum, s.gcCount = summaryOf(fams, "go_gc_duration_seconds")
 	source := "metrics"
 	if t.pid > 0 {
-		if cpu, rss, err := procUsage(t.pid); err == nil {
+		if cpu, rss, err := ProcUsage(t.pid); err == nil {
 			s.cpu, s.rss, source = cpu, rss, "proc"
 		}
 	}
 	return s, source, nil
 }
 
-// procUsage reads a process's CPU seconds (user + system) and resident
+// ProcUsage reads a process's CPU seconds (user + system) and resident
 // bytes from /proc.
-func procUsage(pid int) (cpu, rss float64, err error) {
+func ProcUsage(pid int) (cpu, rss float64, err error) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, 0, err

@@ -69,11 +69,11 @@ func TestProcUsage(t *testing.T) {
 	deadline := time.Now().Add(50 * time.Millisecond)
 	for time.Now().Before(deadline) { // burn some CPU
 	}
-	cpu, rss, err := procUsage(os.Getpid())
+	cpu, rss, err := ProcUsage(os.Getpid())
 	if err != nil || cpu <= 0 || rss < 1<<20 {
 		t.Fatalf("cpu %v rss %v err %v", cpu, rss, err)
 	}
-	if _, _, err := procUsage(1 << 30); err == nil {
+	if _, _, err := ProcUsage(1 << 30); err == nil {
 		t.Fatal("no error for a process that does not exist")
 	}
 }

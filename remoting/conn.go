@@ -320,7 +320,7 @@ func (c *Conn) replyFromLoop(req, resp *Command) {
 func (c *Conn) answering(req, resp *Command) {
 	fixResponse(req, resp)
 	if obs := c.s.cfg.Observe; obs != nil && req.decoded != 0 {
-		obs(req.Code, resp.Code, time.Duration(monoNow()-req.decoded))
+		obs(req.Code, resp.Code, time.Duration(monoNow()-req.decoded), c.id)
 	}
 }
 

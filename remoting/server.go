@@ -48,7 +48,8 @@ type ServerConfig struct {
 	// request's code, the answer's code and the time from the request's
 	// decoding to its answer. It runs on the goroutine that answers (an
 	// event loop for inline handlers), so it must be quick and not block.
-	Observe func(code, respCode int32, d time.Duration)
+	// connID is the connection's id (to spread concurrent observers).
+	Observe func(code, respCode int32, d time.Duration, connID uint64)
 }
 
 // ServerStats is what a server holds at one moment and has done since it

@@ -111,14 +111,21 @@ func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics", "err", fmt.Sprint
 // RPCLatency is RocketMQ 5's rocketmq_rpc_latency histogram (milliseconds,
 // by protocol_type, request_code and response_code), fed by
 // remoting.ServerConfig.Observe. A (request, response) code pair is looked
-// up in two arrays, not a map.
+// up in two arrays, not a map, and observed on a sharded Histogram.
 type RPCLatency struct {
-	vec    *prometheus.HistogramVec
+	desc   *prometheus.Desc
 	byCode [maxCode]atomic.Pointer[codeLatency]
-	other  sync.Map // codes out of the arrays' range: [2]int32 → prometheus.Observer
+	mu     sync.Mutex
+	other  map[[2]int32]*Histogram // codes out of the arrays' range
+	all    []rpcSeries             // every series made, for Collect
 }
 
-type codeLatency [maxCode]atomic.Pointer[prometheus.Observer]
+type codeLatency [maxCode]atomic.Pointer[Histogram]
+
+type rpcSeries struct {
+	code, resp string
+	h          *Histogram
+}
 
 // maxCode bounds the codes held in arrays (RocketMQ's go up to ~400 for
 // requests and ~210 for responses).
@@ -130,45 +137,67 @@ var rpcBuckets = []float64{1, 3, 5, 7, 10, 100, 1000, 2000, 3000}
 // NewRPCLatency registers the histogram with reg; constant labels go on
 // every series.
 func NewRPCLatency(reg prometheus.Registerer, constLabels prometheus.Labels) *RPCLatency {
-	r := &RPCLatency{vec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:        "rocketmq_rpc_latency",
-		Help:        "Time from a request's arrival to its answer, in milliseconds.",
-		Buckets:     rpcBuckets,
-		ConstLabels: constLabels,
-	}, []string{"protocol_type", "request_code", "response_code"})}
-	reg.MustRegister(r.vec)
+	r := &RPCLatency{
+		desc: prometheus.NewDesc("rocketmq_rpc_latency", "Time from a request's arrival to its answer, in milliseconds.",
+			[]string{"protocol_type", "request_code", "response_code"}, constLabels),
+		other: map[[2]int32]*Histogram{},
+	}
+	reg.MustRegister(r)
 	return r
 }
 
-// Observe records one answered request.
-func (r *RPCLatency) Observe(code, respCode int32, d time.Duration) {
-	r.observer(code, respCode).Observe(float64(d) / float64(time.Millisecond))
+// Observe records one answered request; hint spreads concurrent
+// observers over shards (a connection's id).
+func (r *RPCLatency) Observe(code, respCode int32, d time.Duration, hint uint64) {
+	r.histogram(code, respCode).Observe(uint64(max(d, 0)), hint)
 }
 
-func (r *RPCLatency) observer(code, respCode int32) prometheus.Observer {
+func (r *RPCLatency) histogram(code, respCode int32) *Histogram {
 	if code < 0 || code >= maxCode || respCode < 0 || respCode >= maxCode {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		key := [2]int32{code, respCode}
-		if o, ok := r.other.Load(key); ok {
-			return o.(prometheus.Observer)
+		if h := r.other[key]; h != nil {
+			return h
 		}
-		o, _ := r.other.LoadOrStore(key, r.labelled(code, respCode))
-		return o.(prometheus.Observer)
+		h := r.newSeriesLocked(code, respCode)
+		r.other[key] = h
+		return h
 	}
 	byResp := r.byCode[code].Load()
 	if byResp == nil {
 		r.byCode[code].CompareAndSwap(nil, new(codeLatency))
 		byResp = r.byCode[code].Load()
 	}
-	if o := byResp[respCode].Load(); o != nil {
-		return *o
+	if h := byResp[respCode].Load(); h != nil {
+		return h
 	}
-	o := r.labelled(code, respCode)
-	byResp[respCode].CompareAndSwap(nil, &o)
-	return *byResp[respCode].Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := byResp[respCode].Load(); h != nil {
+		return h
+	}
+	h := r.newSeriesLocked(code, respCode)
+	byResp[respCode].Store(h)
+	return h
 }
 
-func (r *RPCLatency) labelled(code, respCode int32) prometheus.Observer {
-	return r.vec.WithLabelValues("remoting", strconv.Itoa(int(code)), strconv.Itoa(int(respCode)))
+func (r *RPCLatency) newSeriesLocked(code, respCode int32) *Histogram {
+	h := NewHistogram(rpcBuckets, float64(time.Millisecond))
+	r.all = append(r.all, rpcSeries{strconv.Itoa(int(code)), strconv.Itoa(int(respCode)), h})
+	return h
+}
+
+// Describe and Collect make RPCLatency a prometheus.Collector.
+func (r *RPCLatency) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+func (r *RPCLatency) Collect(ch chan<- prometheus.Metric) {
+	r.mu.Lock()
+	all := r.all[:len(r.all):len(r.all)]
+	r.mu.Unlock()
+	for _, s := range all {
+		ch <- s.h.Metric(r.desc, "remoting", s.code, s.resp)
+	}
 }
 
 // LabelSet hands out one handle per label value up to a cap; past it,

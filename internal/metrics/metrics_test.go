@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -57,9 +58,9 @@ func TestLabelSetCap(t *testing.T) {
 func TestRPCLatency(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	r := NewRPCLatency(reg, prometheus.Labels{LabelNodeType: NodeBroker})
-	r.Observe(10, 0, 2*time.Millisecond)
-	r.Observe(10, 0, 4*time.Millisecond)
-	r.Observe(5000, -1, time.Second)
+	r.Observe(10, 0, 2*time.Millisecond, 1)
+	r.Observe(10, 0, 4*time.Millisecond, 2)
+	r.Observe(5000, -1, time.Second, 3)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -86,17 +87,29 @@ func TestRPCLatency(t *testing.T) {
 }
 
 // BenchmarkCountMessage: what counting one stored message costs the send
-// path (counter, bytes, size histogram through a cached handle).
+// path: its size on the topic's histogram and its request's latency.
 func BenchmarkCountMessage(b *testing.B) {
-	msgs := prometheus.NewCounter(prometheus.CounterOpts{Name: "m"})
-	bytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "b"})
-	size := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "s", Buckets: []float64{1 << 10, 4 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20}})
+	size := NewHistogram([]float64{1 << 10, 4 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20}, 1)
 	r := NewRPCLatency(prometheus.NewRegistry(), nil)
 	b.ReportAllocs()
-	for b.Loop() {
-		msgs.Inc()
-		bytes.Add(1024)
-		size.Observe(1024)
-		r.Observe(310, 0, 100*time.Microsecond)
+	b.RunParallel(func(pb *testing.PB) {
+		hint := uint64(rand.Int64())
+		for pb.Next() {
+			size.Observe(1024, hint)
+			r.Observe(310, 0, 100*time.Microsecond, hint)
+		}
+	})
+}
+
+// TestHistogram: observations land in their buckets, cumulative, with
+// the sum in the exported unit, whichever shard took them.
+func TestHistogram(t *testing.T) {
+	h := NewHistogram([]float64{1, 10}, 1e6) // ms, observed in ns
+	for i, ns := range []uint64{500_000, 1_000_000, 2_000_000, 50_000_000} {
+		h.Observe(ns, uint64(i))
+	}
+	count, sum, buckets := h.Snapshot()
+	if count != 4 || sum != 53.5 || buckets[1] != 2 || buckets[10] != 3 {
+		t.Fatalf("count %d sum %v buckets %v", count, sum, buckets)
 	}
 }
