@@ -54,6 +54,51 @@ func startGroup(tb testing.TB, role string, masterArgs ...string) *group {
 	return g
 }
 
+// sendLoop sends the requests req makes (n counts from 0), each carrying
+// a body of size bytes, to addr with inflight of them in flight, for the
+// benchmark's iterations, and reports throughput and latency percentiles
+// (µs).
+func sendLoop(b *testing.B, rpc *remoting.Client, addr string, inflight, size int, req func(n int) *remoting.Command) {
+	h := hdrhistogram.New(1, 60_000_000, 3)
+	var mu sync.Mutex
+	var failed int
+	sem := make(chan struct{}, inflight)
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		sem <- struct{}{}
+		r := req(n)
+		t0 := time.Now()
+		err := rpc.InvokeAsync(ctx, addr, r, func(resp *remoting.Command, err error) {
+			d := time.Since(t0)
+			mu.Lock()
+			h.RecordValue(d.Microseconds())
+			if err != nil || resp.Code != remoting.Success {
+				failed++
+			}
+			mu.Unlock()
+			<-sem
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	for i := 0; i < inflight; i++ {
+		sem <- struct{}{}
+	}
+	elapsed := time.Since(start)
+	if failed > 0 {
+		b.Fatalf("%d of %d sends failed", failed, n)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "msg/s")
+	b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+	b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+	b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p99.9-µs")
+}
+
 func (g *group) call(tb testing.TB, req *remoting.Command) *remoting.Command {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -85,43 +130,7 @@ func BenchmarkReplicatedSend(b *testing.B) {
 				for i := range body {
 					body[i] = byte('a' + i%26)
 				}
-				h := hdrhistogram.New(1, 60_000_000, 3)
-				var mu sync.Mutex
-				var failed int
-				sem := make(chan struct{}, inflight)
-				ctx := context.Background()
-				b.SetBytes(int64(len(body)))
-				start := time.Now()
-				n := 0
-				for b.Loop() {
-					sem <- struct{}{}
-					t0 := time.Now()
-					err := g.rpc.InvokeAsync(ctx, g.master, sendRequest(body, n%4), func(resp *remoting.Command, err error) {
-						d := time.Since(t0)
-						mu.Lock()
-						h.RecordValue(d.Microseconds())
-						if err != nil || resp.Code != remoting.Success {
-							failed++
-						}
-						mu.Unlock()
-						<-sem
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					n++
-				}
-				for i := 0; i < inflight; i++ {
-					sem <- struct{}{}
-				}
-				elapsed := time.Since(start)
-				if failed > 0 {
-					b.Fatalf("%d of %d sends failed", failed, n)
-				}
-				b.ReportMetric(float64(n)/elapsed.Seconds(), "msg/s")
-				b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
-				b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
-				b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p99.9-µs")
+				sendLoop(b, g.rpc, g.master, inflight, len(body), func(n int) *remoting.Command { return sendRequest(body, n%4) })
 			})
 		}
 	}

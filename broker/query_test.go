@@ -277,16 +277,7 @@ func TestOperatorQuestionsBadInput(t *testing.T) {
 // files whose records all went are deleted too; messages still stored are
 // still found by key, deleted ones are not.
 func TestIndexFollowsRetention(t *testing.T) {
-	c := startCluster(t, 1,
-		"-mappedFileSizeCommitLog", strconv.Itoa(1<<20),
-		"-maxMessageSize", strconv.Itoa(64<<10),
-		"-fileReservedTime", "0",
-		"-deleteWhen", allHours(),
-		"-cleanResourceInterval", "100",
-		"-deleteCommitLogFilesInterval", "10",
-		"-maxHashSlotNum", "101",
-		"-maxIndexNum", "100",
-	)
+	c := startCluster(t, 1, eagerRetention("-maxHashSlotNum", "101", "-maxIndexNum", "100")...)
 	const topic, n = "RetainedKeys", 1200
 	c.createTopic(topic, 1)
 	p := c.producer()

@@ -63,6 +63,18 @@ func openIndex(tb testing.TB, dir string, l Log, slots, entries int) *Index {
 	return x
 }
 
+// indexed is a log of n records of topic T and an index of them with
+// the given geometry, caught up.
+func indexed(tb testing.TB, n, slots, entries int) (string, *commitlog.Log, []int64, *Index) {
+	tb.Helper()
+	dir := tb.TempDir()
+	l := openLog(tb, dir)
+	offs := appendN(tb, l, "T", 0, n)
+	x := openIndex(tb, dir, l, slots, entries)
+	x.catchUp()
+	return dir, l, offs, x
+}
+
 // lookup returns the candidates of topic#key, newest first.
 func lookup(x *Index, topic, key string) []int64 {
 	var out []int64
@@ -134,11 +146,7 @@ func TestKeyHashIsJavas(t *testing.T) {
 // TestLayout checks the bytes of a file against RocketMQ's layout, and
 // that a reopened index reads them back.
 func TestLayout(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, dir)
-	offs := appendN(t, l, "T", 0, 3)
-	x := openIndex(t, dir, l, 7, 100)
-	x.catchUp()
+	dir, l, offs, x := indexed(t, 3, 7, 100)
 	if x.IndexedTo() != l.MaxOffset() {
 		t.Fatalf("indexed to %d, log ends at %d", x.IndexedTo(), l.MaxOffset())
 	}
@@ -299,11 +307,7 @@ func TestFullFileRolls(t *testing.T) {
 // left behind the log, with a lost end update, a slot pointing past the
 // entry count and garbage past it.
 func TestRecoveryAfterTornTail(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, dir)
-	offs := appendN(t, l, "T", 0, 30)
-	x := openIndex(t, dir, l, 11, 1000)
-	x.catchUp()
+	dir, l, offs, x := indexed(t, 30, 11, 1000)
 	f := x.last()
 	// The last two records' end updates were lost (their keys are in),
 	// garbage lies past the entry count, and a slot points into it.
@@ -379,11 +383,7 @@ func TestLogCut(t *testing.T) {
 // TestOtherGeometryRebuilds reopens with other slot and entry numbers: the
 // old files go and the log is indexed again.
 func TestOtherGeometryRebuilds(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, dir)
-	offs := appendN(t, l, "T", 0, 12)
-	x := openIndex(t, dir, l, 11, 10)
-	x.catchUp()
+	dir, l, offs, x := indexed(t, 12, 11, 10)
 	x.Close()
 	y := openIndex(t, dir, l, 13, 1000)
 	if y.Files() != 0 || y.pos != l.MinOffset() {
