@@ -121,12 +121,14 @@ func (b *Broker) getConsumeStats(c *remoting.Conn, req *remoting.Command) *remot
 	if err != nil {
 		return fieldErr(req, err)
 	}
-	topics := b.groupTopics(group)
+	var topics []string
 	if t := req.ExtValue("topic"); t != "" {
 		if _, resp := b.readQueue(req, t, 0); resp != nil {
 			return resp
 		}
 		topics = []string{t}
+	} else {
+		topics = b.groupTopics(group)
 	}
 	online := false
 	b.consumers.mu.RLock()

@@ -81,7 +81,7 @@ func (x *Index) catchUp() (progressed bool) {
 		if err != nil {
 			if s := err.Error(); s != x.stall {
 				x.stall = s
-				x.lg.Warn("index builder stopped: it tries again on the next arrival", "offset", x.pos, "err", err)
+				x.lg.Warn("index builder stopped: it tries again with the next records or in Interval", "offset", x.pos, "err", err)
 			}
 			return progressed
 		}

@@ -72,10 +72,15 @@
 //
 // # Concurrency
 //
-// One builder goroutine writes (Start, Close). Lookup is safe from any
-// goroutine: it reads a slot with an atomic load, which orders the entry
-// the builder wrote before it, and the header through atomic mirrors; it
-// holds the file list's read lock while it walks, so a file is unmapped
-// only once no lookup is in it. The builder holds the write lock only to
-// add or drop a file, never while it creates, syncs or removes one.
+// One builder goroutine writes (Start, Close). While records keep coming
+// it looks at the log every millisecond; after 50 ms without any it waits
+// for a Kick (or Config.Interval). Under load a Kick only fills a channel's
+// one-slot buffer: only the first one after a quiet spell wakes the
+// builder, so the appender's event loop does not pay a wake-up per record.
+// Lookup is safe from any goroutine: it reads a slot with an atomic load,
+// which orders the entry the builder wrote before it, and the header
+// through atomic mirrors; it holds the file list's read lock while it
+// walks, so a file is unmapped only once no lookup is in it. The builder
+// holds the write lock only to add or drop a file, never while it creates,
+// syncs or removes one.
 package index
