@@ -57,6 +57,69 @@ func startGroup(tb testing.TB, role string, masterArgs ...string) *group {
 	return g
 }
 
+// sendLoop sends the requests req makes (n counts from 0), each carrying
+// a body of size bytes, to addr with inflight of them in flight, for the
+// benchmark's iterations, and reports throughput and latency percentiles
+// (µs).
+func sendLoop(b *testing.B, rpc *remoting.Client, addr string, inflight, size int, req func(n int) *remoting.Command) {
+	b.SetBytes(int64(size))
+	rate, h := sendMany(b, rpc, addr, inflight, b.Loop, req)
+	b.ReportMetric(rate, "msg/s")
+	b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+	b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+	b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p99.9-µs")
+}
+
+// sendMany sends the requests req makes (n counts from 0) to addr while
+// more() says so, with inflight of them in flight, and returns the rate
+// answered and the latency histogram (µs). A failed send fails tb.
+func sendMany(tb testing.TB, rpc *remoting.Client, addr string, inflight int, more func() bool, req func(n int) *remoting.Command) (float64, *hdrhistogram.Histogram) {
+	tb.Helper()
+	h := hdrhistogram.New(1, 60_000_000, 3)
+	var mu sync.Mutex
+	var failed int
+	sem := make(chan struct{}, inflight)
+	ctx := context.Background()
+	start := time.Now()
+	n := 0
+	for more() {
+		sem <- struct{}{}
+		r := req(n)
+		t0 := time.Now()
+		err := rpc.InvokeAsync(ctx, addr, r, func(resp *remoting.Command, err error) {
+			d := time.Since(t0)
+			mu.Lock()
+			h.RecordValue(d.Microseconds())
+			if err != nil || resp.Code != remoting.Success {
+				failed++
+			}
+			mu.Unlock()
+			<-sem
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n++
+	}
+	for i := 0; i < inflight; i++ {
+		sem <- struct{}{}
+	}
+	elapsed := time.Since(start)
+	if failed > 0 {
+		tb.Fatalf("%d of %d sends failed", failed, n)
+	}
+	return float64(n) / elapsed.Seconds(), h
+}
+
+// kib is the 1 KiB body the send benchmarks use.
+func kib() []byte {
+	body := make([]byte, 1024)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	return body
+}
+
 func (g *group) call(tb testing.TB, req *remoting.Command) *remoting.Command {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -83,66 +146,12 @@ func BenchmarkReplicatedSend(b *testing.B) {
 	for _, role := range []string{"ASYNC_MASTER", "SYNC_MASTER"} {
 		for _, inflight := range []int{1, 64} {
 			b.Run(fmt.Sprintf("role=%s/inflight=%d", role, inflight), func(b *testing.B) {
-				driveSends(b, startGroup(b, role), inflight)
+				g := startGroup(b, role)
+				body := kib()
+				sendLoop(b, g.rpc, g.master, inflight, len(body), func(n int) *remoting.Command { return sendRequest(body, n%4) })
 			})
 		}
 	}
-}
-
-// driveSends sends 1 KiB messages to g's master for b.N iterations with
-// inflight requests outstanding, and reports throughput and latency
-// percentiles (µs).
-func driveSends(b *testing.B, g *group, inflight int) {
-	b.SetBytes(1024)
-	rate, h := sendMany(b, g, inflight, b.Loop)
-	b.ReportMetric(rate, "msg/s")
-	b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
-	b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
-	b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p99.9-µs")
-}
-
-// sendMany sends 1 KiB messages to g's master while more() says so, with
-// inflight requests outstanding, and returns the rate answered and the
-// latency histogram (µs). A failed send fails tb.
-func sendMany(tb testing.TB, g *group, inflight int, more func() bool) (float64, *hdrhistogram.Histogram) {
-	tb.Helper()
-	body := make([]byte, 1024)
-	for i := range body {
-		body[i] = byte('a' + i%26)
-	}
-	h := hdrhistogram.New(1, 60_000_000, 3)
-	var mu sync.Mutex
-	var failed int
-	sem := make(chan struct{}, inflight)
-	ctx := context.Background()
-	start := time.Now()
-	n := 0
-	for more() {
-		sem <- struct{}{}
-		t0 := time.Now()
-		err := g.rpc.InvokeAsync(ctx, g.master, sendRequest(body, n%4), func(resp *remoting.Command, err error) {
-			d := time.Since(t0)
-			mu.Lock()
-			h.RecordValue(d.Microseconds())
-			if err != nil || resp.Code != remoting.Success {
-				failed++
-			}
-			mu.Unlock()
-			<-sem
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		n++
-	}
-	for i := 0; i < inflight; i++ {
-		sem <- struct{}{}
-	}
-	elapsed := time.Since(start)
-	if failed > 0 {
-		tb.Fatalf("%d of %d sends failed", failed, n)
-	}
-	return float64(n) / elapsed.Seconds(), h
 }
 
 // BenchmarkMetricsOverhead: the send throughput of an ASYNC_MASTER (one
@@ -158,6 +167,7 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	const rounds, perRound = 10, 50_000
 	off := startGroup(b, "ASYNC_MASTER", "-metricsExporterType", "DISABLE")
 	on := startGroup(b, "ASYNC_MASTER", "-metricsExporterType", "PROM", "-metricsPromExporterPort", "0")
+	body := kib()
 	var offRates, onRates, ratios, offCPU, onCPU []float64
 	for b.Loop() {
 		for r := range rounds {
@@ -168,7 +178,8 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 					b.Fatal(err)
 				}
 				left := perRound
-				v, _ := sendMany(b, g, 64, func() bool { left--; return left >= 0 })
+				v, _ := sendMany(b, g.rpc, g.master, 64, func() bool { left--; return left >= 0 },
+					func(n int) *remoting.Command { return sendRequest(body, n%4) })
 				c1, _, err := loadgen.ProcUsage(g.masterPid)
 				if err != nil {
 					b.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rocketgo/rocketgo/broker/ha"
 	"github.com/rocketgo/rocketgo/commitlog"
+	"github.com/rocketgo/rocketgo/commitlog/index"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -28,6 +29,7 @@ type Broker struct {
 	log *slog.Logger
 
 	store     *commitlog.Log
+	index     *index.Index // nil unless messageIndexEnable
 	fs        commitlog.FS // the store's and the metadata files' file system; nil: the real one (tests inject faults)
 	server    *remoting.Server
 	client    *remoting.Client
@@ -159,6 +161,10 @@ func (b *Broker) Start() error {
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", root, err)
 	}
+	if err := b.openIndex(); err != nil {
+		b.store.Close()
+		return err
+	}
 	b.cleaner = newCleaner(b)
 	b.tx = newTxChecker(b)
 	if b.cfg.AclEnable {
@@ -174,6 +180,9 @@ func (b *Broker) Start() error {
 	// Once per append call and queue (a batch is one arrival).
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
 		b.polls.arrived(topic, queueID)
+		if b.index != nil {
+			b.index.Kick()
+		}
 		if b.master != nil {
 			b.master.Notify()
 		}
@@ -250,6 +259,9 @@ func (b *Broker) Start() error {
 	b.goLoop(b.housekeepingLoop)
 	b.goLoop(b.polls.run)
 	b.goLoop(b.serveHeldMetadata)
+	if b.index != nil {
+		b.index.Start()
+	}
 	b.every(b.cfg.CleanResourceInterval, func(now time.Time) { b.cleaner.once(now, b.done) })
 	if b.acl != nil {
 		b.every(aclReloadInterval, func(time.Time) { b.acl.reload(b) })
@@ -314,6 +326,11 @@ func (b *Broker) routes() {
 	handle(remoting.EndTransaction, b.endTransaction)
 	handle(remoting.GetAllConsumerOffset, b.getAllConsumerOffset)
 	handle(remoting.GetBrokerRuntimeInfo, b.getBrokerRuntimeInfo)
+	handle(remoting.QueryMessage, b.queryMessage)
+	handle(remoting.ViewMessageByID, b.viewMessageByID)
+	handle(remoting.GetTopicStatsInfo, b.getTopicStatsInfo)
+	handle(remoting.GetConsumeStats, b.getConsumeStats)
+	handle(remoting.InvokeBrokerToResetOffset, b.invokeBrokerToResetOffset)
 }
 
 // every runs fn on a goroutine of its own every d until the broker stops.
@@ -393,6 +410,11 @@ func (b *Broker) Close() error {
 	}
 	if err := b.delays.persist(); err != nil {
 		errs = append(errs, fmt.Errorf("persist delay offsets: %w", err))
+	}
+	if b.index != nil {
+		if err := b.index.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close message index: %w", err))
+		}
 	}
 	if err := b.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))

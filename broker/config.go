@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rocketgo/rocketgo/commitlog/index"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -120,6 +121,15 @@ type Config struct {
 	TransactionTimeOut       time.Duration `prop:"transactionTimeOut"` // a half message younger than this is not checked
 	TransactionCheckMax      int           `prop:"transactionCheckMax"`
 
+	// Message index (BROKER-INTERNALS §8, commitlog/index): queries by key
+	// and unique key (QUERY_MESSAGE) answer at most maxMsgsNumBatch
+	// messages, defaultQueryMaxNum for a unique key.
+	MessageIndexEnable bool `prop:"messageIndexEnable"`
+	MaxHashSlotNum     int  `prop:"maxHashSlotNum"` // hash slots per index file
+	MaxIndexNum        int  `prop:"maxIndexNum"`    // entries per index file
+	MaxMsgsNumBatch    int  `prop:"maxMsgsNumBatch"`
+	DefaultQueryMaxNum int  `prop:"defaultQueryMaxNum"`
+
 	// TLS, with RocketMQ's TlsSystemConfig names (README "TLS"). The
 	// server keys cover the client port; the HA port stays plain TCP, as
 	// in RocketMQ.
@@ -206,6 +216,11 @@ func defaultConfig(host, home string) Config {
 		TransactionCheckInterval:          60 * time.Second,
 		TransactionTimeOut:                6 * time.Second,
 		TransactionCheckMax:               15,
+		MessageIndexEnable:                true,
+		MaxHashSlotNum:                    index.DefaultHashSlots,
+		MaxIndexNum:                       index.DefaultMaxEntries,
+		MaxMsgsNumBatch:                   64,
+		DefaultQueryMaxNum:                32,
 		TLSServerMode:                     "disabled",
 		TLSServerNeedClientAuth:           "none",
 		TLSServerHandshakeTimeout:         remoting.DefaultHandshakeTimeout,
@@ -392,6 +407,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TransactionCheckMax < 1 {
 		bad("transactionCheckMax=%d: want at least 1", c.TransactionCheckMax)
+	}
+	if err := index.CheckGeometry(c.MaxHashSlotNum, c.MaxIndexNum); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxMsgsNumBatch < 1 || c.DefaultQueryMaxNum < 1 {
+		bad("maxMsgsNumBatch=%d and defaultQueryMaxNum=%d: want at least 1 each", c.MaxMsgsNumBatch, c.DefaultQueryMaxNum)
 	}
 	if c.DiskSpaceWarningLevelRatio <= 0 || c.DiskSpaceWarningLevelRatio > 1 {
 		bad("diskSpaceWarningLevelRatio=%v: want a fraction in (0, 1]", c.DiskSpaceWarningLevelRatio)

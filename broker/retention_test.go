@@ -27,20 +27,24 @@ func allHours() string {
 	return strings.Join(h, ";")
 }
 
-// TestRetentionDeletesExpiredSegments: with fileReservedTime=0 every segment
-// but the last is expired; the broker deletes them, consumers behind the new
-// minimum are moved forward, and what remains is served intact.
-func TestRetentionDeletesExpiredSegments(t *testing.T) {
-	c := startCluster(t, 1,
-		"-mappedFileSizeCommitLog", strconv.Itoa(1<<20),
-		"-maxMessageSize", strconv.Itoa(64<<10),
+// eagerRetention are broker flags for 1 MiB segments that retention
+// deletes as soon as they are full, checking every 100 ms, and extra.
+func eagerRetention(extra ...string) []string {
+	return append([]string{
+		"-mappedFileSizeCommitLog", strconv.Itoa(1 << 20),
+		"-maxMessageSize", strconv.Itoa(64 << 10),
 		"-fileReservedTime", "0",
 		"-deleteWhen", allHours(),
 		"-cleanResourceInterval", "100",
 		"-deleteCommitLogFilesInterval", "10",
-		"-destroyMapedFileIntervalForcibly", "500",
-		"-flushIntervalCommitLog", "20",
-	)
+	}, extra...)
+}
+
+// TestRetentionDeletesExpiredSegments: with fileReservedTime=0 every segment
+// but the last is expired; the broker deletes them, consumers behind the new
+// minimum are moved forward, and what remains is served intact.
+func TestRetentionDeletesExpiredSegments(t *testing.T) {
+	c := startCluster(t, 1, eagerRetention("-destroyMapedFileIntervalForcibly", "500", "-flushIntervalCommitLog", "20")...)
 	const topic, n = "Retained", 1500
 	c.createTopic(topic, 1)
 	p := c.producer()

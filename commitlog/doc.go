@@ -14,6 +14,7 @@
 //	commitlog/<20-digit start offset>            segments, exactly SegmentSize bytes each
 //	consumequeue/<topic>/<queueId>/<20-digit n>  consume-queue files, QueueFileEntries×20 bytes;
 //	                                             n is the byte offset of the first entry (queue offset×20)
+//	index/<yyyyMMddHHmmssSSS>                    message index files, kept by package commitlog/index
 //	checkpoint                                   4 KiB, see below
 //	abort                                        exists while the store is open; left behind by a crash
 //	lock                                         flock(LOCK_EX) held while open
@@ -48,7 +49,7 @@
 //
 //	 0 physicMsgTimestamp 8   store time of the last record known flushed
 //	 8 logicsMsgTimestamp 8   store time of the last record indexed in flushed consume queues
-//	16 indexMsgTimestamp 8    always 0 (no index files)
+//	16 indexMsgTimestamp 8    always 0 (the index keeps its progress in its own files)
 //	24 flushedOffset 8        log bytes below it were fsynced
 //	32 confirmOffset 8        always 0
 //	40 queueSafeOffset 8      every record below it is in the flushed consume queues

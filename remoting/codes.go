@@ -43,10 +43,12 @@ const (
 	WipeWritePermOfBroker            = 205
 	GetAllTopicListFromNameserver    = 206
 	DeleteSubscriptionGroup          = 207
+	GetConsumeStats                  = 208
 	DeleteTopicInBroker              = 215
 	DeleteTopicInNamesrv             = 216
 	ResetConsumerClientOffset        = 220
 	GetConsumerStatusFromClient      = 221
+	InvokeBrokerToResetOffset        = 222
 	GetConsumerRunningInfo           = 307
 	ConsumeMessageDirectly           = 309
 	SendMessageV2                    = 310

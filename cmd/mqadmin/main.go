@@ -224,40 +224,6 @@ func topicRoute(a *admin, args []string) error {
 	return nil
 }
 
-func topicStatus(a *admin, args []string) error {
-	var topic string
-	if err := a.flags("topicStatus", args, func(fs *flag.FlagSet) { fs.StringVar(&topic, "t", "", "topic") }); err != nil {
-		return err
-	}
-	if topic == "" {
-		return errors.New("topicStatus: -t TOPIC is required")
-	}
-	r, _, err := a.route(topic)
-	if err != nil {
-		return err
-	}
-	addrs := map[string]string{}
-	for _, bd := range r.BrokerDatas {
-		addrs[bd.BrokerName] = bd.BrokerAddrs[0]
-	}
-	var rows [][]string
-	for _, qd := range r.QueueDatas {
-		addr := addrs[qd.BrokerName]
-		for q := 0; q < int(qd.ReadQueueNums); q++ {
-			get := func(code int32) string {
-				resp, err := a.call(addr, remoting.NewRequest(code, "topic", topic, "queueId", strconv.Itoa(q)))
-				if err != nil || resp.Code != remoting.Success {
-					return "?"
-				}
-				return resp.ExtValue("offset")
-			}
-			rows = append(rows, []string{qd.BrokerName, strconv.Itoa(q), get(remoting.GetMinOffset), get(remoting.GetMaxOffset)})
-		}
-	}
-	table("#Broker Name\t#QID\t#Min Offset\t#Max Offset", rows)
-	return nil
-}
-
 func updateTopic(a *admin, args []string) error {
 	var topic, broker, cluster string
 	var read, write, perm int

@@ -16,8 +16,13 @@ const (
 // at exactly one NameSeparator is ignored, and the last of repeated names
 // wins: the rules of ParseProperties.
 func Property(props, name string) (string, bool) {
-	var val string
-	var found bool
+	v, ok, _, _ := Property2(props, name, "")
+	return v, ok
+}
+
+// Property2 is Property for two names in one pass over props; an empty
+// name is never found.
+func Property2(props, a, b string) (va string, oka bool, vb string, okb bool) {
 	for len(props) > 0 {
 		pair := props
 		if i := strings.IndexByte(props, PairSeparator); i >= 0 {
@@ -26,15 +31,20 @@ func Property(props, name string) (string, bool) {
 			props = ""
 		}
 		k := strings.IndexByte(pair, NameSeparator)
-		if k <= 0 || k != len(name) || pair[:k] != name {
+		if k <= 0 || k != len(a) && k != len(b) {
 			continue
 		}
 		if strings.IndexByte(pair[k+1:], NameSeparator) >= 0 {
 			continue
 		}
-		val, found = pair[k+1:], true
+		switch pair[:k] {
+		case a:
+			va, oka = pair[k+1:], true
+		case b:
+			vb, okb = pair[k+1:], true
+		}
 	}
-	return val, found
+	return va, oka, vb, okb
 }
 
 // ParseProperties splits a properties string into a map (nil for ""). Values
@@ -121,15 +131,19 @@ func WithProperty(props, name, value string) string {
 // TagsCode is the consume-queue tags hash of a TAGS value: Java's
 // String.hashCode over UTF-16 code units with int32 wrap-around,
 // sign-extended; 0 for "". Invalid UTF-8 counts as U+FFFD per bad byte.
-func TagsCode(tags string) int64 {
-	var h int32
-	for i := 0; i < len(tags); {
-		if c := tags[i]; c < utf8.RuneSelf {
+func TagsCode(tags string) int64 { return int64(HashString(0, tags)) }
+
+// HashString continues Java's String.hashCode from h over s (UTF-16 code
+// units, int32 wrap-around): HashString(HashString(0, a), b) is the hash of
+// a+b. Invalid UTF-8 counts as U+FFFD per bad byte.
+func HashString(h int32, s string) int32 {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
 			h = 31*h + int32(c)
 			i++
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(tags[i:])
+		r, n := utf8.DecodeRuneInString(s[i:])
 		i += n
 		if r >= 0x10000 {
 			r -= 0x10000
@@ -139,5 +153,5 @@ func TagsCode(tags string) int64 {
 			h = 31*h + int32(r)
 		}
 	}
-	return int64(h)
+	return h
 }

@@ -143,6 +143,15 @@ func FuzzProperties(f *testing.F) {
 		if want, wantOK := all[name]; got != want || ok != wantOK {
 			t.Fatalf("Property(%q, %q) = %q, %v; ParseProperties has %q, %v", props, name, got, ok, want, wantOK)
 		}
+		// Property2 finds both names as Property finds each (value doubles as a second name).
+		va, oka, vb, okb := Property2(props, name, value)
+		wb, wbOK := all[value]
+		if value == "" || value == name {
+			wb, wbOK = "", false
+		}
+		if va != got || oka != ok || vb != wb || okb != wbOK {
+			t.Fatalf("Property2(%q, %q, %q) = %q %v %q %v", props, name, value, va, oka, vb, okb)
+		}
 		others := func(m map[string]string) map[string]string {
 			m = maps.Clone(m)
 			delete(m, name)
