@@ -21,6 +21,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/rocketgo/rocketgo/remoting"
 )
 
 var metricsArgs = []string{"-metricsExporterType", "PROM", "-metricsPromExporterPort", "0", "-metricsPromExporterHost", "127.0.0.1"}
@@ -88,9 +90,14 @@ func TestMetricsOfficialClient(t *testing.T) {
 	c.createTopic(topic, 4)
 	p := c.producer()
 	body := []byte(strings.Repeat("m", size))
+	var firstID string // an offset msgId: ip, port, then the 8-byte CommitLog offset in hex
 	for i := range n {
-		if res, err := p.SendSync(context.Background(), primitive.NewMessage(topic, body)); err != nil || res.Status != primitive.SendOK {
+		res, err := p.SendSync(context.Background(), primitive.NewMessage(topic, body))
+		if err != nil || res.Status != primitive.SendOK {
 			t.Fatalf("send %d: %v %+v", i, err, res)
+		}
+		if i == 0 {
+			firstID = res.OffsetMsgID
 		}
 	}
 	var got atomic.Int64
@@ -98,7 +105,21 @@ func TestMetricsOfficialClient(t *testing.T) {
 	defer pc.Shutdown()
 	eventually(t, 30*time.Second, "all messages consumed", func() bool { return got.Load() >= n })
 
+	// One message given back with delayLevel -1 goes to the group's
+	// dead-letter topic.
+	phys, err := strconv.ParseInt(firstID[len(firstID)-16:], 16, 64)
+	if err != nil {
+		t.Fatalf("offset msgId %q: %v", firstID, err)
+	}
+	if resp := c.invoke(remoting.NewRequest(remoting.ConsumerSendMsgBack, "group", group, "offset", strconv.FormatInt(phys, 10),
+		"delayLevel", "-1", "originMsgId", firstID, "originTopic", topic, "maxReconsumeTimes", "16")); resp.Code != remoting.Success {
+		t.Fatalf("CONSUMER_SEND_MSG_BACK: %d %s", resp.Code, resp.Remark)
+	}
+
 	fams := scrape(t, maddr)
+	if v, _ := sample(fams, "rocketmq_send_to_dlq_messages_total", map[string]string{"topic": topic, "consumer_group": group}); v != 1 {
+		t.Errorf("rocketmq_send_to_dlq_messages_total{topic=%s,consumer_group=%s} = %v, want 1", topic, group, v)
+	}
 	in := map[string]string{"topic": topic}
 	if v, _ := sample(fams, "rocketmq_messages_in_total", in); v != n {
 		t.Errorf("rocketmq_messages_in_total{topic=%s} = %v, want %d", topic, v, n)
