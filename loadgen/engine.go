@@ -43,6 +43,12 @@ type RunSpec struct {
 	// endpoints are used instead. Each is scraped every second of the
 	// measured window for the run's resource table.
 	Metrics []string
+	// ScrapeEvery is how often the endpoints are scraped during the
+	// measured window; 0 scrapes them only when it opens and when its
+	// sends are answered (exact for counters, gauges' maxima from those two
+	// samples only). Each scrape costs the servers and loadgen a little
+	// CPU at that instant, which shows in tails on a small machine.
+	ScrapeEvery time.Duration
 }
 
 // FaultPlan is a fault to inject at At into the measured window.
@@ -414,7 +420,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 			return nil, err
 		}
 	}
-	resources := startResourceSampler(ctx, targets, warmupEnd)
+	resources := startResourceSampler(ctx, targets, warmupEnd, spec.ScrapeEvery)
 	// The broker's own stage histograms when the measured window opens.
 	stagesBefore := make(chan *brokerSnapshot, 1)
 	go func() {
@@ -544,6 +550,9 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	out.Run.Broker = stages
 	out.Run.LogBytes = logBytes
 	out.Run.Resources = used
+	if len(used) > 0 {
+		out.Run.ScrapeEvery = spec.ScrapeEvery
+	}
 	if w.ConsumersPerTopic > 0 {
 		out.Run.Backlog = max(backlog, 0)
 	}

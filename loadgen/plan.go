@@ -52,6 +52,8 @@ type PlanOptions struct {
 	// Metrics are the Prometheus endpoints of an existing cluster's
 	// servers (with Namesrvs), scraped for the resource table.
 	Metrics []string
+	// ScrapeEvery: see RunSpec.
+	ScrapeEvery time.Duration
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -127,7 +129,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		out, err := Execute(ctx, RunSpec{
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
 			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
-			Credentials: opts.Credentials, Metrics: opts.Metrics,
+			Credentials: opts.Credentials, Metrics: opts.Metrics, ScrapeEvery: opts.ScrapeEvery,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)

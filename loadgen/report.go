@@ -660,7 +660,16 @@ func writeResources(b *strings.Builder, groups []runGroup) {
 		return
 	}
 	b.WriteString("## Resources per node\n\n")
-	b.WriteString("What each server process used over the measured window, scraped every second from its metrics endpoint " +
+	when := "when the window opened and when its sends were answered"
+	for _, g := range groups {
+		for _, r := range g.Runs {
+			if len(r.Resources) > 0 && r.ScrapeEvery > 0 {
+				when = "every " + formatDuration(r.ScrapeEvery) + " (each scrape costs the servers and loadgen a little CPU at that instant; " +
+					"`-scrape 0` scrapes only at the window's edges)"
+			}
+		}
+	}
+	b.WriteString("What each server process used over the measured window, from its metrics endpoint scraped " + when + " " +
 		"(CPU and RSS of processes loadgen started from /proc), medians of the repetitions. Per-message figures divide " +
 		"by the messages acknowledged in the window: *CPU µs/msg* is the figure a capacity plan carries to other hardware " +
 		"(the CPU a message costs the master and each slave); *log B/msg* the CommitLog bytes written, *net B/msg* the " +

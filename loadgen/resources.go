@@ -111,7 +111,9 @@ func labelOf(m *dto.Metric, name string) string {
 	return ""
 }
 
-var scrapeClient = &http.Client{Timeout: 3 * time.Second}
+// scrapeClient asks for the exposition uncompressed: a scrape every
+// second should cost both ends as little as it can (no gzip).
+var scrapeClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 2}}
 
 // scrapeMetrics GETs and parses one endpoint.
 func scrapeMetrics(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
@@ -135,47 +137,89 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]*dto.MetricFamil
 	return p.TextToMetricFamilies(bytes.NewReader(body))
 }
 
-// sum adds the values of a family's series (histograms: sum and count).
-func sum(fams map[string]*dto.MetricFamily, name string) float64 {
-	f := fams[name]
-	if f == nil {
-		return -1
-	}
-	var v float64
-	for _, m := range f.Metric {
-		switch {
-		case m.Counter != nil:
-			v += m.Counter.GetValue()
-		case m.Gauge != nil:
-			v += m.Gauge.GetValue()
-		case m.Untyped != nil:
-			v += m.Untyped.GetValue()
+// sampledNames are the series a resource sample reads, and where.
+var sampledNames = map[string]func(*resourceSample) *float64{
+	"process_cpu_seconds_total":              func(s *resourceSample) *float64 { return &s.cpu },
+	"process_resident_memory_bytes":          func(s *resourceSample) *float64 { return &s.rss },
+	"rocketgo_commitlog_written_bytes_total": func(s *resourceSample) *float64 { return &s.logWritten },
+	"rocketgo_network_bytes_total":           func(s *resourceSample) *float64 { return &s.net },
+	"rocketgo_commitlog_syncs_total":         func(s *resourceSample) *float64 { return &s.syncs },
+	"rocketgo_replication_lag_bytes":         func(s *resourceSample) *float64 { return &s.lag },
+	"go_gc_duration_seconds_sum":             func(s *resourceSample) *float64 { return &s.gcSum },
+	"go_gc_duration_seconds_count":           func(s *resourceSample) *float64 { return &s.gcCount },
+}
+
+// parseSample adds up, per name of sampledNames, the values of its series
+// in a Prometheus text exposition; names absent stay -1. It reads only
+// those lines and allocates nothing per line: loadgen scrapes every second
+// beside its pacers, and a full parse (expfmt) allocated enough to bring
+// its collector into their way.
+func parseSample(body []byte) resourceSample {
+	s := resourceSample{-1, -1, -1, -1, -1, -1, -1, -1}
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
 		}
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		end := bytes.IndexAny(line, "{ ")
+		if end < 0 {
+			continue
+		}
+		field, ok := sampledNames[string(line[:end])] // no allocation: a map index by converted bytes
+		if !ok {
+			continue
+		}
+		rest := line[end:]
+		if rest[0] == '{' {
+			j := bytes.LastIndexByte(rest, '}')
+			if j < 0 {
+				continue
+			}
+			rest = rest[j+1:]
+		}
+		rest = bytes.TrimLeft(rest, " ")
+		if k := bytes.IndexByte(rest, ' '); k >= 0 {
+			rest = rest[:k] // a timestamp follows
+		}
+		v, err := strconv.ParseFloat(string(rest), 64)
+		if err != nil {
+			continue
+		}
+		p := field(&s)
+		if *p < 0 {
+			*p = 0
+		}
+		*p += v
 	}
-	return v
+	return s
 }
 
-func summaryOf(fams map[string]*dto.MetricFamily, name string) (sum, count float64) {
-	f := fams[name]
-	if f == nil || len(f.Metric) == 0 || f.Metric[0].Summary == nil {
-		return -1, -1
-	}
-	s := f.Metric[0].Summary
-	return s.GetSampleSum(), float64(s.GetSampleCount())
-}
-
-// sample scrapes t once.
-func (t resourceTarget) sample(ctx context.Context) (resourceSample, string, error) {
-	fams, err := scrapeMetrics(ctx, t.url)
+// sample scrapes t once into buf (reused).
+func (t resourceTarget) sample(ctx context.Context, buf *bytes.Buffer) (resourceSample, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
 	if err != nil {
 		return resourceSample{}, "", err
 	}
-	s := resourceSample{
-		cpu: sum(fams, "process_cpu_seconds_total"), rss: sum(fams, "process_resident_memory_bytes"),
-		logWritten: sum(fams, "rocketgo_commitlog_written_bytes_total"), net: sum(fams, "rocketgo_network_bytes_total"),
-		syncs: sum(fams, "rocketgo_commitlog_syncs_total"), lag: sum(fams, "rocketgo_replication_lag_bytes"),
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := scrapeClient.Do(req)
+	if err != nil {
+		return resourceSample{}, "", err
 	}
-	s.gcSum, s.gcCount = summaryOf(fams, "go_gc_duration_seconds")
+	buf.Reset()
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, 64<<20))
+	resp.Body.Close()
+	if err != nil {
+		return resourceSample{}, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resourceSample{}, "", fmt.Errorf("GET %s: %s", t.url, resp.Status)
+	}
+	s := parseSample(buf.Bytes())
 	source := "metrics"
 	if t.pid > 0 {
 		if cpu, rss, err := ProcUsage(t.pid); err == nil {
@@ -228,11 +272,13 @@ type resourceSampler struct {
 	source  []string
 	done    chan struct{}
 	stop    chan struct{}
+	buf     bytes.Buffer // the scrape being read
 }
 
-// startResourceSampler scrapes targets from `from` every second until
-// stopped; nothing happens without targets.
-func startResourceSampler(ctx context.Context, targets []resourceTarget, from time.Time) *resourceSampler {
+// startResourceSampler scrapes targets from `from` every interval until
+// stopped (interval 0: at `from` and when finished only); nothing happens
+// without targets.
+func startResourceSampler(ctx context.Context, targets []resourceTarget, from time.Time, interval time.Duration) *resourceSampler {
 	n := len(targets)
 	s := &resourceSampler{targets: targets, first: make([]*resourceSample, n), last: make([]*resourceSample, n),
 		firstAt: make([]time.Time, n), lastAt: make([]time.Time, n), n: make([]int, n),
@@ -253,12 +299,16 @@ func startResourceSampler(ctx context.Context, targets []resourceTarget, from ti
 		case <-ctx.Done():
 			return
 		}
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
+		var tick <-chan time.Time // nil: never
+		if interval > 0 {
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			tick = t.C
+		}
 		for {
 			s.scrapeAll(ctx)
 			select {
-			case <-tick.C:
+			case <-tick:
 			case <-s.stop:
 				return
 			case <-ctx.Done():
@@ -270,29 +320,23 @@ func startResourceSampler(ctx context.Context, targets []resourceTarget, from ti
 }
 
 func (s *resourceSampler) scrapeAll(ctx context.Context) {
-	var wg sync.WaitGroup
-	for i, t := range s.targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			smp, source, err := t.sample(ctx)
-			if err != nil {
-				return // a node killed by a fault: its window ends early
-			}
-			now := time.Now()
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.first[i] == nil {
-				s.first[i], s.firstAt[i] = &smp, now
-			}
-			s.last[i], s.lastAt[i] = &smp, now
-			s.n[i]++
-			s.rssMax[i] = max(s.rssMax[i], smp.rss)
-			s.lagMax[i] = max(s.lagMax[i], smp.lag)
-			s.source[i] = source
-		}()
+	for i, t := range s.targets { // one after the other: one goroutine, one buffer
+		smp, source, err := t.sample(ctx, &s.buf)
+		if err != nil {
+			continue // a node killed by a fault: its window ends early
+		}
+		now := time.Now()
+		s.mu.Lock()
+		if s.first[i] == nil {
+			s.first[i], s.firstAt[i] = &smp, now
+		}
+		s.last[i], s.lastAt[i] = &smp, now
+		s.n[i]++
+		s.rssMax[i] = max(s.rssMax[i], smp.rss)
+		s.lagMax[i] = max(s.lagMax[i], smp.lag)
+		s.source[i] = source
+		s.mu.Unlock()
 	}
-	wg.Wait()
 }
 
 // finish takes a last sample and returns each target's use over the

@@ -30,7 +30,7 @@ func TestResourceSampler(t *testing.T) {
 	}))
 	defer srv.Close()
 	target := resourceTarget{name: "m", role: "master", url: metricsURL(strings.TrimPrefix(srv.URL, "http://"))}
-	s := startResourceSampler(context.Background(), []resourceTarget{target}, time.Now())
+	s := startResourceSampler(context.Background(), []resourceTarget{target}, time.Now(), time.Second)
 	time.Sleep(1500 * time.Millisecond) // the first scrape and one more
 	res := s.finish(context.Background(), 1000)
 	if len(res) != 1 {
@@ -75,5 +75,24 @@ func TestProcUsage(t *testing.T) {
 	}
 	if _, _, err := ProcUsage(1 << 30); err == nil {
 		t.Fatal("no error for a process that does not exist")
+	}
+}
+
+// TestParseSample: only the sampled names are read, their series added
+// up, labels and timestamps skipped, absent names -1.
+func TestParseSample(t *testing.T) {
+	body := []byte(`# HELP process_cpu_seconds_total x
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 1.5
+rocketgo_network_bytes_total{port="client",direction="in",note="a } b"} 100 1700000000000
+rocketgo_network_bytes_total{port="ha",direction="out"} 2.5e2
+rocketgo_network_bytes_total_other 7
+go_gc_duration_seconds{quantile="0.5"} 0.001
+go_gc_duration_seconds_sum 0.25
+go_gc_duration_seconds_count 4
+rocketgo_commitlog_syncs_total NaN-not-a-number`)
+	s := parseSample(body)
+	if s.cpu != 1.5 || s.net != 350 || s.gcSum != 0.25 || s.gcCount != 4 || s.rss != -1 || s.syncs != -1 || s.lag != -1 {
+		t.Fatalf("%+v", s)
 	}
 }

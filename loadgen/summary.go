@@ -89,6 +89,9 @@ type Run struct {
 	// window, per acknowledged message (resources.go); empty without
 	// metrics endpoints.
 	Resources []NodeResources `json:"resources,omitempty"`
+	// ScrapeEvery is how often the endpoints were scraped (0: when the
+	// window opened and when its sends were answered).
+	ScrapeEvery time.Duration `json:"scrapeEveryNs,omitempty"`
 
 	Intervals []Interval `json:"intervals"`
 	Faults    []Fault    `json:"faults,omitempty"`

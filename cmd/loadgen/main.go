@@ -94,6 +94,7 @@ func run(args []string, stderr io.Writer) int {
 type common struct {
 	results, bin, namesrv, workDir string
 	metrics                        string
+	scrape                         time.Duration
 	accessKey, secretKey           string
 	quiet                          bool
 }
@@ -103,6 +104,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bin, "bin", "bin", "directory with the namesrv and broker binaries")
 	fs.StringVar(&c.namesrv, "namesrv", "", "drive an existing cluster: ';'-separated namesrv addresses")
 	fs.StringVar(&c.metrics, "metrics", "", "with -namesrv: ','-separated Prometheus endpoints (host:port or URL) of the cluster's brokers and namesrvs, scraped every second for the resource table (topologies loadgen starts have metrics on by themselves)")
+	fs.DurationVar(&c.scrape, "scrape", time.Second, "how often the servers' metrics endpoints are scraped during the measured window for the resource table; 0: only when it opens and when its sends are answered")
 	fs.StringVar(&c.workDir, "workdir", "", "data directories of started processes (default: a temporary directory)")
 	fs.StringVar(&c.accessKey, "accessKey", "", "with -namesrv: sign every request with this ACL account (brokers with aclEnable=true)")
 	fs.StringVar(&c.secretKey, "secretKey", "", "the SecretKey of -accessKey")
@@ -118,6 +120,7 @@ func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
 	if c.metrics != "" {
 		o.Metrics = strings.Split(c.metrics, ",")
 	}
+	o.ScrapeEvery = c.scrape
 	if c.accessKey != "" {
 		o.Credentials = &remoting.Credentials{AccessKey: c.accessKey, SecretKey: c.secretKey}
 	}
@@ -163,6 +166,9 @@ func scenarioCmd(ctx context.Context, args []string) error {
 }
 
 func execute(ctx context.Context, plan loadgen.Plan, c common) error {
+	if c.scrape < 0 {
+		return fmt.Errorf("-scrape %v: want a duration >= 0", c.scrape)
+	}
 	if c.metrics != "" && c.namesrv == "" {
 		return errors.New("-metrics names the endpoints of an existing cluster: use it with -namesrv (topologies loadgen starts have their metrics on)")
 	}
