@@ -11,17 +11,25 @@ import (
 // count and permission (and announcing it to the namesrvs) if it is new. It
 // returns once the topic is persisted, or the error persisting it.
 func (b *Broker) ensureTopic(name string, queues int32, perm int32) (TopicConfig, error) {
+	tc, _, err := b.createTopic(name, queues, perm)
+	return tc, err
+}
+
+// createTopic is ensureTopic that also returns, when it created the topic,
+// the registration round that will announce it (closed once done).
+func (b *Broker) createTopic(name string, queues int32, perm int32) (TopicConfig, <-chan struct{}, error) {
 	tc, created, err := b.topics.createIfAbsent(TopicConfig{
 		TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG",
 	})
+	var round <-chan struct{}
 	if created {
 		b.log.Info("topic created", "topic", name, "queues", queues)
-		b.requestRegister(false)
+		round = b.requestRegister(false)
 	}
 	if err != nil {
-		return tc, fmt.Errorf("create topic %s: persist topics: %w", name, err)
+		return tc, nil, fmt.Errorf("create topic %s: persist topics: %w", name, err)
 	}
-	return tc, nil
+	return tc, round, nil
 }
 
 // isSystemTopic reports whether name is reserved by the broker.

@@ -41,11 +41,14 @@ type Config struct {
 	BrokerRole        string `prop:"brokerRole"`    // ASYNC_MASTER | SYNC_MASTER | SLAVE
 	FlushDiskType     string `prop:"flushDiskType"` // ASYNC_FLUSH | SYNC_FLUSH
 
-	AutoCreateTopicEnable      bool  `prop:"autoCreateTopicEnable"`
-	DefaultTopicQueueNums      int32 `prop:"defaultTopicQueueNums"`
-	MappedFileSizeCommitLog    int64 `prop:"mappedFileSizeCommitLog"`
-	MappedFileSizeConsumeQueue int64 `prop:"mappedFileSizeConsumeQueue"` // bytes, a multiple of 20
-	MaxMessageSize             int32 `prop:"maxMessageSize"`
+	AutoCreateTopicEnable bool `prop:"autoCreateTopicEnable"`
+	// AutoCreateTopicRegisterWait bounds how long a send that created its
+	// topic waits for the namesrvs to route it before it is answered.
+	AutoCreateTopicRegisterWait time.Duration `prop:"autoCreateTopicRegisterWait"`
+	DefaultTopicQueueNums       int32         `prop:"defaultTopicQueueNums"`
+	MappedFileSizeCommitLog     int64         `prop:"mappedFileSizeCommitLog"`
+	MappedFileSizeConsumeQueue  int64         `prop:"mappedFileSizeConsumeQueue"` // bytes, a multiple of 20
+	MaxMessageSize              int32         `prop:"maxMessageSize"`
 
 	FlushIntervalCommitLog      time.Duration `prop:"flushIntervalCommitLog"`
 	SyncFlushTimeout            time.Duration `prop:"syncFlushTimeout"`
@@ -170,6 +173,7 @@ func defaultConfig(host, home string) Config {
 		BrokerRole:                        AsyncMaster,
 		FlushDiskType:                     AsyncFlush,
 		AutoCreateTopicEnable:             true,
+		AutoCreateTopicRegisterWait:       time.Second,
 		DefaultTopicQueueNums:             4,
 		MappedFileSizeCommitLog:           1 << 30,
 		MappedFileSizeConsumeQueue:        300000 * 20,
@@ -357,6 +361,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MetadataLongPollTime <= 0 || c.MetadataLongPollTime >= time.Duration(c.ServerChannelMaxIdleTimeSeconds)*time.Second {
 		bad("metadataLongPollTime=%v: want positive and below serverChannelMaxIdleTimeSeconds=%d", c.MetadataLongPollTime, c.ServerChannelMaxIdleTimeSeconds)
+	}
+	if c.AutoCreateTopicRegisterWait < 0 || c.AutoCreateTopicRegisterWait > registerTimeout {
+		bad("autoCreateTopicRegisterWait=%v: want 0..%v (0: answer without waiting)", c.AutoCreateTopicRegisterWait, registerTimeout)
 	}
 	if c.MetadataLongPollMaxHeld < 1 {
 		bad("metadataLongPollMaxHeld=%d: want at least 1", c.MetadataLongPollMaxHeld)

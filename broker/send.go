@@ -128,7 +128,22 @@ func (b *Broker) autoCreate(h *sendHeader) (TopicConfig, error) {
 	if h.defaultTopicQueueNums > 0 && h.defaultTopicQueueNums < n {
 		n = h.defaultTopicQueueNums
 	}
-	return b.ensureTopic(h.topic, n, permRead|permWrite)
+	tc, round, err := b.createTopic(h.topic, n, permRead|permWrite)
+	if round != nil && b.cfg.AutoCreateTopicRegisterWait > 0 {
+		// The send runs on a worker (sendMayBlock). A consumer started
+		// after SEND_OK asks a namesrv for the route: have it there, unless
+		// a namesrv is slow to take it (autoCreateTopicRegisterWait).
+		t := time.NewTimer(b.cfg.AutoCreateTopicRegisterWait)
+		select {
+		case <-round:
+		case <-t.C:
+			b.log.Warn("a topic created by a send is not routed by every namesrv yet; answering the send",
+				"topic", h.topic, "waited", b.cfg.AutoCreateTopicRegisterWait)
+		case <-b.done:
+		}
+		t.Stop()
+	}
+	return tc, err
 }
 
 // sendMessage handles SEND_MESSAGE (10), SEND_MESSAGE_V2 (310),

@@ -40,6 +40,7 @@ var Settings = []Setting{
 	{"registerNameServerPeriod", "period of the registration with every namesrv (ms)", "≥ 1000"},
 	{"storePathRootDir", "data directory: `commitlog/`, `consumequeue/`, `config/*.json`", "a directory path"},
 	{"autoCreateTopicEnable", "a send to an unknown topic creates it (else TOPIC_NOT_EXIST)", "true, false"},
+	{"autoCreateTopicRegisterWait", "longest a send that created its topic waits for the namesrvs to route it before it is answered, so a consumer started after SEND_OK finds the topic (ms)", "0..6000 (0: no wait)"},
 	{"defaultTopicQueueNums", "queues of a topic created on its first send", "1..1024"},
 	{"mappedFileSizeCommitLog", "CommitLog segment file size (bytes)", "≥ 4096 and ≥ maxMessageSize + 65536"},
 	{"mappedFileSizeConsumeQueue", "consume-queue file size (bytes; 20 per message)", "a positive multiple of 20"},
