@@ -224,7 +224,7 @@ func TestPinnedSegmentOutlivesDeletion(t *testing.T) {
 	pin.Release()
 	pin.Release() // harmless
 	poll(t, "unmap after the last pin", func() bool { return l.Stats().Unmapped == 1 })
-	if old.data != nil {
+	if !old.unmapped {
 		t.Fatal("the deleted segment is still mapped")
 	}
 }

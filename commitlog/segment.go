@@ -20,7 +20,12 @@ type segment struct {
 	size  int64
 	path  string
 	f     *os.File
-	data  []byte
+	// data is the mapping. It is never reassigned once the segment is
+	// open: unmapped stops a second munmap, so an unpinned Read racing
+	// retention's close reads the same slice header, not a field being
+	// written (the bytes stay readable for DeleteGrace, as Read promises).
+	data     []byte
+	unmapped bool // by close, which the flusher or Close calls, never both
 
 	// refs counts the pins on the segment (see Pin), plus deadRef once
 	// retention has deleted it: a pin taken then is refused, and the
@@ -125,11 +130,11 @@ func mapSegment(fsys FS, f *os.File, path string, start, size int64) (*segment, 
 // close unmaps and closes the segment.
 func (s *segment) close() error {
 	var errs []error
-	if s.data != nil {
+	if !s.unmapped && s.data != nil {
 		if err := unix.Munmap(s.data); err != nil {
 			errs = append(errs, fmt.Errorf("munmap %s: %w", s.path, err))
 		}
-		s.data = nil
+		s.unmapped = true
 	}
 	if err := s.f.Close(); err != nil {
 		errs = append(errs, err)
