@@ -373,10 +373,7 @@ func (s *resourceSampler) finish(ctx context.Context, acked int64) []NodeResourc
 		if secs > 0 && cpu >= 0 {
 			r.CPUCores = cpu / secs
 		}
-		r.CPUPerMsgUs = perMsg(cpu * 1e6)
-		if cpu < 0 {
-			r.CPUPerMsgUs = -1
-		}
+		r.CPUPerMsgUs = perMsg(cpu * 1e6) // -1 stays negative: unknown
 		if g := delta(f.gcSum, l.gcSum); g >= 0 {
 			r.GCPauseMs = g * 1e3
 		}
