@@ -13,7 +13,11 @@ const (
 	// where that is. The window bounds the zero pages the warm-up dirties.
 	warmWindow = 64 << 20
 	warmStep   = 4 << 20
-	warmChunk  = 1 << 20 // one madvise call
+	// warmChunk is one madvise call: it holds the process's mmap lock
+	// while it faults pages in, and a writer of the lock (an mmap of a new
+	// file, the Go heap growing) and every fault queued behind that writer
+	// wait that long.
+	warmChunk = 128 << 10
 )
 
 // allocator creates the next segment in the background, and keeps the pages
@@ -35,6 +39,7 @@ type allocator struct {
 	ready    *segment // prepared and not taken yet
 	cur      []byte   // mapping of the active segment
 	curStart int64
+	sealed   [][]byte  // mappings of segments that filled up, for readAround
 	warned   time.Time // last logged creation error; under mu
 
 	jobs     chan func()  // consume-queue work: fault in a range, create a file
@@ -136,6 +141,9 @@ func (a *allocator) takeReady(start int64) *segment {
 	a.ready = nil
 	if a.want == start {
 		a.want = -1
+	}
+	if a.cur != nil {
+		a.sealed = append(a.sealed, a.cur)
 	}
 	a.cur, a.curStart = s.data, s.start
 	a.mu.Unlock()
@@ -239,6 +247,8 @@ func (a *allocator) step() bool {
 		start, a.want, a.busy = a.want, -1, a.want
 	}
 	cur, curStart := a.cur, a.curStart
+	sealed := a.sealed
+	a.sealed = nil
 	var next []byte
 	var nextStart int64
 	if a.ready != nil {
@@ -247,6 +257,11 @@ func (a *allocator) step() bool {
 	a.mu.Unlock()
 	if stale != nil {
 		a.discardSegment(stale)
+	}
+	for _, m := range sealed {
+		// Off the appender's path: madvise takes the mmap lock as a writer.
+		// A mapping that retention unmapped meanwhile only fails the call.
+		readAround(m)
 	}
 	if start >= 0 {
 		err := a.create(start)

@@ -293,6 +293,8 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l.alloc = newAllocator(l.fs, l.logDir, cfg.SegmentSize, l.log)
 	if l.active != nil {
+		// The rest of the active segment is written through the mapping.
+		NoReadAround(l.active.data[(l.wrote-l.active.start)&^(pageSize-1):])
 		l.alloc.activate(l.active)
 		l.alloc.request(l.active.end())
 		l.alloc.advance(l.wrote)

@@ -114,6 +114,7 @@ func createQueueFile(fsys FS, dir string, start, entries int64) (*cqFile, error)
 		fsys.Remove(path)
 		return nil, err
 	}
+	NoReadAround(cf.data)
 	return cf, nil
 }
 

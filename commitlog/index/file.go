@@ -63,6 +63,10 @@ func createFile(fsys commitlog.FS, path, name string, slots, entries int32) (*fi
 	if err = fsys.Truncate(f, size); err == nil {
 		x.data, err = fsys.Map(f, size)
 	}
+	if err == nil {
+		// Slots are written and read at random, and a fresh file is all holes.
+		commitlog.NoReadAround(x.data)
+	}
 	if err != nil {
 		f.Close()
 		fsys.Remove(path)
@@ -91,6 +95,7 @@ func openFile(fsys commitlog.FS, path, name string, slots, entries int32) (*file
 		f.Close()
 		return nil, fmt.Errorf("open index file %s: %w", path, err)
 	}
+	commitlog.NoReadAround(x.data)
 	h := x.data
 	x.beginTS.Store(be64(h[hBeginTS:]))
 	x.endTS.Store(be64(h[hEndTS:]))
