@@ -114,8 +114,8 @@ type recorder struct {
 }
 
 type intervalRec struct {
-	sent, acked, errs, consumed int64
-	send, endToEnd              *hdrhistogram.Histogram
+	sent, acked, errs, consumed     int64
+	send, service, pacing, endToEnd *hdrhistogram.Histogram
 }
 
 type bitset []uint64
@@ -141,7 +141,7 @@ func newRecorder(producers int, warmupEnd, end time.Time) *recorder {
 		consumedSeq: make([]bitset, producers),
 	}
 	for i := 0; i < n; i++ {
-		r.intervals = append(r.intervals, &intervalRec{send: newHist(), endToEnd: newHist()})
+		r.intervals = append(r.intervals, &intervalRec{send: newHist(), service: newHist(), pacing: newHist(), endToEnd: newHist()})
 	}
 	return r
 }
@@ -195,7 +195,9 @@ func (r *recorder) done(producer int, seq int64, intended, sentAt, ackAt time.Ti
 	recordUs(r.send, ackAt.Sub(intended))
 	recordUs(iv.send, ackAt.Sub(intended))
 	recordUs(r.service, ackAt.Sub(sentAt))
+	recordUs(iv.service, ackAt.Sub(sentAt))
 	recordUs(r.pacing, sentAt.Sub(intended))
+	recordUs(iv.pacing, sentAt.Sub(intended))
 }
 
 func (r *recorder) consume(producer int, seq int64, intended, at time.Time) {
@@ -504,7 +506,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		}()
 	}
 	pwg.Wait()
-	hiccup := hiccups.finish()
+	hiccup, hiccupMax := hiccups.finish()
 	swg.Wait()
 	fwg.Wait()
 	rec.mu.Lock()
@@ -546,7 +548,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	cwg.Wait()
 	close(progressDone)
 
-	out := rec.output(spec, faults, hiccup)
+	out := rec.output(spec, faults, hiccup, hiccupMax)
 	out.Run.Broker = stages
 	out.Run.LogBytes = logBytes
 	out.Run.Resources = used
@@ -604,7 +606,7 @@ func consumeQueue(ctx context.Context, c *client.PullConsumer, q client.MessageQ
 }
 
 // output turns the recorder into the run's summary and histograms.
-func (r *recorder) output(spec RunSpec, faults []Fault, hiccup *hdrhistogram.Histogram) *RunOutput {
+func (r *recorder) output(spec RunSpec, faults []Fault, hiccup *hdrhistogram.Histogram, hiccupMax []int64) *RunOutput {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := spec.Workload
@@ -628,8 +630,12 @@ func (r *recorder) output(spec RunSpec, faults []Fault, hiccup *hdrhistogram.His
 		run.Intervals = append(run.Intervals, Interval{
 			Start: time.Duration(i) * time.Second, Sent: iv.sent, Acked: iv.acked, Errors: iv.errs, Consumed: iv.consumed,
 			SendP50: iv.send.ValueAtQuantile(50), SendP99: iv.send.ValueAtQuantile(99), SendMax: iv.send.Max(),
+			ServiceP99: iv.service.ValueAtQuantile(99), PacingP99: iv.pacing.ValueAtQuantile(99),
 			EndToEndP99: iv.endToEnd.ValueAtQuantile(99),
 		})
+		if i < len(hiccupMax) {
+			run.Intervals[i].HiccupMax = hiccupMax[i]
+		}
 	}
 	markRecovery(&run)
 	out := &RunOutput{Run: run, Hists: map[string]*hdrhistogram.Histogram{
@@ -740,21 +746,32 @@ func applyFault(ctx context.Context, c *Cluster, f FaultPlan) error {
 
 // churnTopics creates n new topics on a master, one after the other: with
 // UPDATE_AND_CREATE_TOPIC, or (auto) by sending one message to each, which
-// makes the broker create it (autoCreateTopicEnable).
+// makes the broker create it (autoCreateTopicEnable). It runs in a child
+// process (see childEnv), apart from the pacers.
 func churnTopics(ctx context.Context, c *Cluster, master *Node, auto bool, n int) error {
 	if n <= 0 {
 		return fmt.Errorf("%d topics to create: want a positive count", n)
 	}
+	return inChild(ctx, churnJob(c, master, auto, n))
+}
+
+// churnNames returns n topic names not used before.
+func churnNames(n int) []string {
 	topics := make([]string, n)
 	for i := range topics {
 		topics[i] = fmt.Sprintf("churn-%d-%d", time.Now().UnixNano()%1e9, i)
 	}
-	if !auto {
-		rpc := remoting.NewClient(remoting.ClientConfig{Log: c.log})
+	return topics
+}
+
+// churnHere creates the job's topics from this process.
+func churnHere(ctx context.Context, job childJob, log *slog.Logger) error {
+	if !job.Auto {
+		rpc := remoting.NewClient(remoting.ClientConfig{Log: log})
 		defer rpc.Close()
-		return createTopicsOn(ctx, rpc, master.Addr, topics, 4)
+		return createTopicsOn(ctx, rpc, job.Master, job.Topics, job.Queues)
 	}
-	p, err := client.NewProducer(c.NamesrvAddrs(), client.Group("PG_churn"), client.Logger(c.log))
+	p, err := client.NewProducer(job.Namesrvs, client.Group("PG_churn"), client.Logger(log))
 	if err != nil {
 		return err
 	}
@@ -762,7 +779,7 @@ func churnTopics(ctx context.Context, c *Cluster, master *Node, auto bool, n int
 		return err
 	}
 	defer p.Close()
-	for _, t := range topics {
+	for _, t := range job.Topics {
 		if _, err := p.Send(ctx, &client.Message{Topic: t, Body: []byte("churn")}); err != nil {
 			return fmt.Errorf("send to new topic %s: %w", t, err)
 		}

@@ -177,6 +177,31 @@ func TestTopicChurnFaults(t *testing.T) {
 	}
 }
 
+// TestIntervalParts: each second's send p99 comes with the part the tool
+// added (pacing: actual − intended send), the servers' part (service: ack −
+// actual send) and the machine's worst stall in that second.
+func TestIntervalParts(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := newRecorder(1, t0, t0.Add(2*time.Second))
+	for i, p := range []struct{ pacing, service time.Duration }{{3 * time.Millisecond, 200 * time.Microsecond}, {50 * time.Microsecond, 9 * time.Millisecond}} {
+		intended := t0.Add(time.Duration(i)*time.Second + 100*time.Millisecond)
+		sent := intended.Add(p.pacing)
+		r.done(0, int64(i), intended, sent, sent.Add(p.service), "SEND_OK", true)
+	}
+	out := r.output(RunSpec{Workload: Workload{Duration: 2 * time.Second}}, nil, newHist(), []int64{40, 2500})
+	if len(out.Run.Intervals) != 2 {
+		t.Fatalf("intervals %+v", out.Run.Intervals)
+	}
+	near := func(got, want int64) bool { return got >= want && got <= want+want/50 } // HdrHistogram rounds up, by < 1 %
+	for i, want := range []Interval{{PacingP99: 3000, ServiceP99: 200, SendP99: 3200, HiccupMax: 40}, {PacingP99: 50, ServiceP99: 9000, SendP99: 9050, HiccupMax: 2500}} {
+		got := out.Run.Intervals[i]
+		if !near(got.PacingP99, want.PacingP99) || !near(got.ServiceP99, want.ServiceP99) || !near(got.SendP99, want.SendP99) || got.HiccupMax != want.HiccupMax {
+			t.Errorf("second %d: pacing %d service %d send %d hiccup %d µs, want %d %d %d %d", i,
+				got.PacingP99, got.ServiceP99, got.SendP99, got.HiccupMax, want.PacingP99, want.ServiceP99, want.SendP99, want.HiccupMax)
+		}
+	}
+}
+
 // TestSendBetween: a window takes every second of the measured window it
 // overlaps, and only those.
 func TestSendBetween(t *testing.T) {
@@ -186,7 +211,7 @@ func TestSendBetween(t *testing.T) {
 		intended := t0.Add(time.Duration(i)*time.Second + 500*time.Millisecond)
 		r.done(0, int64(i), intended, intended, intended.Add(lat), "SEND_OK", true)
 	}
-	out := r.output(RunSpec{Workload: Workload{Duration: 3 * time.Second}}, nil, newHist())
+	out := r.output(RunSpec{Workload: Workload{Duration: 3 * time.Second}}, nil, newHist(), nil)
 	for _, tc := range []struct {
 		from, to time.Duration
 		count    int64

@@ -19,9 +19,10 @@ const hiccupPeriod = time.Millisecond
 // near the meter's figure at the same percentile says more about the machine
 // than about the broker.
 type hiccupMeter struct {
-	h    *hdrhistogram.Histogram
-	stop chan struct{}
-	done chan struct{}
+	h      *hdrhistogram.Histogram
+	perSec []int64 // the latest wake-up (µs) in each second from the start
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // startHiccupMeter records wake-ups that happen in [from, to).
@@ -42,16 +43,23 @@ func startHiccupMeter(from, to time.Time) *hiccupMeter {
 			unix.Nanosleep(&ts, nil)
 			now := time.Now()
 			if !now.Before(from) && now.Before(to) {
-				recordUs(m.h, max(now.Sub(t0)-hiccupPeriod, 0))
+				late := max(now.Sub(t0)-hiccupPeriod, 0)
+				recordUs(m.h, late)
+				sec := int(now.Sub(from) / time.Second)
+				for len(m.perSec) <= sec {
+					m.perSec = append(m.perSec, 0)
+				}
+				m.perSec[sec] = max(m.perSec[sec], late.Microseconds())
 			}
 		}
 	}()
 	return m
 }
 
-// finish stops the meter and returns what it recorded.
-func (m *hiccupMeter) finish() *hdrhistogram.Histogram {
+// finish stops the meter and returns what it recorded: the histogram and
+// the worst wake-up of each second.
+func (m *hiccupMeter) finish() (*hdrhistogram.Histogram, []int64) {
 	close(m.stop)
 	<-m.done
-	return m.h
+	return m.h, m.perSec
 }

@@ -1,7 +1,7 @@
 package loadgen
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -351,7 +351,11 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// start launches the node and waits for its listening line.
+// start launches the node and waits for its listening line. The node
+// writes its log file itself: were its output piped through loadgen, every
+// line a busy server logs (a topic created, a client gone) would cost the
+// measuring process a read and a write. loadgen reads the file only until
+// the node listens.
 func (n *Node) start(ctx context.Context, service string) error {
 	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 		return fmt.Errorf("%s: create data dir: %w", n.Name, err)
@@ -363,64 +367,28 @@ func (n *Node) start(ctx context.Context, service string) error {
 	if err != nil {
 		return fmt.Errorf("%s: open log: %w", n.Name, err)
 	}
-	cmd := exec.Command(n.Bin, n.Args...)
-	cmd.Dir = n.DataDir
-	cmd.Stdout = logf
-	stderr, err := cmd.StderrPipe()
+	st, err := logf.Stat()
 	if err != nil {
 		logf.Close()
-		return fmt.Errorf("%s: %w", n.Name, err)
+		return fmt.Errorf("%s: open log: %w", n.Name, err)
 	}
+	watch := &logWatch{path: n.LogPath, off: st.Size()} // a restart appends: skip the last run's lines
+	cmd := exec.Command(n.Bin, n.Args...)
+	cmd.Dir = n.DataDir
+	cmd.Stdout, cmd.Stderr = logf, logf
 	// Die with us, and get our own process group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := n.startPinned(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("%s: start %s: %w", n.Name, n.Bin, err)
 	}
+	logf.Close() // the child has its own copy
 	exited := make(chan struct{})
-	copied := make(chan struct{}) // stderr is at its end and in the log
-	addrCh := make(chan string, 1)
-	haCh := make(chan string, 1)
-	metricsCh := make(chan string, 1)
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logf, line)
-			if strings.Contains(line, "msg=listening") && strings.Contains(line, "service=metrics") {
-				select {
-				case metricsCh <- logValue(line, "addr"):
-				default:
-				}
-			}
-			if strings.Contains(line, "msg=listening") && strings.Contains(line, "service=ha") {
-				select {
-				case haCh <- logValue(line, "addr"):
-				default:
-				}
-			}
-			if !sent && strings.Contains(line, "msg=listening") && strings.Contains(line, "service="+service) {
-				if a := logValue(line, "addr"); a != "" {
-					addrCh <- a
-					sent = true
-				}
-			}
-		}
-		io.Copy(logf, stderr)
-	}()
 	n.mu.Lock()
 	n.cmd, n.exited, n.exitErr = cmd, exited, nil
 	n.mu.Unlock()
 	go func() {
-		// Wait closes the stderr pipe once the process has exited: read it
-		// to its end first, so the log keeps the last lines (a config error's
-		// message is the whole of it).
-		<-copied
 		err := cmd.Wait()
-		logf.Close()
 		n.mu.Lock()
 		n.exitErr = err
 		n.mu.Unlock()
@@ -428,30 +396,69 @@ func (n *Node) start(ctx context.Context, service string) error {
 	}()
 	timer := time.NewTimer(20 * time.Second)
 	defer timer.Stop()
-	select {
-	case a := <-addrCh:
-		n.Addr = a
-		select { // a master logs its HA address before its client one
-		case ha := <-haCh:
-			n.HAAddr = ha
-		default:
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for gone := false; ; {
+		// A master logs its HA and metrics addresses before its client one.
+		for _, line := range watch.lines() {
+			if !strings.Contains(line, "msg=listening") {
+				continue
+			}
+			switch a := logValue(line, "addr"); {
+			case strings.Contains(line, "service=metrics"):
+				n.MetricsAddr = a
+			case strings.Contains(line, "service=ha"):
+				n.HAAddr = a
+			case strings.Contains(line, "service="+service) && a != "":
+				n.Addr = a
+				n.log.Info("node started", "node", n.Name, "addr", a, "pid", cmd.Process.Pid)
+				return nil
+			}
 		}
-		select { // and its metrics address too
-		case m := <-metricsCh:
-			n.MetricsAddr = m
-		default:
+		if gone {
+			return fmt.Errorf("%s exited before listening (%v); its log %s ends:\n%s", n.Name, n.exitErr, n.LogPath, tail(n.LogPath, 12))
 		}
-		n.log.Info("node started", "node", n.Name, "addr", a, "pid", cmd.Process.Pid)
-		return nil
-	case <-exited:
-		return fmt.Errorf("%s exited before listening (%v); its log %s ends:\n%s", n.Name, n.exitErr, n.LogPath, tail(n.LogPath, 12))
-	case <-timer.C:
-		n.Kill()
-		return fmt.Errorf("%s did not log a listening line within 20 s; its log %s ends:\n%s", n.Name, n.LogPath, tail(n.LogPath, 12))
-	case <-ctx.Done():
-		n.Kill()
-		return ctx.Err()
+		select {
+		case <-exited:
+			gone = true // read what it wrote before it went, then give up
+		case <-timer.C:
+			n.Kill()
+			return fmt.Errorf("%s did not log a listening line within 20 s; its log %s ends:\n%s", n.Name, n.LogPath, tail(n.LogPath, 12))
+		case <-ctx.Done():
+			n.Kill()
+			return ctx.Err()
+		case <-poll.C:
+		}
 	}
+}
+
+// logWatch reads the lines appended to a file since off.
+type logWatch struct {
+	path    string
+	off     int64
+	partial []byte
+}
+
+// lines returns the whole lines written since the last call.
+func (w *logWatch) lines() []string {
+	f, err := os.Open(w.path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, w.off, 1<<40))
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	w.off += int64(len(b))
+	b = append(w.partial, b...)
+	end := bytes.LastIndexByte(b, '\n')
+	if end < 0 {
+		w.partial = b
+		return nil
+	}
+	w.partial = append([]byte(nil), b[end+1:]...)
+	return strings.Split(string(b[:end]), "\n")
 }
 
 // startPinned starts cmd from a thread pinned to the node's CPUs, so the

@@ -116,15 +116,22 @@ type Percentiles struct {
 
 // Interval is one second (or the run's interval) of the time series.
 type Interval struct {
-	Start       time.Duration `json:"startNs"` // since the measured window began (negative during warm-up)
-	Sent        int64         `json:"sent"`
-	Acked       int64         `json:"acked"`
-	Errors      int64         `json:"errors"`
-	Consumed    int64         `json:"consumed"`
-	SendP50     int64         `json:"sendP50"`
-	SendP99     int64         `json:"sendP99"`
-	SendMax     int64         `json:"sendMax"`
-	EndToEndP99 int64         `json:"endToEndP99"`
+	Start    time.Duration `json:"startNs"` // since the measured window began (negative during warm-up)
+	Sent     int64         `json:"sent"`
+	Acked    int64         `json:"acked"`
+	Errors   int64         `json:"errors"`
+	Consumed int64         `json:"consumed"`
+	SendP50  int64         `json:"sendP50"`
+	SendP99  int64         `json:"sendP99"`
+	SendMax  int64         `json:"sendMax"`
+	// ServiceP99 (ack − actual send) and PacingP99 (actual − intended
+	// send) split the second's send p99 into the servers' part and the
+	// tool's; HiccupMax is the latest the hiccup meter woke in the
+	// second: the machine's own worst stall.
+	ServiceP99  int64 `json:"serviceP99"`
+	PacingP99   int64 `json:"pacingP99"`
+	HiccupMax   int64 `json:"hiccupMax"`
+	EndToEndP99 int64 `json:"endToEndP99"`
 }
 
 // Fault is an injected fault and what it cost.
