@@ -30,8 +30,9 @@ const childEnv = "ROCKETGO_LOADGEN_CHILD"
 
 // childJob is what a child is asked to do, passed in childEnv as JSON.
 type childJob struct {
-	Kind     string   `json:"kind"` // "churn"
-	Auto     bool     `json:"auto"` // churn: by sending to each new topic instead of UPDATE_AND_CREATE_TOPIC
+	Kind     string   `json:"kind"`             // "churn", "null"
+	Listen   string   `json:"listen,omitempty"` // null: the address to serve
+	Auto     bool     `json:"auto"`             // churn: by sending to each new topic instead of UPDATE_AND_CREATE_TOPIC
 	Master   string   `json:"master"`
 	Namesrvs []string `json:"namesrvs"`
 	Topics   []string `json:"topics"`
@@ -43,7 +44,6 @@ func init() {
 	if !ok {
 		return
 	}
-	yieldCPU()
 	if err := runChild(context.Background(), spec); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -72,7 +72,10 @@ func runChild(ctx context.Context, spec string) error {
 	}
 	switch job.Kind {
 	case "churn":
+		yieldCPU() // injected load, not measured: it gives way to the measured
 		return churnHere(ctx, job, slog.New(slog.DiscardHandler))
+	case "null":
+		return serveNull(job.Listen)
 	}
 	return fmt.Errorf("%s: unknown job kind %q", childEnv, job.Kind)
 }

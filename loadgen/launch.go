@@ -62,6 +62,7 @@ type Node struct {
 	MetricsAddr string
 	cpus        *unix.CPUSet
 	log         *slog.Logger
+	env         []string // added to loadgen's environment
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -375,6 +376,9 @@ func (n *Node) start(ctx context.Context, service string) error {
 	watch := &logWatch{path: n.LogPath, off: st.Size()} // a restart appends: skip the last run's lines
 	cmd := exec.Command(n.Bin, n.Args...)
 	cmd.Dir = n.DataDir
+	if n.env != nil {
+		cmd.Env = append(os.Environ(), n.env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Die with us, and get our own process group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   loadgen scenario [-profile quick|full] [-results DIR] [-bin DIR] NAME
   loadgen run -workload FILE [-topology FILE | -namesrv 'a:9876;b:9876' -group NAME] [flags]
+  loadgen calibrate [-rates 1000,5000,20000] [-duration 5s] [-size 1024] [-json FILE]
+                                   (the tool's own floor, against a null target)
   loadgen compare RESULT_DIR_A RESULT_DIR_B
   loadgen report RESULT_DIR        (rewrite report.md from summary.json, keeping the charts)
   loadgen list
@@ -64,6 +67,8 @@ func run(args []string, stderr io.Writer) int {
 		err = scenarioCmd(ctx, args[1:])
 	case "run":
 		err = runCmd(ctx, args[1:])
+	case "calibrate":
+		err = calibrateCmd(ctx, args[1:], os.Stdout)
 	case "compare":
 		err = compareCmd(args[1:])
 	case "report":
@@ -375,5 +380,69 @@ func reportCmd(args []string) error {
 		return err
 	}
 	fmt.Println("rewrote", filepath.Join(dir, loadgen.ReportFile))
+	return nil
+}
+
+// calibrateCmd measures the tool alone against a null target (a child
+// process that answers every send SEND_OK at once) at each rate, and prints
+// its pacing lag and round trip beside the machine's stalls.
+func calibrateCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
+	rates := fs.String("rates", "1000,5000,20000", "comma-separated target rates (msg/s)")
+	jsonFile := fs.String("json", "", "also write the points as JSON to this file")
+	var w loadgen.Workload
+	fs.IntVar(&w.MessageSize, "size", 1024, "message size in bytes")
+	fs.DurationVar(&w.Duration, "duration", 5*time.Second, "measured window per rate")
+	fs.DurationVar(&w.Warmup, "warmup", time.Second, "warm-up before each measured window")
+	fs.IntVar(&w.InFlight, "inflight", 256, "outstanding sends per producer")
+	fs.IntVar(&w.ProducersPerTopic, "producers", 1, "producers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("calibrate: unexpected argument %q", fs.Arg(0))
+	}
+	w.Name, w.Topics, w.QueuesPerTopic, w.BatchSize, w.SendTimeout = "calibration", 1, 4, 1, 5*time.Second
+	var rs []float64
+	for _, r := range strings.Split(*rates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("calibrate: -rates: %q is not a positive rate", r)
+		}
+		rs = append(rs, v)
+	}
+	w.Rate = rs[0]
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "loadgen-calibrate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	points, err := loadgen.Calibrate(ctx, w, rs, dir, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "The tool's own floor: %d B messages against a null target (µs; target: pacing p99.9 ≤ stall p99.9 + %d µs)\n",
+		w.MessageSize, loadgen.CalibrationTarget)
+	fmt.Fprintf(out, "%10s %10s %8s %8s %8s %8s %8s %8s %8s  %s\n", "rate", "achieved", "pace p50", "p99", "p99.9", "rtt p50", "p99", "p99.9", "stall99.9", "target")
+	for _, p := range points {
+		verdict := "met"
+		if !p.MeetsTarget {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(out, "%10.0f %10.0f %8d %8d %8d %8d %8d %8d %8d  %s\n", p.Rate, p.Achieved, p.Pacing.P50, p.Pacing.P99, p.Pacing.P999,
+			p.RoundTrip.P50, p.RoundTrip.P99, p.RoundTrip.P999, p.Hiccup.P999, verdict)
+	}
+	if *jsonFile != "" {
+		b, err := json.MarshalIndent(points, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonFile, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("calibrate: %w", err)
+		}
+	}
 	return nil
 }

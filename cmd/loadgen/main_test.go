@@ -43,6 +43,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"scenario", "-profile", "huge", "sync-vs-async"}, "huge"},
 		{[]string{"compare", dir}, "two result folders"},
 		{[]string{"frobnicate"}, "frobnicate"},
+		{[]string{"calibrate", "-rates", "1000,-5"}, "-5"},
+		{[]string{"calibrate", "-size", "8"}, "messageSize=8"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(tc.args, &stderr); code == 0 || !strings.Contains(stderr.String(), tc.want) {
