@@ -54,6 +54,9 @@ type PlanOptions struct {
 	Metrics []string
 	// ScrapeEvery: see RunSpec.
 	ScrapeEvery time.Duration
+	// Calibrate measures the tool's own floor at the plan's rates against
+	// a null target before the runs (Summary.Calibration).
+	Calibrate bool
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -110,6 +113,12 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	} else {
 		sum.Topology = TopologySpec{Cluster: "(existing)"}
 		sum.Notes = append(sum.Notes, "Ran against an existing cluster at "+fmt.Sprint(namesrvs)+"; its topology is not recorded.")
+	}
+
+	if opts.Calibrate {
+		if err := calibratePlan(ctx, plan, sum, log); err != nil {
+			return "", err
+		}
 	}
 
 	dir := filepath.Join(opts.ResultsDir, sum.Started.Format("2006-01-02T150405Z")+"-"+plan.Scenario)

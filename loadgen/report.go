@@ -71,6 +71,7 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 	b.WriteString("\n\n")
 
 	writeSetup(b, s)
+	writeCalibration(b, s)
 	writeCapacity(b, s)
 	writeSizing(b, s)
 	writeResults(b, s, groups)
@@ -1058,4 +1059,30 @@ func writeCapacity(b *strings.Builder, s *Summary) {
 		}
 		b.WriteString("\n")
 	}
+}
+
+// writeCalibration is the "The tool's own floor" section: what loadgen
+// adds by itself at each rate, against a null target.
+func writeCalibration(b *strings.Builder, s *Summary) {
+	if len(s.Calibration) == 0 {
+		return
+	}
+	b.WriteString("## The tool's own floor\n\n")
+	fmt.Fprintf(b, "Before the runs, loadgen drove the same workload at each rate against a *null target*: a process that answers every "+
+		"send SEND_OK as soon as it is decoded and stores nothing. Pacing lag is how late loadgen's sends left their intended time, "+
+		"the round trip is the client's send with no broker behind the port, and the stalls are the 1 ms sleeper's over the same "+
+		"window. A broker's figure at or below these is loadgen's, not the broker's. Target: pacing lag p99.9 within the stalls' "+
+		"p99.9 + %d µs.\n\n", CalibrationTarget)
+	b.WriteString("| rate (msg/s) | achieved | pacing p50 | p99 | p99.9 | round trip p50 | p99 | p99.9 | stalls p99.9 | target |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, p := range s.Calibration {
+		verdict := "met"
+		if !p.MeetsTarget {
+			verdict = "**not met**"
+		}
+		fmt.Fprintf(b, "| %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.Rate, p.Achieved,
+			us(float64(p.Pacing.P50)), us(float64(p.Pacing.P99)), us(float64(p.Pacing.P999)),
+			us(float64(p.RoundTrip.P50)), us(float64(p.RoundTrip.P99)), us(float64(p.RoundTrip.P999)), us(float64(p.Hiccup.P999)), verdict)
+	}
+	b.WriteString("\n")
 }

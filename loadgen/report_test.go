@@ -512,6 +512,36 @@ func TestReportFloors(t *testing.T) {
 	}
 }
 
+// TestReportCalibration: the tool's floor gets its section, one row per
+// rate, and a rate whose pacing lag misses the target says so.
+func TestReportCalibration(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	s.Calibration = []CalibrationPoint{
+		{Rate: 1000, Achieved: 1000, Pacing: Percentiles{P50: 2, P99: 20, P999: 700}, RoundTrip: Percentiles{P50: 70, P99: 170, P999: 690},
+			Hiccup: Percentiles{P999: 300}},
+		{Rate: 5000, Achieved: 5000, Pacing: Percentiles{P50: 1, P99: 10, P999: 90}, RoundTrip: Percentiles{P50: 50, P99: 120, P999: 400},
+			Hiccup: Percentiles{P999: 250}, MeetsTarget: true},
+	}
+	dir := t.TempDir()
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	for _, w := range []string{"## The tool's own floor", "| 1000 | 1000 | 2 | 20 | 700 | 70 | 170 | 690 | 300 | **not met** |",
+		"| 5000 | 5000 | 1 | 10 | 90 | 50 | 120 | 400 | 250 | met |"} {
+		if !bytes.Contains(data, []byte(w)) {
+			t.Errorf("report.md lacks %q:\n%s", w, data)
+		}
+	}
+	s.Calibration = nil
+	if err := WriteReport(dir, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, ReportFile)); bytes.Contains(data, []byte("own floor")) {
+		t.Error("a report without calibration has the section")
+	}
+}
+
 func TestMeasureFloors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("times 200 fdatasyncs")

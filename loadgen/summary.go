@@ -18,6 +18,9 @@ type Summary struct {
 	Notes     []string      `json:"notes,omitempty"`    // findings in words, e.g. why SYNC is not slower
 	Command   string        `json:"command,omitempty"`  // how to reproduce the run
 	Capacity  []Capacity    `json:"capacity,omitempty"` // SLO searches, one per label
+	// Calibration is the tool's own floor at the plan's rates, measured
+	// against a null target before the runs (calibrate.go).
+	Calibration []CalibrationPoint `json:"calibration,omitempty"`
 }
 
 // Machine fingerprints the host the run measured.

@@ -101,7 +101,7 @@ type common struct {
 	metrics                        string
 	scrape                         time.Duration
 	accessKey, secretKey           string
-	quiet                          bool
+	quiet, calibrate               bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -114,6 +114,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.accessKey, "accessKey", "", "with -namesrv: sign every request with this ACL account (brokers with aclEnable=true)")
 	fs.StringVar(&c.secretKey, "secretKey", "", "the SecretKey of -accessKey")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress")
+	fs.BoolVar(&c.calibrate, "calibrate", true, "before the runs, measure the tool's own floor at each rate against a null target (the report's \"The tool's own floor\")")
 }
 
 func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
@@ -126,6 +127,7 @@ func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
 		o.Metrics = strings.Split(c.metrics, ",")
 	}
 	o.ScrapeEvery = c.scrape
+	o.Calibrate = c.calibrate
 	if c.accessKey != "" {
 		o.Credentials = &remoting.Credentials{AccessKey: c.accessKey, SecretKey: c.secretKey}
 	}
