@@ -306,6 +306,13 @@ func TestIndexFollowsRetention(t *testing.T) {
 		}
 		return len(files) > 0
 	})
+	// The index is built behind the log (a key is findable some
+	// milliseconds after its message is stored): wait until it reaches
+	// the last message, which retention keeps (it is in the active segment).
+	eventually(t, 10*time.Second, "the index to reach the last message", func() bool {
+		_, got := c.queryByKey(topic, fmt.Sprintf("rk-%d", n-1), false)
+		return len(got) == 1
+	})
 	for _, i := range []int{0, n / 4, n - 1} {
 		resp, got := c.queryByKey(topic, fmt.Sprintf("rk-%d", i), false)
 		switch stored := offs[i] >= minOff; {
