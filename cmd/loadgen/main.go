@@ -239,13 +239,9 @@ func runCmd(ctx context.Context, args []string) error {
 	plan := loadgen.Plan{Scenario: *name, Profile: "custom", Topology: topo, Workload: w, Rates: []float64{w.Rate}, Repetitions: *reps,
 		Command: "bin/loadgen " + strings.Join(append([]string{"run"}, args...), " ")}
 	if *rates != "" {
-		plan.Rates = nil
-		for _, r := range strings.Split(*rates, ",") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
-			if err != nil || v < 0 {
-				return fmt.Errorf("run: -rates: %q is not a rate", r)
-			}
-			plan.Rates = append(plan.Rates, v)
+		var err error
+		if plan.Rates, err = parseRates("run", *rates, false); err != nil {
+			return err
 		}
 	}
 	for _, g := range topo.Groups {
@@ -405,13 +401,9 @@ func calibrateCmd(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("calibrate: unexpected argument %q", fs.Arg(0))
 	}
 	w.Name, w.Topics, w.QueuesPerTopic, w.BatchSize, w.SendTimeout = "calibration", 1, 4, 1, 5*time.Second
-	var rs []float64
-	for _, r := range strings.Split(*rates, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
-		if err != nil || v <= 0 {
-			return fmt.Errorf("calibrate: -rates: %q is not a positive rate", r)
-		}
-		rs = append(rs, v)
+	rs, err := parseRates("calibrate", *rates, true)
+	if err != nil {
+		return err
 	}
 	w.Rate = rs[0]
 	if err := w.Validate(); err != nil {
@@ -447,4 +439,21 @@ func calibrateCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// parseRates parses -rates, a comma-separated list of msg/s; 0 (closed
+// loop) is refused when positive is set.
+func parseRates(cmd, list string, positive bool) ([]float64, error) {
+	var rates []float64
+	for _, r := range strings.Split(list, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		switch {
+		case positive && (err != nil || v <= 0):
+			return nil, fmt.Errorf("%s: -rates: %q is not a positive rate", cmd, r)
+		case err != nil || v < 0:
+			return nil, fmt.Errorf("%s: -rates: %q is not a rate", cmd, r)
+		}
+		rates = append(rates, v)
+	}
+	return rates, nil
 }
