@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -30,8 +31,8 @@ const childEnv = "ROCKETGO_LOADGEN_CHILD"
 
 // childJob is what a child is asked to do, passed in childEnv as JSON.
 type childJob struct {
-	Kind     string   `json:"kind"`             // "churn", "null"
-	Listen   string   `json:"listen,omitempty"` // null: the address to serve
+	Kind     string   `json:"kind"`             // "churn", "null", "worker"
+	Listen   string   `json:"listen,omitempty"` // null, worker: the address to serve
 	Auto     bool     `json:"auto"`             // churn: by sending to each new topic instead of UPDATE_AND_CREATE_TOPIC
 	Master   string   `json:"master"`
 	Namesrvs []string `json:"namesrvs"`
@@ -76,6 +77,14 @@ func runChild(ctx context.Context, spec string) error {
 		return churnHere(ctx, job, slog.New(slog.DiscardHandler))
 	case "null":
 		return serveNull(job.Listen)
+	case "worker":
+		ln, err := net.Listen("tcp", job.Listen)
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		// Its log goes to standard output: the parent reads the address
+		// from the listening line.
+		return ServeWorker(ctx, ln, slog.New(slog.NewTextHandler(os.Stdout, nil)))
 	}
 	return fmt.Errorf("%s: unknown job kind %q", childEnv, job.Kind)
 }

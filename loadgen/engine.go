@@ -49,6 +49,9 @@ type RunSpec struct {
 	// samples only). Each scrape costs the servers and loadgen a little
 	// CPU at that instant, which shows in tails on a small machine.
 	ScrapeEvery time.Duration
+	// Workers run the producers and consumers; nil starts local worker
+	// processes for the run.
+	Workers *WorkerPool
 }
 
 // FaultPlan is a fault to inject at At into the measured window.
@@ -72,6 +75,9 @@ type RunOutput struct {
 	Run   Run
 	Hists map[string]*hdrhistogram.Histogram // by kind: HistSend, HistService, …
 
+	// Workers are the workers that ran it (the pool's, at the end).
+	Workers []WorkerInfo
+
 	sendBySecond []*hdrhistogram.Histogram // send latency per second of the measured window
 }
 
@@ -82,9 +88,6 @@ const (
 	payloadHeader = 24
 )
 
-// base is the process's clock origin: payloads carry monotonic nanoseconds
-// since it, so end-to-end latency needs no wall clock.
-var base = time.Now()
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMax, histDigits) }
 
@@ -110,7 +113,11 @@ type recorder struct {
 	sent, acked, errs, consumed, dup int64
 	ackedSeq, consumedSeq            []bitset // per producer
 
-	live struct{ sent, acked, errs, consumed atomic.Int64 }
+	// uncounted marks producers whose messages are left out of the loss
+	// count (their topic's reader was lost with its worker).
+	uncounted []bool
+
+	live struct{ sent, acked, errs, consumed, unique atomic.Int64 }
 }
 
 type intervalRec struct {
@@ -139,6 +146,7 @@ func newRecorder(producers int, warmupEnd, end time.Time) *recorder {
 		statuses:    map[string]int64{},
 		ackedSeq:    make([]bitset, producers),
 		consumedSeq: make([]bitset, producers),
+		uncounted:   make([]bool, producers),
 	}
 	for i := 0; i < n; i++ {
 		r.intervals = append(r.intervals, &intervalRec{send: newHist(), service: newHist(), pacing: newHist(), endToEnd: newHist()})
@@ -211,6 +219,7 @@ func (r *recorder) consume(producer int, seq int64, intended, at time.Time) {
 		r.dup++
 		return
 	}
+	r.live.unique.Add(1)
 	iv := r.intervalLocked(intended)
 	if iv == nil {
 		return
@@ -230,12 +239,21 @@ func (r *recorder) unconsumed() int64 {
 
 // unconsumedLocked is unconsumed with r.mu held.
 func (r *recorder) unconsumedLocked() int64 {
+	return unconsumed(r.ackedSeq, r.consumedSeq, r.uncounted)
+}
+
+// unconsumed counts the messages acked and not consumed, by the ledgers,
+// leaving out the uncounted producers.
+func unconsumed(acked, consumed []bitset, uncounted []bool) int64 {
 	var n int64
-	for p, acked := range r.ackedSeq {
-		for w, word := range acked {
+	for p, a := range acked {
+		if p < len(uncounted) && uncounted[p] {
+			continue
+		}
+		for w, word := range a {
 			var c uint64
-			if w < len(r.consumedSeq[p]) {
-				c = r.consumedSeq[p][w]
+			if p < len(consumed) && w < len(consumed[p]) {
+				c = consumed[p][w]
 			}
 			n += int64(popcount(word &^ c))
 		}
@@ -245,9 +263,11 @@ func (r *recorder) unconsumedLocked() int64 {
 
 func popcount(x uint64) int { return bits.OnesCount64(x) }
 
-// Execute creates the run's topics on the group's master, drives the
-// workload, injects the planned faults, drains the consumers and returns
-// the measurements.
+// Execute creates the run's topics on the group's master, has the
+// workers (spec.Workers, or local worker processes started for the run)
+// drive the workload from one common instant, injects the planned faults,
+// drains the consumers and returns the measurements merged as if one
+// process had taken them all.
 func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	w := spec.Workload
 	if err := w.Validate(); err != nil {
@@ -265,87 +285,41 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	if err := createTopics(ctx, spec.Namesrvs, spec.Group, topics, w.QueuesPerTopic, spec.Credentials); err != nil {
 		return nil, err
 	}
-
-	clientOpts := []client.Option{client.Logger(log)}
-	if cr := spec.Credentials; cr != nil {
-		clientOpts = append(clientOpts, client.Credentials(cr.AccessKey, cr.SecretKey))
+	pool := spec.Workers
+	if pool == nil {
+		n := 1
+		if w.ConsumersPerTopic > 0 {
+			n = 2 // pacing apart from consuming
+		}
+		var err error
+		if pool, err = StartLocalWorkers(ctx, n); err != nil {
+			return nil, err
+		}
+		defer pool.Close()
 	}
+	share := PartSpec{RunID: runID, Namesrvs: spec.Namesrvs, Topics: topics, Workload: w, Cred: spec.Credentials}
 	if spec.Cluster != nil && len(spec.Cluster.clientVia) > 0 {
-		clientOpts = append(clientOpts, client.BrokerAddr(spec.Cluster.clientAddr))
+		share.BrokerVia = spec.Cluster.clientVia
 	}
-
-	// Producers: each its own connection, each a share of the rate.
-	nprod := w.Topics * w.ProducersPerTopic
-	var producers []*client.Producer
-	defer func() {
-		for _, p := range producers {
-			p.Close()
-		}
-	}()
-	queues := make([][]client.MessageQueue, nprod)
-	for i := 0; i < nprod; i++ {
-		p, err := client.NewProducer(spec.Namesrvs, append(clientOpts, client.Group(fmt.Sprintf("PG_%s_%d", runID, i)),
-			client.SendTimeout(w.SendTimeout), client.InFlight(w.InFlight))...)
-		if err != nil {
-			return nil, fmt.Errorf("producer %d: %w", i, err)
-		}
-		if err := p.Start(); err != nil {
-			return nil, fmt.Errorf("start producer %d: %w", i, err)
-		}
-		producers = append(producers, p)
-		qs, err := p.Queues(ctx, topics[i%w.Topics])
-		if err != nil {
-			return nil, fmt.Errorf("producer %d: queues of %s: %w", i, topics[i%w.Topics], err)
-		}
-		queues[i] = qs
-	}
-	payload, err := w.payload()
+	parts, err := pool.prepareParts(ctx, share)
 	if err != nil {
 		return nil, err
 	}
 
+	nprod := w.Topics * w.ProducersPerTopic
 	start := time.Now().Add(100 * time.Millisecond)
 	warmupEnd := start.Add(w.Warmup)
 	end := warmupEnd.Add(w.Duration)
 	rec := newRecorder(nprod, warmupEnd, end)
-
-	// Consumers.
-	cctx, stopConsumers := context.WithCancel(ctx)
-	defer stopConsumers()
-	var cwg sync.WaitGroup
-	var consumers []*client.PullConsumer
+	if err := parts.start(ctx, PartTimes{Start: start.UnixNano(), WarmupEnd: warmupEnd.UnixNano(), End: end.UnixNano()}); err != nil {
+		return nil, err
+	}
+	finished := false
 	defer func() {
-		for _, c := range consumers {
-			c.Close()
+		if !finished {
+			parts.abandon()
 		}
 	}()
-	for t, topic := range topics {
-		for k := 0; k < w.ConsumersPerTopic; k++ {
-			c, err := client.NewPullConsumer(spec.Namesrvs, fmt.Sprintf("GID_%s_%d", runID, t), clientOpts...)
-			if err != nil {
-				return nil, fmt.Errorf("consumer: %w", err)
-			}
-			c.Subscribe(topic, "*")
-			if err := c.Start(); err != nil {
-				return nil, fmt.Errorf("start consumer: %w", err)
-			}
-			consumers = append(consumers, c)
-			qs, err := c.Queues(ctx, topic)
-			if err != nil {
-				return nil, fmt.Errorf("consumer queues of %s: %w", topic, err)
-			}
-			for qi, q := range qs {
-				if qi%w.ConsumersPerTopic != k {
-					continue
-				}
-				cwg.Add(1)
-				go func() {
-					defer cwg.Done()
-					consumeQueue(cctx, c, q, rec, log)
-				}()
-			}
-		}
-	}
 
 	// Faults.
 	var faultMu sync.Mutex
@@ -377,11 +351,14 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		}()
 	}
 
-	// Progress.
+	// Progress, from the workers' live counters.
 	total := end.Sub(start)
 	progressDone := make(chan struct{})
+	var progressWG sync.WaitGroup
 	if spec.Progress != nil {
+		progressWG.Add(1)
 		go func() {
+			defer progressWG.Done()
 			t := time.NewTicker(500 * time.Millisecond)
 			defer t.Stop()
 			for {
@@ -389,35 +366,33 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 				case <-progressDone:
 					return
 				case <-t.C:
-					rec.mu.Lock()
-					p99 := time.Duration(rec.send.ValueAtQuantile(99)) * time.Microsecond
-					rec.mu.Unlock()
+					s := parts.status(ctx)
 					spec.Progress(Progress{Label: spec.Label, Elapsed: time.Since(start), Total: total,
-						Sent: rec.live.sent.Load(), Acked: rec.live.acked.Load(), Errors: rec.live.errs.Load(),
-						Consumed: rec.live.consumed.Load(), P99: p99})
+						Sent: s.Sent, Acked: s.Acked, Errors: s.Errors, Consumed: s.Consumed,
+						P99: time.Duration(s.SendP99) * time.Microsecond})
 				}
 			}
 		}()
 	}
-
-	// Senders: one paced goroutine per producer, on its own thread.
-	go func() {
+	stopProgress := func() {
 		select {
-		case <-time.After(time.Until(end)):
-		case <-ctx.Done():
+		case <-progressDone:
+		default:
+			close(progressDone)
 		}
-		close(stopSends)
-	}()
-	// The pacers and the hiccup meter sleep in clock_nanosleep on locked
-	// threads: Ps of their own, or they starve the client's goroutines.
-	releaseProcs := procs.Reserve(len(producers) + 1)
+		progressWG.Wait()
+	}
+	defer stopProgress()
+
+	// The hiccup meter sleeps in clock_nanosleep on a locked thread: a P
+	// of its own.
+	releaseProcs := procs.Reserve(1)
 	defer releaseProcs()
 	hiccups := startHiccupMeter(warmupEnd, end)
 	var targets []resourceTarget
 	if spec.Cluster != nil {
 		targets = clusterTargets(spec.Cluster)
 	} else if len(spec.Metrics) > 0 {
-		var err error
 		if targets, err = endpointTargets(ctx, spec.Metrics); err != nil {
 			return nil, err
 		}
@@ -436,83 +411,20 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		}
 		stagesBefore <- h
 	}()
-	var swg sync.WaitGroup // outstanding sends
-	var pwg sync.WaitGroup
-	batch := max(w.BatchSize, 1)
-	for i, p := range producers {
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			// The pacer hands out one send (of batch messages) per tick.
-			rate := w.Rate / float64(nprod) / float64(batch)
-			pc := newPacer(start.Add(time.Duration(float64(i)/float64(nprod)*float64(time.Second)/max(rate, 1))), rate)
-			pc.lock()
-			topic := topics[i%w.Topics]
-			qs := queues[i]
-			// Batches are synchronous in the client: at most InFlight of
-			// them run at once, each on its own goroutine.
-			slots := make(chan struct{}, w.InFlight)
-			msg := func(seq int64, intended time.Time) *client.Message {
-				body := make([]byte, len(payload))
-				copy(body, payload)
-				binary.BigEndian.PutUint32(body, payloadMagic)
-				binary.BigEndian.PutUint32(body[4:], uint32(i))
-				binary.BigEndian.PutUint64(body[8:], uint64(seq))
-				binary.BigEndian.PutUint64(body[16:], uint64(intended.Sub(base)))
-				return &client.Message{Topic: topic, Body: body}
-			}
-			for n := int64(0); ; n++ {
-				intended, ok := pc.next(stopSends)
-				if !ok {
-					return
-				}
-				q := qs[int(n)%len(qs)]
-				first := n * int64(batch)
-				if batch == 1 {
-					rec.started(intended)
-					swg.Add(1)
-					sentAt := time.Now()
-					err := p.SendAsync(ctx, q, msg(first, intended), func(res client.SendResult, err error) {
-						defer swg.Done()
-						status, ok := outcome(res, err)
-						rec.done(i, first, intended, sentAt, time.Now(), status, ok)
-					})
-					if err != nil {
-						status, _ := outcome(client.SendResult{}, err)
-						rec.done(i, first, intended, sentAt, time.Now(), status, false)
-						swg.Done()
-					}
-					continue
-				}
-				ms := make([]*client.Message, batch)
-				for k := range ms {
-					ms[k] = msg(first+int64(k), intended)
-					rec.started(intended)
-				}
-				slots <- struct{}{}
-				swg.Add(1)
-				go func() {
-					defer swg.Done()
-					defer func() { <-slots }()
-					sentAt := time.Now()
-					res, err := p.SendBatch(ctx, q, ms)
-					now := time.Now()
-					status, ok := outcome(res, err)
-					for k := range ms {
-						rec.done(i, first+int64(k), intended, sentAt, now, status, ok)
-					}
-				}()
-			}
-		}()
+	select {
+	case <-time.After(time.Until(end)):
+	case <-ctx.Done():
 	}
-	pwg.Wait()
+	close(stopSends)
 	hiccup, hiccupMax := hiccups.finish()
-	swg.Wait()
+	// Every send answered (or timed out): the workers' sends are done.
+	st := parts.status(ctx)
+	for deadline := time.Now().Add(w.SendTimeout + 5*time.Second); !st.SendsDone && time.Now().Before(deadline) && ctx.Err() == nil; {
+		sleepCtx(ctx, 20*time.Millisecond)
+		st = parts.status(ctx)
+	}
 	fwg.Wait()
-	rec.mu.Lock()
-	ackedInWindow := rec.acked
-	rec.mu.Unlock()
-	used := resources.finish(ctx, ackedInWindow)
+	used := resources.finish(ctx, st.WindowAcked)
 	var stages map[string]Percentiles
 	logBytes := int64(-1)
 	if before := <-stagesBefore; before != nil {
@@ -529,29 +441,24 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	}
 	// What consumers had not read when sending stopped: a backlog that
 	// grows run over run means they cannot keep up.
-	backlog := rec.live.acked.Load() - rec.live.consumed.Load()
+	backlog := st.Acked - st.Unique
 
 	// Drain: give consumers time to read everything acknowledged.
 	if w.ConsumersPerTopic > 0 {
-		deadline := time.Now().Add(w.Drain)
-		for rec.unconsumed() > 0 && time.Now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-			if ctx.Err() != nil {
-				break
-			}
-		}
+		parts.drain(ctx, nprod, time.Now().Add(w.Drain))
 	}
-	stopConsumers()
-	cwg.Wait()
-	close(progressDone)
+	stopProgress()
+	finished = true
+	if err := parts.finish(ctx, rec); err != nil {
+		return nil, err
+	}
 
 	out := rec.output(spec, faults, hiccup, hiccupMax)
 	out.Run.Broker = stages
 	out.Run.LogBytes = logBytes
 	out.Run.Resources = used
+	out.Run.LostWorkers = parts.lostWorkers()
+	out.Workers = pool.Infos()
 	if len(used) > 0 {
 		out.Run.ScrapeEvery = spec.ScrapeEvery
 	}
@@ -559,6 +466,14 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		out.Run.Backlog = max(backlog, 0)
 	}
 	return out, ctx.Err()
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }
 
 // outcome names a send's result for the status table.
@@ -575,7 +490,10 @@ func outcome(res client.SendResult, err error) (string, bool) {
 	return "TRANSPORT_ERROR", false
 }
 
-func consumeQueue(ctx context.Context, c *client.PullConsumer, q client.MessageQueue, rec *recorder, log *slog.Logger) {
+// consumeQueue reads q from offset 0 until ctx ends and records every
+// loadgen message it finds. offsetNs is this process's clock − the
+// driver's: payloads carry intended times on the driver's clock.
+func consumeQueue(ctx context.Context, c *client.PullConsumer, q client.MessageQueue, rec *recorder, offsetNs int64, log *slog.Logger) {
 	var offset int64
 	for ctx.Err() == nil {
 		res, err := c.Pull(ctx, q, offset, 32, time.Second)
@@ -596,7 +514,7 @@ func consumeQueue(ctx context.Context, c *client.PullConsumer, q client.MessageQ
 			}
 			producer := int(binary.BigEndian.Uint32(m.Body[4:]))
 			seq := int64(binary.BigEndian.Uint64(m.Body[8:]))
-			intended := base.Add(time.Duration(binary.BigEndian.Uint64(m.Body[16:])))
+			intended := time.Unix(0, int64(binary.BigEndian.Uint64(m.Body[16:]))+offsetNs)
 			rec.consume(producer, seq, intended, now)
 		}
 		if res.NextBeginOffset > offset || res.Status == client.OffsetIllegal {

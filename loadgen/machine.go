@@ -14,6 +14,18 @@ import (
 
 // Fingerprint describes this machine. It samples CPU idle over one second.
 func Fingerprint() Machine {
+	m := quickFingerprint()
+	idle0, total0 := cpuTimes()
+	time.Sleep(time.Second)
+	idle1, total1 := cpuTimes()
+	if total1 > total0 {
+		m.IdleAtStart = float64(idle1-idle0) / float64(total1-total0)
+	}
+	return m
+}
+
+// quickFingerprint is Fingerprint without the idle sample.
+func quickFingerprint() Machine {
 	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
 	m.Hostname, _ = os.Hostname()
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
@@ -38,12 +50,6 @@ func Fingerprint() Machine {
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			m.Load1, _ = strconv.ParseFloat(f[0], 64)
 		}
-	}
-	idle0, total0 := cpuTimes()
-	time.Sleep(time.Second)
-	idle1, total1 := cpuTimes()
-	if total1 > total0 {
-		m.IdleAtStart = float64(idle1-idle0) / float64(total1-total0)
 	}
 	return m
 }

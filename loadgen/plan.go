@@ -57,6 +57,10 @@ type PlanOptions struct {
 	// Calibrate measures the tool's own floor at the plan's rates against
 	// a null target before the runs (Summary.Calibration).
 	Calibrate bool
+	// Workers are `loadgen worker` addresses (host:port) the runs are
+	// split over; empty takes the topology's workers, and without those
+	// loadgen starts local worker processes.
+	Workers []string
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -124,6 +128,17 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		}
 	}
 
+	pool, err := planWorkers(ctx, plan, opts)
+	if err != nil {
+		return "", err
+	}
+	defer pool.Close()
+	sum.Workers = pool.Infos()
+	for _, wi := range sum.Workers {
+		log.Info("worker", "addr", wi.Addr, "version", wi.Version, "host", wi.Machine.Hostname,
+			"clockOffset", wi.ClockOffset, "uncertainty", wi.ClockUncertainty)
+	}
+
 	dir := filepath.Join(opts.ResultsDir, sum.Started.Format("2006-01-02T150405Z")+"-"+plan.Scenario)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create result folder: %w", err)
@@ -141,7 +156,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		out, err := Execute(ctx, RunSpec{
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
 			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
-			Credentials: opts.Credentials, Metrics: opts.Metrics, ScrapeEvery: opts.ScrapeEvery,
+			Credentials: opts.Credentials, Metrics: opts.Metrics, ScrapeEvery: opts.ScrapeEvery, Workers: pool,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)
@@ -213,6 +228,24 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		return dir, err
 	}
 	return dir, nil
+}
+
+// planWorkers connects to the workers opts or the topology name, or starts
+// local ones: one for the producers and, when the workload consumes,
+// one for the consumers.
+func planWorkers(ctx context.Context, plan Plan, opts PlanOptions) (*WorkerPool, error) {
+	addrs := opts.Workers
+	if len(addrs) == 0 {
+		addrs = plan.Topology.Workers
+	}
+	if len(addrs) > 0 {
+		return ConnectWorkers(ctx, addrs)
+	}
+	n := 1
+	if plan.Workload.ConsumersPerTopic > 0 {
+		n = 2
+	}
+	return StartLocalWorkers(ctx, n)
 }
 
 // rateName spells a target rate for file names and keys ("max" for 0).

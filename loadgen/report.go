@@ -510,6 +510,7 @@ func writeSetup(b *strings.Builder, s *Summary) {
 	if s.Placement.Brokers != "" || s.Placement.Loadgen != "" {
 		fmt.Fprintf(b, "- **CPU placement:** brokers on %s, load generator on %s.\n", orDash(s.Placement.Brokers), orDash(s.Placement.Loadgen))
 	}
+	writeWorkers(b, s)
 
 	t := s.Topology
 	topo := fmt.Sprintf("%d name server(s)", t.Namesrvs)
@@ -1085,4 +1086,40 @@ func writeCalibration(b *strings.Builder, s *Summary) {
 			us(float64(p.RoundTrip.P50)), us(float64(p.RoundTrip.P99)), us(float64(p.RoundTrip.P999)), us(float64(p.Hiccup.P999)), verdict)
 	}
 	b.WriteString("\n")
+}
+
+// writeWorkers describes the load workers: where producers and consumers
+// ran, and how far apart their clocks may be (which bounds the accuracy of
+// end-to-end latency between them).
+func writeWorkers(b *strings.Builder, s *Summary) {
+	if len(s.Workers) == 0 {
+		return
+	}
+	var ws []string
+	var worst time.Duration
+	local := true
+	for _, w := range s.Workers {
+		local = local && w.Local
+		d := fmt.Sprintf("%s (%s, %s, %d cores", w.Addr, orDash(w.Machine.Hostname), orDash(w.Version), w.Machine.Cores)
+		if !w.Local {
+			d += fmt.Sprintf(", clock offset %v ± %v", w.ClockOffset.Round(time.Microsecond), w.ClockUncertainty.Round(time.Microsecond))
+		}
+		ws = append(ws, d+")")
+		worst = max(worst, w.ClockUncertainty)
+	}
+	kind := "remote"
+	if local {
+		kind = "local processes started by loadgen, apart from the one that drives the run"
+	}
+	fmt.Fprintf(b, "- **Load workers** (%s): %s. With consumers, the first half of the workers send and the rest consume.", kind, strings.Join(ws, "; "))
+	if !local {
+		fmt.Fprintf(b, " End-to-end latency between two workers is corrected by their clock offsets; it is uncertain by up to %v (the sum of two workers' uncertainties).", (2 * worst).Round(time.Microsecond))
+	}
+	b.WriteString("\n")
+	for _, r := range s.Runs {
+		for _, lw := range r.LostWorkers {
+			fmt.Fprintf(b, "- **Worker lost** in %s at %s msg/s (repetition %d): %s. Its sends are missing from that run, and messages of the topics it consumed are not counted as lost.\n",
+				r.Label, rateNum(r.TargetRate), r.Repetition, lw)
+		}
+	}
 }

@@ -21,6 +21,9 @@ type Summary struct {
 	// Calibration is the tool's own floor at the plan's rates, measured
 	// against a null target before the runs (calibrate.go).
 	Calibration []CalibrationPoint `json:"calibration,omitempty"`
+	// Workers are the load workers the runs were split over (local
+	// processes unless -workers named others), with their clock offsets.
+	Workers []WorkerInfo `json:"workers,omitempty"`
 }
 
 // Machine fingerprints the host the run measured.
@@ -69,6 +72,9 @@ type Run struct {
 	Duplicates   int64            `json:"duplicates"`
 	Lost         int64            `json:"lost"` // acked but never consumed by the end of the drain
 	Backlog      int64            `json:"backlog"`
+	// LostWorkers are the workers given up on during the run ("addr:
+	// why"): their share of the ledger is not counted as lost messages.
+	LostWorkers []string `json:"lostWorkers,omitempty"`
 
 	// Latencies in microseconds. Send: ack − intended send time (the
 	// open-loop, coordinated-omission-free number). Service: ack − actual

@@ -18,6 +18,9 @@ type TopologySpec struct {
 	// ProxyClients puts one on the link from loadgen's clients to every
 	// master, named "<group>/client-link".
 	ProxyClients bool `yaml:"proxyClients" json:"proxyClients,omitempty"`
+	// Workers are `loadgen worker` addresses (host:port) to split the
+	// load over; empty: local worker processes.
+	Workers []string `yaml:"workers" json:"workers,omitempty"`
 }
 
 // GroupSpec is one broker group: a master and its slaves.

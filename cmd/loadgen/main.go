@@ -4,6 +4,7 @@
 //
 //	loadgen scenario [-profile quick|full] NAME   named benchmark (see loadgen list)
 //	loadgen run -workload W.yaml [-topology T.yaml | -namesrv ADDRS -group G] [flags]
+//	loadgen worker -listen HOST:PORT
 //	loadgen compare RESULT_DIR_A RESULT_DIR_B
 //	loadgen list
 package main
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +50,7 @@ func usage(w io.Writer) {
   loadgen run -workload FILE [-topology FILE | -namesrv 'a:9876;b:9876' -group NAME] [flags]
   loadgen calibrate [-rates 1000,5000,20000] [-duration 5s] [-size 1024] [-json FILE]
                                    (the tool's own floor, against a null target)
+  loadgen worker -listen HOST:PORT  (runs producers and consumers for a driver's -workers)
   loadgen compare RESULT_DIR_A RESULT_DIR_B
   loadgen report RESULT_DIR        (rewrite report.md from summary.json, keeping the charts)
   loadgen list
@@ -69,6 +72,8 @@ func run(args []string, stderr io.Writer) int {
 		err = runCmd(ctx, args[1:])
 	case "calibrate":
 		err = calibrateCmd(ctx, args[1:], os.Stdout)
+	case "worker":
+		err = workerCmd(ctx, args[1:])
 	case "compare":
 		err = compareCmd(args[1:])
 	case "report":
@@ -102,6 +107,7 @@ type common struct {
 	scrape                         time.Duration
 	accessKey, secretKey           string
 	quiet, calibrate               bool
+	workers                        string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -114,6 +120,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.accessKey, "accessKey", "", "with -namesrv: sign every request with this ACL account (brokers with aclEnable=true)")
 	fs.StringVar(&c.secretKey, "secretKey", "", "the SecretKey of -accessKey")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress")
+	fs.StringVar(&c.workers, "workers", "", "','-separated `loadgen worker` addresses (host:port) to split producers and consumers over (default: the topology's workers, else local worker processes)")
 	fs.BoolVar(&c.calibrate, "calibrate", true, "before the runs, measure the tool's own floor at each rate against a null target (the report's \"The tool's own floor\")")
 }
 
@@ -127,6 +134,9 @@ func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
 		o.Metrics = strings.Split(c.metrics, ",")
 	}
 	o.ScrapeEvery = c.scrape
+	if c.workers != "" {
+		o.Workers = strings.Split(c.workers, ",")
+	}
 	o.Calibrate = c.calibrate
 	if c.accessKey != "" {
 		o.Credentials = &remoting.Credentials{AccessKey: c.accessKey, SecretKey: c.secretKey}
@@ -266,6 +276,29 @@ func runCmd(ctx context.Context, args []string) error {
 		plan.Faults = fp
 	}
 	return execute(ctx, plan, c)
+}
+
+// workerCmd serves the worker API until interrupted.
+func workerCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	listen := fs.String("listen", "", "address to serve the worker API on (HOST:PORT; port 0 picks a free one)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("worker: unexpected argument %q", fs.Arg(0))
+	}
+	if *listen == "" {
+		return errors.New("worker: -listen HOST:PORT is required")
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return fmt.Errorf("worker: -listen %q: want HOST:PORT: %v", *listen, err)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	return loadgen.ServeWorker(ctx, ln, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 }
 
 func orDefault(s, d string) string {
