@@ -88,7 +88,6 @@ const (
 	payloadHeader = 24
 )
 
-
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMax, histDigits) }
 
 func recordUs(h *hdrhistogram.Histogram, d time.Duration) {
