@@ -396,6 +396,9 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 			return nil, err
 		}
 	}
+	if len(targets) > 0 {
+		targets = append(targets, pool.localTargets()...)
+	}
 	resources := startResourceSampler(ctx, targets, warmupEnd, spec.ScrapeEvery)
 	// The broker's own stage histograms when the measured window opens.
 	stagesBefore := make(chan *brokerSnapshot, 1)

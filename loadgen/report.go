@@ -675,7 +675,8 @@ func writeResources(b *strings.Builder, groups []runGroup) {
 		"(CPU and RSS of processes loadgen started from /proc), medians of the repetitions. Per-message figures divide " +
 		"by the messages acknowledged in the window: *CPU µs/msg* is the figure a capacity plan carries to other hardware " +
 		"(the CPU a message costs the master and each slave); *log B/msg* the CommitLog bytes written, *net B/msg* the " +
-		"client and replication bytes in and out. The load generator's own CPU is not in it.\n\n")
+		"client and replication bytes in and out. Rows with role loadgen are the load workers loadgen started on this host " +
+		"(their CPU, from /proc): what the tool itself took from the machine.\n\n")
 	b.WriteString("| mode | target | node | CPU cores | CPU µs/msg | RSS max | GC pause ms (GCs) | log B/msg | net B/msg | fsyncs/s | repl. lag max |\n")
 	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, g := range groups {

@@ -23,7 +23,7 @@ import (
 // messages: what a capacity plan carries to other hardware.
 type NodeResources struct {
 	Node     string `json:"node"`     // namesrv-0, <group>-master, <group>-slave-1, or the endpoint's node_id/role
-	Role     string `json:"role"`     // namesrv, master, slave
+	Role     string `json:"role"`     // namesrv, master, slave, loadgen (a local load worker)
 	Endpoint string `json:"endpoint"` // the /metrics URL scraped
 	Samples  int    `json:"samples"`  // scrapes that answered in the window
 
@@ -199,8 +199,16 @@ func parseSample(body []byte) resourceSample {
 	return s
 }
 
-// sample scrapes t once into buf (reused).
+// sample scrapes t once into buf (reused); a target without an endpoint
+// (a local load worker) is read in /proc alone.
 func (t resourceTarget) sample(ctx context.Context, buf *bytes.Buffer) (resourceSample, string, error) {
+	if t.url == "" {
+		cpu, rss, err := ProcUsage(t.pid)
+		if err != nil {
+			return resourceSample{}, "", err
+		}
+		return resourceSample{cpu: cpu, rss: rss, gcSum: -1, gcCount: -1, logWritten: -1, net: -1, syncs: -1, lag: -1}, "proc", nil
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
 	if err != nil {
 		return resourceSample{}, "", err

@@ -45,12 +45,13 @@ type WorkerInfo struct {
 	Lost string `json:"lost,omitempty"`
 }
 
-// buildVersion names the binary's code: its VCS revision when built from
-// a checkout, else the module version.
+// buildVersion names the binary's code: its VCS revision when the build
+// recorded one, else the checkout it runs in (git describe), else the
+// module version.
 func buildVersion() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return GitVersion("")
 	}
 	rev, dirty := "", false
 	for _, s := range bi.Settings {
@@ -62,6 +63,9 @@ func buildVersion() string {
 		}
 	}
 	if rev == "" {
+		if v := GitVersion(""); v != "unknown" {
+			return v
+		}
 		return bi.Main.Version
 	}
 	if len(rev) > 12 {

@@ -186,6 +186,16 @@ func (p *WorkerPool) Infos() []WorkerInfo {
 	return out
 }
 
+// localTargets are the pool's local workers, for the resource table
+// (CPU and RSS from /proc).
+func (p *WorkerPool) localTargets() []resourceTarget {
+	var out []resourceTarget
+	for i, c := range p.local {
+		out = append(out, resourceTarget{name: fmt.Sprintf("loadgen-worker-%d", i), role: "loadgen", pid: c.Process.Pid})
+	}
+	return out
+}
+
 // Close stops the workers the pool started.
 func (p *WorkerPool) Close() {
 	stopCmds(p.local)
