@@ -199,3 +199,15 @@ func (cs CapacitySearch) Run(ctx context.Context, measure func(ctx context.Conte
 	}
 	return res, err
 }
+
+// measured is the search's capacity: the confirmed rate, else the last
+// pass of an exhausted search (confirmed false); 0 when there is neither.
+func (r CapacityResult) measured() (rate float64, confirmed bool) {
+	switch {
+	case r.Sustained > 0:
+		return r.Sustained, true
+	case r.Exhausted && r.LastPass > 0:
+		return r.LastPass, false
+	}
+	return 0, false
+}

@@ -531,7 +531,7 @@ func (r *recorder) output(spec RunSpec, faults []Fault, hiccup *hdrhistogram.His
 	defer r.mu.Unlock()
 	w := spec.Workload
 	run := Run{
-		Label: spec.Label, Mode: spec.Mode, Flush: spec.Flush, TargetRate: w.Rate, Repetition: spec.Repetition,
+		Label: spec.Label, Mode: spec.Mode, Flush: spec.Flush, Group: spec.Group, TargetRate: w.Rate, Repetition: spec.Repetition,
 		Warmup: w.Warmup, Measured: w.Duration,
 		Sent: r.sent, Acked: r.acked, Errors: r.errs, Statuses: r.statuses,
 		AchievedRate: float64(r.acked) / w.Duration.Seconds(),

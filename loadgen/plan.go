@@ -61,6 +61,8 @@ type PlanOptions struct {
 	// split over; empty takes the topology's workers, and without those
 	// loadgen starts local worker processes.
 	Workers []string
+	// Hardware is the profile the report's capacity model predicts for.
+	Hardware *Hardware
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -82,7 +84,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	sum := &Summary{
 		Scenario: plan.Scenario, Profile: plan.Profile, Started: time.Now().UTC(), Machine: machine,
 		Versions: Versions{Rocketgo: GitVersion(opts.RepoDir), Loadgen: GitVersion(opts.RepoDir)},
-		Workload: plan.Workload, Topology: plan.Topology, Notes: plan.Notes, Command: plan.Command,
+		Workload: plan.Workload, Topology: plan.Topology, Notes: plan.Notes, Command: plan.Command, Hardware: opts.Hardware,
 		Placement: Placement{Brokers: orAll(plan.Topology.BrokerCPUs), Loadgen: orAll(plan.Topology.LoadgenCPUs)},
 	}
 	if err := PinSelf(plan.Topology.LoadgenCPUs); err != nil {

@@ -73,6 +73,7 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 	writeSetup(b, s)
 	writeCalibration(b, s)
 	writeCapacity(b, s)
+	writeModel(b, s)
 	writeSizing(b, s)
 	writeResults(b, s, groups)
 	writeFaults(b, groups)
@@ -821,9 +822,13 @@ var sizingLoads = []float64{10_000, 100_000, 1_000_000}
 func writeSizing(b *strings.Builder, s *Summary) {
 	bpm := bytesPerMessage(s)
 	var rows []string
+	modelled := false
 	for _, c := range s.Capacity {
-		r := c.Result
-		if r.Sustained <= 0 {
+		per := c.Result.Sustained
+		if mc := modelCapacity(s, c.Label); mc > 0 {
+			per, modelled = mc, true
+		}
+		if per <= 0 {
 			continue
 		}
 		slaves := 0
@@ -836,7 +841,7 @@ func writeSizing(b *strings.Builder, s *Summary) {
 			}
 		}
 		for _, load := range sizingLoads {
-			groups := int(math.Ceil(load / r.Sustained))
+			groups := int(math.Ceil(load / per))
 			disk := "—"
 			if bpm > 0 {
 				disk = humanBytes((bpm + 20) * load / float64(groups) * 72 * 3600 * float64(1+slaves))
@@ -849,7 +854,13 @@ func writeSizing(b *strings.Builder, s *Summary) {
 		return
 	}
 	b.WriteString("### Sizing (what-if)\n\n")
-	b.WriteString("The confirmed capacities above, scaled out: broker groups needed for each load (plus one spare for " +
+	if modelled {
+		fmt.Fprintf(b, "Each group's rate within the SLO on `%s` from the capacity model (its maximum times the SLO headroom "+
+			"measured here; a mode the model could not check here keeps its capacity measured here), scaled out: ", s.Hardware)
+	} else {
+		b.WriteString("The confirmed capacities above, scaled out: ")
+	}
+	b.WriteString("broker groups needed for each load (plus one spare for " +
 		"failover), machines if each broker (master or slave) gets one like this, and the CommitLog one group keeps " +
 		"over the default fileReservedTime of 72 h, all its copies included. This assumes groups add up linearly " +
 		"(separate machines and disks, load spread evenly over their queues) and no more headroom than the SLO search " +

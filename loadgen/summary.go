@@ -24,6 +24,8 @@ type Summary struct {
 	// Workers are the load workers the runs were split over (local
 	// processes unless -workers named others), with their clock offsets.
 	Workers []WorkerInfo `json:"workers,omitempty"`
+	// Hardware is the profile the capacity model predicts for (-hardware).
+	Hardware *Hardware `json:"hardware,omitempty"`
 }
 
 // Machine fingerprints the host the run measured.
@@ -54,10 +56,11 @@ type Placement struct {
 // Run is one measured configuration: one broker group mode at one target
 // rate, one repetition.
 type Run struct {
-	Label      string  `json:"label"`      // e.g. "SYNC_MASTER+ASYNC_FLUSH"
-	Mode       string  `json:"mode"`       // brokerRole of the group under test
-	Flush      string  `json:"flush"`      // flushDiskType of the group under test
-	TargetRate float64 `json:"targetRate"` // msg/s asked for (0 = as fast as the window allows)
+	Label      string  `json:"label"`           // e.g. "SYNC_MASTER+ASYNC_FLUSH"
+	Mode       string  `json:"mode"`            // brokerRole of the group under test
+	Flush      string  `json:"flush"`           // flushDiskType of the group under test
+	Group      string  `json:"group,omitempty"` // brokerName of the group under test
+	TargetRate float64 `json:"targetRate"`      // msg/s asked for (0 = as fast as the window allows)
 	Repetition int     `json:"repetition"`
 
 	Warmup   time.Duration `json:"warmupNs"`

@@ -52,7 +52,8 @@ func usage(w io.Writer) {
                                    (the tool's own floor, against a null target)
   loadgen worker -listen HOST:PORT  (runs producers and consumers for a driver's -workers)
   loadgen compare RESULT_DIR_A RESULT_DIR_B
-  loadgen report RESULT_DIR        (rewrite report.md from summary.json, keeping the charts)
+  loadgen report [-hardware H] RESULT_DIR   (rewrite report.md from summary.json, keeping the charts;
+                                   -hardware 'cores=16,diskMBps=800,netGbps=10' adds the capacity model's prediction)
   loadgen list
 `)
 }
@@ -107,7 +108,7 @@ type common struct {
 	scrape                         time.Duration
 	accessKey, secretKey           string
 	quiet, calibrate               bool
-	workers                        string
+	workers, hardware              string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -121,6 +122,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.secretKey, "secretKey", "", "the SecretKey of -accessKey")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress")
 	fs.StringVar(&c.workers, "workers", "", "','-separated `loadgen worker` addresses (host:port) to split producers and consumers over (default: the topology's workers, else local worker processes)")
+	fs.StringVar(&c.hardware, "hardware", "", "hardware profile for the report's capacity model: 'cores=16,diskMBps=800,netGbps=10' or a YAML file with those keys (each broker on such a machine)")
 	fs.BoolVar(&c.calibrate, "calibrate", true, "before the runs, measure the tool's own floor at each rate against a null target (the report's \"The tool's own floor\")")
 }
 
@@ -186,12 +188,19 @@ func execute(ctx context.Context, plan loadgen.Plan, c common) error {
 	if c.scrape < 0 {
 		return fmt.Errorf("-scrape %v: want a duration >= 0", c.scrape)
 	}
+	opts := c.options(logger())
+	if c.hardware != "" {
+		hw, err := loadgen.ParseHardware(c.hardware)
+		if err != nil {
+			return err
+		}
+		opts.Hardware = &hw
+	}
 	if c.metrics != "" && c.namesrv == "" {
 		return errors.New("-metrics names the endpoints of an existing cluster: use it with -namesrv (topologies loadgen starts have their metrics on)")
 	}
-	log := logger()
 	start := time.Now()
-	dir, err := loadgen.RunPlan(ctx, plan, c.options(log))
+	dir, err := loadgen.RunPlan(ctx, plan, opts)
 	if err != nil {
 		return err
 	}
@@ -393,13 +402,32 @@ func compareCmd(args []string) error {
 // reportCmd rewrites a result folder's report.md from its summary.json
 // (after loadgen learned to say more), linking the charts already there.
 func reportCmd(args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("report: want one result folder, got %d arguments", len(args))
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	hardware := fs.String("hardware", "", "hardware profile for the capacity model: 'cores=16,diskMBps=800,netGbps=10' or a YAML file with those keys")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	dir := args[0]
+	if fs.NArg() != 1 {
+		return fmt.Errorf("report: want one result folder, got %d arguments", fs.NArg())
+	}
+	var hw *loadgen.Hardware
+	if *hardware != "" {
+		h, err := loadgen.ParseHardware(*hardware)
+		if err != nil {
+			return err
+		}
+		hw = &h
+	}
+	dir := fs.Arg(0)
 	s, err := loadgen.ReadSummary(dir)
 	if err != nil {
 		return err
+	}
+	if hw != nil {
+		s.Hardware = hw
+		if err := loadgen.WriteSummary(dir, s); err != nil {
+			return err
+		}
 	}
 	var charts []string
 	for _, name := range []string{loadgen.ChartPercentiles, loadgen.ChartOverTime, loadgen.ChartVsRate, loadgen.ChartEndToEnd} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rocketgo/rocketgo/internal/proctest"
@@ -53,5 +54,28 @@ func TestRunOnWorker(t *testing.T) {
 	}
 	if err := worker.Stop(); err != nil {
 		t.Fatalf("the worker did not stop cleanly: %v\n%s", err, worker.Log())
+	}
+}
+
+// TestWorkerAndHardwareBadInput: bad -listen, -workers and -hardware
+// values stop loadgen with a message naming them.
+func TestWorkerAndHardwareBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"worker"}, "-listen"},
+		{[]string{"worker", "-listen", "nohost"}, "nohost"},
+		{[]string{"worker", "-listen", "127.0.0.1:0", "extra"}, "extra"},
+		{[]string{"run", "-hardware", "cores=0", "-results", dir}, "cores must be > 0"},
+		{[]string{"run", "-hardware", "cores=4,gpus=1", "-results", dir}, "gpus"},
+		{[]string{"report", "-hardware", "cores=x", dir}, "cores=\"x\""},
+		{[]string{"run", "-workers", "127.0.0.1:1", "-namesrv", "127.0.0.1:1", "-group", "g", "-results", dir, "-quiet", "-calibrate=false"}, "127.0.0.1:1"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(tc.args, &stderr); code == 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("loadgen %v: exit %d, stderr %q; want a failure naming %q", tc.args, code, stderr.String(), tc.want)
+		}
 	}
 }
