@@ -454,11 +454,14 @@ func (pr *partRun) markUncounted(uncounted []bool) {
 // or until deadline. The workers' counters say when that may be so; the
 // ledgers, fetched then, say whether it is (a message consumed but never
 // acknowledged, say after a timeout, makes the counters meet early).
+// Fetches are at least 500 ms apart.
 func (pr *partRun) drain(ctx context.Context, producers int, deadline time.Time) {
 	var nextLedger time.Time
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		st := pr.status(ctx)
-		if st.Unique >= st.Acked && !time.Now().Before(nextLedger) {
+		// With a worker lost, the counters can no longer meet: ask the
+		// ledgers (which leave its topics out).
+		if (st.Unique >= st.Acked || len(pr.lostWorkers()) > 0) && !time.Now().Before(nextLedger) {
 			if n, err := pr.unconsumed(ctx, producers); err == nil && n == 0 {
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -142,45 +143,60 @@ func TestSplit(t *testing.T) {
 	}
 }
 
-// TestWorkerLostMidRun kills one of two sending workers a second into a
-// run: the run finishes, names the worker lost, and counts none of the
-// messages whose acknowledgements died with it as lost.
+// TestWorkerLostMidRun kills one of three workers a second into a run:
+// a sending one, then the consuming one. The run finishes and names the
+// worker lost; the messages whose acknowledgements died with a sender are
+// in no ledger, and those of the topics a lost consumer was reading are
+// not counted as lost.
 func TestWorkerLostMidRun(t *testing.T) {
 	c := launchOneGroup(t)
 	ctx := context.Background()
-	pool, err := StartLocalWorkers(ctx, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	for _, wi := range pool.Infos() {
-		if wi.Version == "" || wi.Machine.Cores == 0 || wi.PID == 0 || wi.ClockUncertainty <= 0 || wi.ClockUncertainty > time.Second {
-			t.Fatalf("worker info %+v", wi)
-		}
-	}
-	w := Workload{Topics: 1, QueuesPerTopic: 4, MessageSize: 256, ProducersPerTopic: 2, ConsumersPerTopic: 1,
-		Rate: 1000, InFlight: 256, BatchSize: 1, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond,
-		Drain: 5 * time.Second, SendTimeout: 3 * time.Second}
-	victim := pool.local[1] // sends for producer 1
-	go func() {
-		time.Sleep(1500 * time.Millisecond)
-		victim.Process.Kill()
-	}()
-	out, err := Execute(ctx, RunSpec{Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "lost", Group: "g", Workers: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := out.Run
-	t.Logf("sent %d acked %d consumed %d lost %d dup %d; lost workers %v", r.Sent, r.Acked, r.Consumed, r.Lost, r.Duplicates, r.LostWorkers)
-	if len(r.LostWorkers) != 1 || r.Lost != 0 || r.Duplicates != 0 {
-		t.Fatalf("lost workers %v, lost %d, duplicates %d", r.LostWorkers, r.Lost, r.Duplicates)
-	}
-	// Only the surviving producer's sends are in: about half the rate.
-	if r.Acked < 1000 || r.Acked > 2000 || r.Consumed < r.Acked {
-		t.Fatalf("acked %d, consumed %d: want producer 0's ~1500, all consumed", r.Acked, r.Consumed)
-	}
-	if len(out.Workers) != 3 {
-		t.Fatalf("workers %+v", out.Workers)
+	for _, tc := range []struct {
+		name   string
+		victim int // 0, 1 send (one producer each), 2 consumes
+	}{{"sender", 1}, {"consumer", 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, err := StartLocalWorkers(ctx, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			for _, wi := range pool.Infos() {
+				if wi.Version == "" || wi.Machine.Cores == 0 || wi.PID == 0 || wi.ClockUncertainty <= 0 || wi.ClockUncertainty > time.Second {
+					t.Fatalf("worker info %+v", wi)
+				}
+			}
+			w := Workload{Topics: 1, QueuesPerTopic: 4, MessageSize: 256, ProducersPerTopic: 2, ConsumersPerTopic: 1,
+				Rate: 1000, InFlight: 256, BatchSize: 1, Duration: 3 * time.Second, Warmup: 500 * time.Millisecond,
+				Drain: 5 * time.Second, SendTimeout: 3 * time.Second}
+			victim := pool.local[tc.victim]
+			go func() {
+				time.Sleep(1500 * time.Millisecond)
+				victim.Process.Kill()
+			}()
+			out, err := Execute(ctx, RunSpec{Namesrvs: c.NamesrvAddrs(), Workload: w, Label: "lost", Group: "g", Workers: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := out.Run
+			t.Logf("sent %d acked %d consumed %d lost %d dup %d; lost workers %v", r.Sent, r.Acked, r.Consumed, r.Lost, r.Duplicates, r.LostWorkers)
+			if len(r.LostWorkers) != 1 || !strings.HasPrefix(r.LostWorkers[0], pool.Infos()[tc.victim].Addr) || r.Lost != 0 || r.Duplicates != 0 {
+				t.Fatalf("lost workers %v, lost %d, duplicates %d", r.LostWorkers, r.Lost, r.Duplicates)
+			}
+			switch tc.victim {
+			case 1: // only the surviving producer's sends are in, all consumed
+				if r.Acked < 1000 || r.Acked > 2000 || r.Consumed < r.Acked {
+					t.Fatalf("acked %d, consumed %d: want producer 0's ~1500, all consumed", r.Acked, r.Consumed)
+				}
+			case 2: // every send is in; what the consumer read died with it
+				if r.Acked < 2700 || r.Consumed != 0 {
+					t.Fatalf("acked %d, consumed %d: want ~3000 acked, nothing consumed on record", r.Acked, r.Consumed)
+				}
+			}
+			if len(out.Workers) != 3 {
+				t.Fatalf("workers %+v", out.Workers)
+			}
+		})
 	}
 }
 
