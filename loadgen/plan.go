@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -45,7 +46,12 @@ type PlanOptions struct {
 	Namesrvs   []string // drive an existing cluster instead of starting one
 	Log        *slog.Logger
 	Progress   func(Progress)
-	RepoDir    string // for the version stamp
+	// Phase, when set, is told in a line of words when each phase before
+	// the runs ends: hardware floors, topology start, calibration.
+	Phase func(string)
+	// RunDone, when set, is told of each run when it ends.
+	RunDone func(Run)
+	RepoDir string // for the version stamp
 	// Credentials sign every request (for brokers with aclEnable=true);
 	// the account must be admin, as loadgen creates its topics.
 	Credentials *remoting.Credentials
@@ -67,6 +73,11 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	phase := func(format string, args ...any) {
+		if opts.Phase != nil {
+			opts.Phase(fmt.Sprintf(format, args...))
+		}
 	}
 	if err := plan.Workload.Validate(); err != nil {
 		return "", err
@@ -100,16 +111,22 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		var err error
 		if fl, err := MeasureFloors(work); err != nil {
 			log.Warn("hardware floors", "err", err)
+			phase("hardware floors: not measured: %v", err)
 		} else {
 			sum.Machine.Floors = &fl
 			log.Info("hardware floors", "fsyncP50us", fl.FsyncP50, "loopbackRttP50us", fl.RTTP50)
+			phase("hardware floors: 4 KiB write + fdatasync p50 %d µs, p99 %d µs; loopback round trip p50 %d µs, p99 %d µs",
+				fl.FsyncP50, fl.FsyncP99, fl.RTTP50, fl.RTTP99)
 		}
+		began := time.Now()
 		cluster, err = Launch(ctx, plan.Topology, opts.BinDir, work, log)
 		if err != nil {
 			return "", err
 		}
 		defer cluster.Stop()
 		namesrvs = cluster.NamesrvAddrs()
+		phase("topology started: %d processes (%d namesrvs, %d broker groups) in %s", len(cluster.Nodes()), len(namesrvs),
+			len(plan.Topology.Groups), formatDuration(time.Since(began)))
 	} else {
 		sum.Topology = TopologySpec{Cluster: "(existing)"}
 		sum.Notes = append(sum.Notes, "Ran against an existing cluster at "+fmt.Sprint(namesrvs)+"; its topology is not recorded.")
@@ -118,9 +135,17 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	if opts.Calibrate {
 		// The runs matter more than their yardstick: a failed calibration
 		// is noted and the plan goes on.
+		began := time.Now()
 		if err := calibratePlan(ctx, plan, sum, log); err != nil {
 			log.Warn("calibration", "err", err)
 			sum.Notes = append(sum.Notes, "The tool's own floor could not be measured: "+err.Error())
+			phase("tool's own floor: not measured: %v", err)
+		} else if len(sum.Calibration) > 0 {
+			var parts []string
+			for _, p := range sum.Calibration {
+				parts = append(parts, fmt.Sprintf("%s pacing p99 %s", rateTitle(p.Rate), pctWords(p.Pacing.P99, p.Pacing.Count, q99)))
+			}
+			phase("tool's own floor against a null target, in %s: %s", formatDuration(time.Since(began)), strings.Join(parts, ", "))
 		}
 	}
 
@@ -165,6 +190,9 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			}
 		}
 		sum.Runs = append(sum.Runs, run)
+		if opts.RunDone != nil {
+			opts.RunDone(run)
+		}
 		log.Info("run done", "label", t.Label, "rate", rate, "rep", rep, "achieved", int(run.AchievedRate),
 			"p50", run.Send.P50, "p99", run.Send.P99, "errors", run.Errors)
 		return &sum.Runs[len(sum.Runs)-1], nil
@@ -228,4 +256,27 @@ func orAll(s string) string {
 		return "all (not pinned)"
 	}
 	return s
+}
+
+// pctWords spells a percentile (µs) for a line of progress: its value, or
+// "too few samples" when count puts fewer than minBeyond beyond level q.
+func pctWords(v, count, q int64) string {
+	if !enough(count, q) {
+		return "too few samples"
+	}
+	return (time.Duration(v) * time.Microsecond).String()
+}
+
+// RunLine is one line about a finished run, for progress off a terminal:
+// mode, target rate, repetition, achieved rate, p99 and errors.
+func RunLine(r Run) string {
+	line := fmt.Sprintf("%s at %s, repetition %d: achieved %s msg/s, send p99 %s", r.Label, rateTitle(r.TargetRate), r.Repetition,
+		rateNum(r.AchievedRate), pctWords(r.Send.P99, r.Send.Count, q99))
+	if r.Errors > 0 {
+		line += fmt.Sprintf(", %d errors", r.Errors)
+	}
+	if r.Lost > 0 || r.Duplicates > 0 {
+		line += fmt.Sprintf(", %d lost, %d duplicated", r.Lost, r.Duplicates)
+	}
+	return line
 }

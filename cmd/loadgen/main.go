@@ -132,7 +132,7 @@ func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
 		o.Credentials = &remoting.Credentials{AccessKey: c.accessKey, SecretKey: c.secretKey}
 	}
 	if !c.quiet {
-		o.Progress = newProgress().update
+		newProgress().options(&o)
 	}
 	return o
 }
