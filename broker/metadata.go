@@ -98,6 +98,19 @@ func (t *offsetTable) removeTopic(topic string) {
 	t.mu.Unlock()
 }
 
+// removeGroup drops the group's offsets in every topic.
+func (t *offsetTable) removeGroup(group string) {
+	suffix := "@" + group
+	t.mu.Lock()
+	for k := range t.offsets {
+		if strings.HasSuffix(k, suffix) {
+			delete(t.offsets, k)
+			t.dirty = true
+		}
+	}
+	t.mu.Unlock()
+}
+
 // fileLocked returns the table in its file form. t.mu must be held.
 func (t *offsetTable) fileLocked() offsetsFile {
 	f := offsetsFile{OffsetTable: make(map[string]map[string]int64, len(t.offsets))}
@@ -237,6 +250,19 @@ func (t *groupTable) ensure(name string) error {
 	}, nil)
 	t.announce(changed)
 	return err
+}
+
+// remove deletes the group's config and reports whether it had one.
+func (t *groupTable) remove(name string) (bool, error) {
+	changed, err := t.t.update(func(groups map[string]*SubscriptionGroupConfig) bool {
+		if _, ok := groups[name]; !ok {
+			return false
+		}
+		delete(groups, name)
+		return true
+	}, nil)
+	t.announce(changed)
+	return changed, err
 }
 
 // merge adds or replaces the given groups.
