@@ -49,6 +49,10 @@ type RunSpec struct {
 	// samples only). Each scrape costs the servers and loadgen a little
 	// CPU at that instant, which shows in tails on a small machine.
 	ScrapeEvery time.Duration
+	// Cleanup deletes the run's topics and consumer groups from the
+	// cluster when the run ends (cleanup.go): for clusters loadgen did not
+	// start.
+	Cleanup bool
 }
 
 // FaultPlan is a fault to inject at At into the measured window.
@@ -265,6 +269,9 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	if err := createTopics(ctx, spec.Namesrvs, spec.Group, topics, w.QueuesPerTopic, spec.Credentials); err != nil {
 		return nil, err
 	}
+	if spec.Cleanup {
+		defer cleanupRun(spec, runID, topics, log) // after the clients below have closed
+	}
 
 	clientOpts := []client.Option{client.Logger(log)}
 	if cr := spec.Credentials; cr != nil {
@@ -321,7 +328,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	}()
 	for t, topic := range topics {
 		for k := 0; k < w.ConsumersPerTopic; k++ {
-			c, err := client.NewPullConsumer(spec.Namesrvs, fmt.Sprintf("GID_%s_%d", runID, t), clientOpts...)
+			c, err := client.NewPullConsumer(spec.Namesrvs, consumerGroup(runID, t), clientOpts...)
 			if err != nil {
 				return nil, fmt.Errorf("consumer: %w", err)
 			}

@@ -63,6 +63,10 @@ type PlanOptions struct {
 	// Calibrate measures the tool's own floor at the plan's rates against
 	// a null target before the runs (Summary.Calibration).
 	Calibrate bool
+	// KeepTopics keeps the topics and consumer groups each run creates on
+	// an existing cluster (Namesrvs); by default they are deleted when the
+	// run ends.
+	KeepTopics bool
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -128,8 +132,13 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		phase("topology started: %d processes (%d namesrvs, %d broker groups) in %s", len(cluster.Nodes()), len(namesrvs),
 			len(plan.Topology.Groups), formatDuration(time.Since(began)))
 	} else {
-		sum.Topology = TopologySpec{Cluster: "(existing)"}
-		sum.Notes = append(sum.Notes, "Ran against an existing cluster at "+fmt.Sprint(namesrvs)+"; its topology is not recorded.")
+		sum.Topology, sum.Existing = TopologySpec{}, namesrvs
+		sum.Placement.Brokers = "" // not known
+		what := "deletes the topics and consumer groups each run creates when the run ends"
+		if opts.KeepTopics {
+			what = "keeps the topics and consumer groups the runs create (-keep-topics)"
+		}
+		phase("existing cluster at %s: loadgen starts nothing and %s", strings.Join(namesrvs, ";"), what)
 	}
 
 	if opts.Calibrate {
@@ -167,6 +176,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
 			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
 			Credentials: opts.Credentials, Metrics: opts.Metrics, ScrapeEvery: opts.ScrapeEvery,
+			Cleanup: cluster == nil && !opts.KeepTopics,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)

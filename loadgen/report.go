@@ -90,8 +90,12 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 			}
 		}
 		if n := mostIntervals(s.Runs); n > 0 && n <= overTimeMinPoints && !slices.ContainsFunc(charts, func(c string) bool { return filepath.Base(c) == ChartOverTime }) {
-			fmt.Fprintf(b, "No chart over time: each run's measured window gave at most %d one-second points, too few to show a trend "+
-				"(it takes more than %d; measure windows longer than %d s).\n\n", n, overTimeMinPoints, overTimeMinPoints)
+			points := "points"
+			if n == 1 {
+				points = "point"
+			}
+			fmt.Fprintf(b, "No chart over time: each run's measured window gave at most %d one-second %s, too few to show a trend "+
+				"(it takes more than %d; measure windows longer than %d s).\n\n", n, points, overTimeMinPoints, overTimeMinPoints)
 		}
 	}
 
@@ -607,15 +611,32 @@ func writeSetup(b *strings.Builder, s *Summary) {
 	if line == "" {
 		line = "not recorded"
 	}
-	fmt.Fprintf(b, "- **Machine:** %s; %.0f%% idle and load average %.2f at the start.\n", line, 100*m.IdleAtStart, m.Load1)
+	machine := "Machine"
+	if existing(s) {
+		machine = "Load generator's machine" // the brokers' is not known
+	}
+	fmt.Fprintf(b, "- **%s:** %s; %.0f%% idle and load average %.2f at the start.\n", machine, line, 100*m.IdleAtStart, m.Load1)
 	if f := m.Floors; f != nil {
 		fmt.Fprintf(b, "- **Hardware floors** (measured before the runs): 4 KiB write + fdatasync on the brokers' disk p50 %d µs, p99 %d µs; "+
 			"1 KiB loopback TCP round trip p50 %d µs, p99 %d µs.\n", f.FsyncP50, f.FsyncP99, f.RTTP50, f.RTTP99)
 	}
-	if s.Placement.Brokers != "" || s.Placement.Loadgen != "" {
+	switch {
+	case existing(s):
+		fmt.Fprintf(b, "- **CPU placement:** load generator on %s; the brokers' is not known.\n", orDash(s.Placement.Loadgen))
+	case s.Placement.Brokers != "" || s.Placement.Loadgen != "":
 		fmt.Fprintf(b, "- **CPU placement:** brokers on %s, load generator on %s.\n", orDash(s.Placement.Brokers), orDash(s.Placement.Loadgen))
 	}
 
+	if existing(s) {
+		topo := "an existing cluster, not started by loadgen"
+		if len(s.Existing) > 0 {
+			topo += " (namesrvs " + strings.Join(s.Existing, ";") + ")"
+		}
+		fmt.Fprintf(b, "- **Topology:** %s; broker group(s) measured: %s. Its roles, slaves, flush settings and machines are not known to loadgen "+
+			"and not recorded here.\n", topo, strings.Join(labelsOf(groupRuns(s.Runs)), ", "))
+		writeWorkload(b, s)
+		return
+	}
 	t := s.Topology
 	topo := fmt.Sprintf("%d name server(s)", t.Namesrvs)
 	if t.Cluster != "" {
@@ -645,7 +666,15 @@ func writeSetup(b *strings.Builder, s *Summary) {
 		topo += fmt.Sprintf("; CommitLog segments of %s", formatBytes(t.SegmentSize))
 	}
 	fmt.Fprintf(b, "- **Topology:** %s.\n", topo)
+	writeWorkload(b, s)
+}
 
+// existing reports whether s measured a cluster loadgen did not start
+// (older summaries name it cluster "(existing)").
+func existing(s *Summary) bool { return len(s.Existing) > 0 || s.Topology.Cluster == "(existing)" }
+
+// writeWorkload is the setup's workload line.
+func writeWorkload(b *strings.Builder, s *Summary) {
 	w := s.Workload
 	name := ""
 	if w.Name != "" {
@@ -913,11 +942,15 @@ func diskSentence(s *Summary, groups []runGroup) string {
 	if peak <= 0 {
 		return ""
 	}
+	copies := "each slave holds the same again"
+	if existing(s) {
+		copies = "a slave, if the group has any, holds the same again"
+	}
 	const reserveHours = 72             // fileReservedTime's default
 	perHour := (bpm + 20) * peak * 3600 // + one 20-byte consume-queue entry
 	return fmt.Sprintf("**Disk**: each message took %.0f bytes of CommitLog (body, header, topic and properties) and 20 bytes of consume queue; "+
 		"at the highest throughput measured, %s msg/s, a broker group's master fills %s per hour, %s over the default fileReservedTime of %d h "+
-		"(each slave holds the same again).", bpm, rateNum(peak), humanBytes(perHour), humanBytes(perHour*reserveHours), reserveHours)
+		"(%s).", bpm, rateNum(peak), humanBytes(perHour), humanBytes(perHour*reserveHours), reserveHours, copies)
 }
 
 // bytesPerMessage is the median CommitLog bytes per acknowledged message
@@ -949,7 +982,9 @@ func writeSizing(b *strings.Builder, s *Summary) {
 			continue
 		}
 		slaves := 0
-		if run := firstRun(s, c.Label); run != nil {
+		if existing(s) {
+			slaves = -1 // not known
+		} else if run := firstRun(s, c.Label); run != nil {
 			for _, g := range s.Topology.Groups {
 				if g.Role == run.Mode && g.Flush == run.Flush {
 					slaves = g.Slaves
@@ -959,12 +994,17 @@ func writeSizing(b *strings.Builder, s *Summary) {
 		}
 		for _, load := range sizingLoads {
 			groups := int(math.Ceil(load / r.Sustained))
-			disk := "—"
+			disk, machines := "—", "—"
 			if bpm > 0 {
-				disk = humanBytes((bpm + 20) * load / float64(groups) * 72 * 3600 * float64(1+slaves))
+				disk = humanBytes((bpm + 20) * load / float64(groups) * 72 * 3600 * float64(1+max(slaves, 0)))
+				if slaves < 0 {
+					disk += " (the master's copy)"
+				}
 			}
-			rows = append(rows, fmt.Sprintf("| %s | %s | %d + 1 | %d | %s |", cell(c.Label), rateNum(load), groups,
-				(groups+1)*(1+slaves), disk))
+			if slaves >= 0 {
+				machines = strconv.Itoa((groups + 1) * (1 + slaves))
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %d + 1 | %s | %s |", cell(c.Label), rateNum(load), groups, machines, disk))
 		}
 	}
 	if len(rows) == 0 {

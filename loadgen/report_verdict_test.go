@@ -228,3 +228,25 @@ func TestReportTooFewSamples(t *testing.T) {
 		"| 200 | 600 | too few | too few | 3000 | too few |",
 	}, []string{"No send was acknowledged"})
 }
+
+// TestReportExistingCluster: against a cluster loadgen did not start, the
+// report says so, and invents neither its topology nor its slaves.
+func TestReportExistingCluster(t *testing.T) {
+	s, _ := syntheticSummary(t)
+	s.Topology, s.Existing, s.Placement.Brokers = TopologySpec{}, []string{"10.0.0.1:9876", "10.0.0.2:9876"}, ""
+	for i := range s.Runs {
+		s.Runs[i].LogBytes = s.Runs[i].Acked * 1200
+	}
+	s.Capacity = []Capacity{{Label: syncLabel, Result: CapacityResult{SLO: SLO{P99: 10 * time.Millisecond}, Sustained: 20000,
+		Steps: []CapacityStep{{Phase: "confirm", Rate: 20000, Pass: true}}}}}
+	expect(t, reportOf(t, s), []string{
+		"- **Topology:** an existing cluster, not started by loadgen (namesrvs 10.0.0.1:9876;10.0.0.2:9876); broker group(s) measured: " +
+			asyncLabel + ", " + syncLabel + ".",
+		"- **Load generator's machine:** Test CPU",
+		"- **CPU placement:** load generator on 1; the brokers' is not known.",
+		"(a slave, if the group has any, holds the same again)",
+		// 100000 msg/s at 20000 per group: 5 groups + 1 spare; machines
+		// and copies not known.
+		"| " + syncLabel + " | 100000 | 5 + 1 | — | 5.8 TiB (the master's copy) |",
+	}, []string{"slave(s)", "each slave", "name server(s)", "**Machine:**", "brokers on"})
+}
