@@ -88,22 +88,20 @@ func (t *offsetTable) commit(group, topic string, queueID int32, offset int64) {
 // removeTopic drops every group's offsets of topic.
 func (t *offsetTable) removeTopic(topic string) {
 	prefix := topic + "@"
-	t.mu.Lock()
-	for k := range t.offsets {
-		if strings.HasPrefix(k, prefix) {
-			delete(t.offsets, k)
-			t.dirty = true
-		}
-	}
-	t.mu.Unlock()
+	t.removeKeys(func(key string) bool { return strings.HasPrefix(key, prefix) })
 }
 
 // removeGroup drops the group's offsets in every topic.
 func (t *offsetTable) removeGroup(group string) {
 	suffix := "@" + group
+	t.removeKeys(func(key string) bool { return strings.HasSuffix(key, suffix) })
+}
+
+// removeKeys drops the offsets of every offsetKey that matches.
+func (t *offsetTable) removeKeys(match func(key string) bool) {
 	t.mu.Lock()
 	for k := range t.offsets {
-		if strings.HasSuffix(k, suffix) {
+		if match(k) {
 			delete(t.offsets, k)
 			t.dirty = true
 		}

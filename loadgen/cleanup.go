@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -80,38 +79,6 @@ func removeRunResources(namesrvs []string, group string, cred *remoting.Credenti
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// groupOf asks the namesrvs (first that answers) for the cluster a broker
-// group belongs to and its brokers.
-func groupOf(ctx context.Context, rpc *remoting.Client, namesrvs []string, group string) (string, wire.BrokerData, error) {
-	var lastErr error
-	for _, ns := range namesrvs {
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		resp, err := rpc.Invoke(cctx, ns, remoting.NewRequest(remoting.GetBrokerClusterInfo))
-		cancel()
-		if err != nil {
-			lastErr = fmt.Errorf("namesrv %s: %w", ns, err)
-			continue
-		}
-		var info wire.ClusterInfo
-		if err := wire.Unmarshal(resp.Body, &info); err != nil {
-			lastErr = fmt.Errorf("namesrv %s: cluster info: %w", ns, err)
-			continue
-		}
-		bd, ok := info.BrokerAddrTable[group]
-		if !ok {
-			return "", bd, fmt.Errorf("namesrv %s knows no broker group %q", ns, group)
-		}
-		cluster := bd.Cluster
-		for c, names := range info.ClusterAddrTable {
-			if cluster == "" && slices.Contains(names, group) {
-				cluster = c
-			}
-		}
-		return cluster, bd, nil
-	}
-	return "", wire.BrokerData{}, fmt.Errorf("no namesrv reachable: %w", lastErr)
 }
 
 // cleanupRun is Execute's deferred deletion of a run's topics and groups

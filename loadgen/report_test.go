@@ -228,7 +228,7 @@ func TestWriteChartsAndReport(t *testing.T) {
 			t.Errorf("report.md does not embed %s", c)
 		}
 	}
-	for _, w := range []string{
+	expect(t, report, []string{
 		"# replication: load test report",
 		// The comparison at the highest rate both sustain, beyond noise.
 		"- **SYNC_MASTER+ASYNC_FLUSH vs ASYNC_MASTER+ASYNC_FLUSH** at 20000 msg/s: +",
@@ -249,14 +249,7 @@ func TestWriteChartsAndReport(t *testing.T) {
 		"1 topic(s) × 8 queue(s), 1024-byte messages",                        // workload
 		"- Both modes ran on one host",                                       // notes
 		"```sh\nbin/loadgen bench -scenario replication -profile quick\n```", // reproduce
-	} {
-		if !strings.Contains(report, w) {
-			t.Errorf("report.md lacks %q", w)
-		}
-	}
-	if t.Failed() {
-		t.Logf("report.md:\n%s", report)
-	}
+	}, nil)
 }
 
 // TestReportSyncNotSlower checks the honest wording when SYNC is not
@@ -567,24 +560,7 @@ func TestReportToolFloor(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, _ := syntheticSummary(t)
 			s.Calibration = cal
-			dir := t.TempDir()
-			if err := WriteReport(dir, s, nil); err != nil {
-				t.Fatal(err)
-			}
-			data, _ := os.ReadFile(filepath.Join(dir, ReportFile))
-			for _, w := range want {
-				if !bytes.Contains(data, []byte(w)) {
-					t.Errorf("report.md lacks %q", w)
-				}
-			}
-			for _, w := range not {
-				if bytes.Contains(data, []byte(w)) {
-					t.Errorf("report.md has %q", w)
-				}
-			}
-			if t.Failed() {
-				t.Logf("report.md:\n%s", data)
-			}
+			expect(t, reportOf(t, s), want, not)
 		})
 	}
 	// The synthetic p99s are about 480 (ASYNC) and 845 µs (SYNC) at 10000
