@@ -410,10 +410,13 @@ var kneeDefinition = fmt.Sprintf("The *knee* of a mode is the last target rate b
 	"the mode is *over budget already at the lowest rate*: its knee is at or below that rate, and only lower rates can place it.",
 	kneeBaseFactor, kneeSlopeFactor, 100*kneeMinRise)
 
-// kneeSentences is the verdict's point on each mode's knee.
+// kneeSentences is the verdict's point on each mode's knee; the modes
+// over budget already at the same lowest rate are named together.
 func kneeSentences(s *Summary, groups []runGroup) []string {
 	labels, curves := throughputCurves(groups)
 	var parts []string
+	over := map[float64][]string{} // lowest rate → modes over budget there
+	var overRates []float64
 	multi := false
 	for _, l := range labels {
 		c := curves[l]
@@ -432,20 +435,24 @@ func kneeSentences(s *Summary, groups []runGroup) []string {
 			continue
 		}
 		kp := c[k]
-		part := fmt.Sprintf("%s at %s (p99 %s µs", l, rateTitle(kp.target), us(kp.P99))
-		if k == 0 {
-			part = fmt.Sprintf("%s over budget already at the lowest rate, %s (p99 %s µs", l, rateTitle(kp.target), us(kp.P99))
-		}
+		rise := fmt.Sprintf("p99 %s µs", us(kp.P99))
 		if k+1 < len(c) {
 			next := c[k+1]
-			part += fmt.Sprintf("; %s µs at %s", us(next.P99), rateTitle(next.target))
+			rise = fmt.Sprintf("p99 %s → %s µs at %s", us(kp.P99), us(next.P99), rateTitle(next.target))
 			if cp := calibrationAt(s, next.target); cp != nil {
 				if f, ok := cp.floorLevel(q99); ok && next.P99 <= f {
-					part += fmt.Sprintf(", within the tool's own %s µs there, so the turn is loadgen's", us(f))
+					rise += fmt.Sprintf(", within the tool's own %s µs there, so the turn is loadgen's", us(f))
 				}
 			}
 		}
-		parts = append(parts, part+")")
+		if k == 0 {
+			if over[kp.target] == nil {
+				overRates = append(overRates, kp.target)
+			}
+			over[kp.target] = append(over[kp.target], fmt.Sprintf("%s (%s)", l, rise))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s at %s (%s)", l, rateTitle(kp.target), rise))
 	}
 	if !multi {
 		if len(labels) > 0 {
@@ -453,7 +460,14 @@ func kneeSentences(s *Summary, groups []runGroup) []string {
 		}
 		return nil
 	}
-	return []string{"**Knee** (the last rate before p99 turns sharply upward; see Results): " + firstOf(parts, "the knee marks in the results table") + "."}
+	var heads []string
+	for _, r := range overRates {
+		heads = append(heads, fmt.Sprintf("over budget already at the lowest rate, %s: %s", rateTitle(r), firstOf(over[r], "the knee marks in the results table")))
+	}
+	if len(parts) > 0 {
+		heads = append(heads, firstOf(parts, "the knee marks in the results table"))
+	}
+	return []string{"**Knee** (the last rate before p99 turns sharply upward; see Results): " + strings.Join(heads, "; ") + "."}
 }
 
 func peakSentence(s *Summary, groups []runGroup) string {

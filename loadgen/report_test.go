@@ -577,7 +577,7 @@ func TestReportToolFloor(t *testing.T) {
 		"- **Half or more the tool's**: loadgen alone measures at least half the p99 of ASYNC_MASTER+ASYNC_FLUSH at 20000 msg/s (300 of 520 µs); " +
 			"SYNC_MASTER+ASYNC_FLUSH at 40000 msg/s (4000 of 6167 µs); read those p99s",
 		// ASYNC's knee: the rise to 40000 msg/s is within the tool's own p99 there.
-		"ASYNC_MASTER+ASYNC_FLUSH at 20000 msg/s (p99 520 µs; 3566 µs at 40000 msg/s, within the tool's own 4000 µs there, so the turn is loadgen's)",
+		"ASYNC_MASTER+ASYNC_FLUSH at 20000 msg/s (p99 520 → 3566 µs at 40000 msg/s, within the tool's own 4000 µs there, so the turn is loadgen's)",
 	}, []string{"(300 of 891"})
 	check("the comparison rate within the floor", []CalibrationPoint{{Rate: 20000, Send: pct(200000, 1000, 2000)}}, []string{
 		"- **SYNC_MASTER+ASYNC_FLUSH vs ASYNC_MASTER+ASYNC_FLUSH** at 20000 msg/s: both within the tool's own floor (p99 520 and 891 µs; loadgen alone 1000 µs), so no difference between them is the broker's.",

@@ -111,8 +111,8 @@ func TestReportKneeAtLowestRate(t *testing.T) {
 		}
 	}
 	expect(t, reportOf(t, s), []string{
-		"ASYNC_MASTER+ASYNC_FLUSH over budget already at the lowest rate, 1000 msg/s (p99 1000 µs; 6500 µs at 5000 msg/s)",
-		"SYNC_MASTER+ASYNC_FLUSH at 5000 msg/s (p99 3300 µs; 12000 µs at 15000 msg/s)",
+		"- **Knee** (the last rate before p99 turns sharply upward; see Results): over budget already at the lowest rate, 1000 msg/s: " +
+			"ASYNC_MASTER+ASYNC_FLUSH (p99 1000 → 6500 µs at 5000 msg/s); SYNC_MASTER+ASYNC_FLUSH at 5000 msg/s (p99 3300 → 12000 µs at 15000 msg/s).",
 		"| ASYNC_MASTER+ASYNC_FLUSH | 1000 msg/s (knee or below) |",
 		"| SYNC_MASTER+ASYNC_FLUSH | 5000 msg/s (knee) |",
 		"*over budget already at the lowest rate*: its knee is at or below that rate",
