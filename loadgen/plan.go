@@ -46,12 +46,7 @@ type PlanOptions struct {
 	Namesrvs   []string // drive an existing cluster instead of starting one
 	Log        *slog.Logger
 	Progress   func(Progress)
-	// Phase, when set, is told in a line of words when each phase before
-	// the runs ends: hardware floors, topology start, calibration.
-	Phase func(string)
-	// RunDone, when set, is told of each run when it ends.
-	RunDone func(Run)
-	RepoDir string // for the version stamp
+	RepoDir    string // for the version stamp
 	// Credentials sign every request (for brokers with aclEnable=true);
 	// the account must be admin, as loadgen creates its topics.
 	Credentials *remoting.Credentials
@@ -67,6 +62,11 @@ type PlanOptions struct {
 	// an existing cluster (Namesrvs); by default they are deleted when the
 	// run ends.
 	KeepTopics bool
+	// Phase, when set, is told in a line of words when each phase before
+	// the runs ends: hardware floors, topology start, calibration.
+	Phase func(string)
+	// RunDone, when set, is told of each run when it ends.
+	RunDone func(Run)
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing

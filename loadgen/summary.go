@@ -5,23 +5,20 @@ import "time"
 // Summary is what summary.json holds: everything needed to understand,
 // reproduce and compare one run of a scenario.
 type Summary struct {
-	Scenario string        `json:"scenario"`
-	Profile  string        `json:"profile,omitempty"` // quick, full, …
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"durationNs"`
-	Machine  Machine       `json:"machine"`
-	Versions Versions      `json:"versions"`
-	Workload Workload      `json:"workload"`
-	Topology TopologySpec  `json:"topology"`
-	// Existing names the namesrvs of a cluster the runs drove but loadgen
-	// did not start, whose topology it does not know; empty when loadgen
-	// started Topology.
-	Existing  []string   `json:"existingNamesrvs,omitempty"`
-	Placement Placement  `json:"placement"`
-	Runs      []Run      `json:"runs"`
-	Notes     []string   `json:"notes,omitempty"`    // findings in words, e.g. why SYNC is not slower
-	Command   string     `json:"command,omitempty"`  // how to reproduce the run
-	Capacity  []Capacity `json:"capacity,omitempty"` // SLO searches, one per label
+	Scenario  string        `json:"scenario"`
+	Profile   string        `json:"profile,omitempty"` // quick, full, …
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"durationNs"`
+	Machine   Machine       `json:"machine"`
+	Versions  Versions      `json:"versions"`
+	Workload  Workload      `json:"workload"`
+	Topology  TopologySpec  `json:"topology"`
+	Existing  []string      `json:"existingNamesrvs,omitempty"` // namesrvs of a cluster loadgen drove but did not start (Topology then empty)
+	Placement Placement     `json:"placement"`
+	Runs      []Run         `json:"runs"`
+	Notes     []string      `json:"notes,omitempty"`    // findings in words, e.g. why SYNC is not slower
+	Command   string        `json:"command,omitempty"`  // how to reproduce the run
+	Capacity  []Capacity    `json:"capacity,omitempty"` // SLO searches, one per label
 	// Calibration is the tool's own floor at the plan's rates, measured
 	// against a null target before the runs (calibrate.go).
 	Calibration []CalibrationPoint `json:"calibration,omitempty"`
