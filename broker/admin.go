@@ -115,6 +115,27 @@ func (b *Broker) deleteTopicInBroker(c *remoting.Conn, req *remoting.Command) *r
 	return remoting.NewResponse(req, remoting.Success, "")
 }
 
+// deleteSubscriptionGroup handles DELETE_SUBSCRIPTIONGROUP (207): the
+// group's config goes and, with cleanOffset=true, its committed offsets in
+// every topic. A group the broker does not have is deleted already.
+func (b *Broker) deleteSubscriptionGroup(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	group, err := req.String("groupName")
+	if err != nil {
+		return fieldErr(req, err)
+	}
+	removed, err := b.groups.remove(group)
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "persist subscription groups: %v", err)
+	}
+	if req.ExtValue("cleanOffset") == "true" {
+		b.offsets.removeGroup(group)
+	}
+	if removed {
+		b.log.Info("subscription group deleted", "group", group)
+	}
+	return remoting.NewResponse(req, remoting.Success, "")
+}
+
 // topicConfigWrapper is TopicConfigSerializeWrapper.
 type topicConfigWrapper struct {
 	TopicConfigTable map[string]*TopicConfig `json:"topicConfigTable"`

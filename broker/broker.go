@@ -320,6 +320,7 @@ func (b *Broker) routes() {
 	handle(remoting.DeleteTopicInBroker, b.deleteTopicInBroker)
 	handle(remoting.GetAllTopicConfig, b.getAllTopicConfig)
 	handle(remoting.GetAllSubscriptionGroupConfig, b.getAllSubscriptionGroupConfig)
+	handle(remoting.DeleteSubscriptionGroup, b.deleteSubscriptionGroup)
 	handle(remoting.ConsumerSendMsgBack, b.consumerSendMsgBack)
 	handle(remoting.LockBatchMQ, b.lockBatchMQ)
 	handle(remoting.UnlockBatchMQ, b.unlockBatchMQ)

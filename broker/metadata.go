@@ -88,9 +88,20 @@ func (t *offsetTable) commit(group, topic string, queueID int32, offset int64) {
 // removeTopic drops every group's offsets of topic.
 func (t *offsetTable) removeTopic(topic string) {
 	prefix := topic + "@"
+	t.removeKeys(func(key string) bool { return strings.HasPrefix(key, prefix) })
+}
+
+// removeGroup drops the group's offsets in every topic.
+func (t *offsetTable) removeGroup(group string) {
+	suffix := "@" + group
+	t.removeKeys(func(key string) bool { return strings.HasSuffix(key, suffix) })
+}
+
+// removeKeys drops the offsets of every offsetKey that matches.
+func (t *offsetTable) removeKeys(match func(key string) bool) {
 	t.mu.Lock()
 	for k := range t.offsets {
-		if strings.HasPrefix(k, prefix) {
+		if match(k) {
 			delete(t.offsets, k)
 			t.dirty = true
 		}
@@ -237,6 +248,19 @@ func (t *groupTable) ensure(name string) error {
 	}, nil)
 	t.announce(changed)
 	return err
+}
+
+// remove deletes the group's config and reports whether it had one.
+func (t *groupTable) remove(name string) (bool, error) {
+	changed, err := t.t.update(func(groups map[string]*SubscriptionGroupConfig) bool {
+		if _, ok := groups[name]; !ok {
+			return false
+		}
+		delete(groups, name)
+		return true
+	}, nil)
+	t.announce(changed)
+	return changed, err
 }
 
 // merge adds or replaces the given groups.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,4 +174,70 @@ func TestMetadataReachesSlavePromptly(t *testing.T) {
 	c.startBroker()
 	c.createTopic("AfterRestart", 1)
 	eventually(t, 5*time.Second, "a topic of the restarted master on the slave", slaveHas(remoting.GetAllTopicConfig, "topicConfigTable", "AfterRestart"))
+}
+
+// TestDeleteSubscriptionGroup: DELETE_SUBSCRIPTIONGROUP removes the group's
+// config, with cleanOffset=true its committed offsets too, and the
+// deletion outlives a restart; another group keeps both. A group the broker
+// does not have is deleted already; a request without a group name is
+// refused, naming the field.
+func TestDeleteSubscriptionGroup(t *testing.T) {
+	c := startCluster(t, 1)
+	c.createTopic("Del", 1)
+	for _, g := range []string{"GID_gone", "GID_kept"} {
+		if resp := c.invoke(heartbeat(g, "delete-test")); resp.Code != remoting.Success {
+			t.Fatalf("heartbeat %s: code %d %q", g, resp.Code, resp.Remark)
+		}
+		if resp := c.invoke(remoting.NewRequest(remoting.UpdateConsumerOffset, "consumerGroup", g, "topic", "Del",
+			"queueId", "0", "commitOffset", "7")); resp.Code != remoting.Success {
+			t.Fatalf("commit offset of %s: code %d %q", g, resp.Code, resp.Remark)
+		}
+	}
+	groups := func() map[string]json.RawMessage {
+		t.Helper()
+		resp := c.invoke(remoting.NewRequest(remoting.GetAllSubscriptionGroupConfig))
+		var table map[string]map[string]json.RawMessage
+		if err := json.Unmarshal(resp.Body, &table); err != nil {
+			t.Fatal(err)
+		}
+		return table["subscriptionGroupTable"]
+	}
+	offset := func(g string) string {
+		t.Helper()
+		resp := c.invoke(remoting.NewRequest(remoting.QueryConsumerOffset, "consumerGroup", g, "topic", "Del", "queueId", "0"))
+		if resp.Code != remoting.Success {
+			t.Fatalf("query offset of %s: code %d %q", g, resp.Code, resp.Remark)
+		}
+		return resp.ExtValue("offset")
+	}
+	del := func(args ...string) *remoting.Command {
+		return c.invoke(remoting.NewRequest(remoting.DeleteSubscriptionGroup, args...))
+	}
+	if resp := del("groupName", "GID_gone", "cleanOffset", "true"); resp.Code != remoting.Success {
+		t.Fatalf("delete: code %d %q", resp.Code, resp.Remark)
+	}
+	check := func(when string) {
+		t.Helper()
+		g := groups()
+		if g["GID_gone"] != nil || g["GID_kept"] == nil {
+			t.Errorf("%s: groups %v, want GID_kept without GID_gone", when, slices.Collect(maps.Keys(g)))
+		}
+		// With no committed offset, a queue that still starts at 0 answers 0.
+		if gone, kept := offset("GID_gone"), offset("GID_kept"); gone != "0" || kept != "7" {
+			t.Errorf("%s: offsets %s (deleted group) and %s (kept), want none (0) and 7", when, gone, kept)
+		}
+	}
+	check("after the delete")
+	if err := c.broker.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.startBroker()
+	check("after a restart")
+
+	if resp := del("groupName", "GID_never"); resp.Code != remoting.Success {
+		t.Errorf("deleting a group the broker never had: code %d %q", resp.Code, resp.Remark)
+	}
+	if resp := del(); resp.Code != remoting.InvalidParameter || !strings.Contains(resp.Remark, "groupName") {
+		t.Errorf("no groupName: code %d %q, want INVALID_PARAMETER naming the field", resp.Code, resp.Remark)
+	}
 }

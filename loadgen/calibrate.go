@@ -21,9 +21,13 @@ type CalibrationPoint struct {
 	// Pacing is how late sends left (actual − intended); RoundTrip is the
 	// client's send round trip with nothing behind the port but an
 	// immediate SEND_OK; Hiccup is the machine's own stalls meanwhile.
+	// Send is what a run's send latency (intended send → acknowledgement)
+	// reads at this rate with no broker behind the port: the floor under
+	// the results' send percentiles.
 	Pacing    Percentiles `json:"pacing"`
 	RoundTrip Percentiles `json:"roundTrip"`
 	Hiccup    Percentiles `json:"hiccup"`
+	Send      Percentiles `json:"send"`
 	Errors    int64       `json:"errors"`
 	// MeetsTarget: pacing p99.9 ≤ hiccup p99.9 + CalibrationTarget, and
 	// the rate was reached (98 %) without errors.
@@ -63,7 +67,7 @@ func Calibrate(ctx context.Context, w Workload, rates []float64, dir string, log
 		}
 		run := out.Run
 		p := CalibrationPoint{Rate: r, Achieved: run.AchievedRate, Pacing: run.Pacing, RoundTrip: run.Service,
-			Hiccup: run.Hiccup, Errors: run.Errors}
+			Hiccup: run.Hiccup, Send: run.Send, Errors: run.Errors}
 		p.MeetsTarget = p.Errors == 0 && p.Achieved >= 0.98*r && p.Pacing.P999 <= p.Hiccup.P999+CalibrationTarget
 		points = append(points, p)
 	}

@@ -1,7 +1,12 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -104,5 +109,53 @@ func TestCapacitySearchExhausted(t *testing.T) {
 	}
 	if !res.Exhausted || res.Sustained != 0 || len(res.Steps) != 6 || res.LastPass <= 0 || res.FirstFail <= res.LastPass {
 		t.Fatalf("exhausted result %+v", res)
+	}
+}
+
+// TestCapacitySearchRealRun searches a real broker group (a namesrv and a
+// master started from bin/) through RunPlan: with a generous SLO and a cap
+// of 1000 msg/s, it steps 500 → 1000, confirms 1000 once, and the result
+// folder's summary and report carry the search.
+func TestCapacitySearchRealRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	w := Workload{Name: "small", Topics: 1, QueuesPerTopic: 2, MessageSize: 256, ProducersPerTopic: 1, ConsumersPerTopic: 1,
+		InFlight: 64, BatchSize: 1, Warmup: 300 * time.Millisecond, Duration: time.Second, Drain: 5 * time.Second, SendTimeout: 5 * time.Second}
+	plan := Plan{Scenario: "capacity-real", Topology: TopologySpec{Namesrvs: 1, SegmentSize: 64 << 20, Groups: []GroupSpec{{Name: "g"}}},
+		Workload: w, Repetitions: 1, Targets: []Target{{Group: "g", Label: "ASYNC_MASTER+ASYNC_FLUSH", Mode: roleAsync, Flush: "ASYNC_FLUSH"}},
+		Capacity: &CapacitySearch{SLO: SLO{P99: time.Second, MaxBacklogGrowth: 0.5}, Start: 500, Factor: 2, Max: 1000, Confirmations: 1, MaxRuns: 5}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir, err := RunPlan(ctx, plan, PlanOptions{BinDir: binDir, WorkDir: t.TempDir(), ResultsDir: t.TempDir(), Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadSummary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Capacity) != 1 {
+		t.Fatalf("capacity results %+v", s.Capacity)
+	}
+	res := s.Capacity[0].Result
+	var steps []string
+	for _, st := range res.Steps {
+		steps = append(steps, fmt.Sprintf("%s %.0f %v %s", st.Phase, st.Rate, st.Pass, st.Why))
+	}
+	want := []string{"step 500 true ", "step 1000 true ", "confirm 1000 true "}
+	if res.Sustained != 1000 || !slices.Equal(steps, want) || len(s.Runs) != 3 {
+		t.Fatalf("sustained %.0f, steps %q, %d runs; want 1000, %q, 3", res.Sustained, steps, len(s.Runs), want)
+	}
+	for i, r := range s.Runs {
+		if r.Repetition != i+1 || r.Lost != 0 || r.Errors != 0 {
+			t.Errorf("run %d: repetition %d, %d lost, %d errors", i, r.Repetition, r.Lost, r.Errors)
+		}
+	}
+	report, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	for _, w := range []string{"**ASYNC_MASTER+ASYNC_FLUSH** sustains **1000 msg/s**", "| 3 | confirm | 1000 | pass |", "### Sizing (what-if)"} {
+		if !bytes.Contains(report, []byte(w)) {
+			t.Errorf("report.md lacks %q:\n%s", w, report)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"gonum.org/v1/plot"
@@ -225,6 +224,12 @@ var (
 func paletteColor(i int) color.Color { return chartPalette[i%len(chartPalette)] }
 func dashes(i int) []vg.Length       { return chartDashes[i%len(chartDashes)] }
 
+// labelColor is label's colour in every chart and panel: its place among
+// all the summary's labels, whatever a chart leaves out.
+func labelColor(groups []runGroup, label string) color.Color {
+	return paletteColor(slices.Index(labelsOf(groups), label))
+}
+
 // newPlot makes a plot with sans-serif text, a grid and number ticks;
 // saveSVG draws its legend below it.
 func newPlot(title, xLabel, yLabel string) *panel {
@@ -298,7 +303,6 @@ var percentileTicks = plot.ConstantTicks{
 // percentileChart plots the percentile distribution of kind for every
 // group with data; nil when none has any.
 func percentileChart(groups []runGroup, hists map[string]*hdrhistogram.Histogram, kind string) []*panel {
-	labels := labelsOf(groups)
 	var rates []float64
 	for _, g := range groups {
 		if !slices.Contains(rates, g.Rate) {
@@ -306,7 +310,7 @@ func percentileChart(groups []runGroup, hists map[string]*hdrhistogram.Histogram
 		}
 	}
 	var lines []series
-	ylo, yhi, xhi := math.Inf(1), math.Inf(-1), 100.0
+	ylo, yhi, xhi := math.Inf(1), math.Inf(-1), 10.0
 	for _, g := range groups {
 		xys := percentileCurve(hists[HistKey(g.Label, g.Rate, kind)])
 		if xys == nil {
@@ -323,7 +327,7 @@ func percentileChart(groups []runGroup, hists map[string]*hdrhistogram.Histogram
 			name += " @ " + rateTitle(g.Rate)
 		}
 		lines = append(lines, series{name: name, xys: xys, width: vg.Points(1.6),
-			color: paletteColor(slices.Index(labels, g.Label)), dash: dashes(slices.Index(rates, g.Rate))})
+			color: labelColor(groups, g.Label), dash: dashes(slices.Index(rates, g.Rate))})
 	}
 	if len(lines) == 0 {
 		return nil
@@ -355,7 +359,7 @@ func percentileChart(groups []runGroup, hists map[string]*hdrhistogram.Histogram
 	addLines(p, lines)
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = percentileTicks
-	p.X.Min, p.X.Max = 1, math.Pow10(int(math.Ceil(math.Log10(xhi))))
+	p.X.Min, p.X.Max = 1, xhi // the axis ends where the data does
 	setLatencyAxis(&p.Y, ylo, yhi)
 	return []*panel{p}
 }
@@ -419,10 +423,14 @@ func percentileCurveOf(g runGroup, kind string) plotter.XYs {
 	return xys
 }
 
+// overTimeMinPoints: a panel over time whose runs have no more points
+// than this shows no trend, and is left out.
+const overTimeMinPoints = 4
+
 // overTimeChart plots per-interval send p99 and max of every run, one
-// panel per target rate, with the faults marked.
+// panel per target rate with more than overTimeMinPoints points in some
+// run, with the faults marked. The x axis ends at the last point.
 func overTimeChart(groups []runGroup) []*panel {
-	labels := labelsOf(groups)
 	var rates []float64
 	for _, g := range groups {
 		if !slices.Contains(rates, g.Rate) {
@@ -434,7 +442,7 @@ func overTimeChart(groups []runGroup) []*panel {
 		var lines []series
 		var faults []Fault
 		ylo, yhi, xhi := math.Inf(1), math.Inf(-1), 0.0
-		reps := 0
+		reps, points := 0, 0
 		for _, g := range groups {
 			if g.Rate == rate {
 				reps = max(reps, len(g.Runs))
@@ -444,10 +452,10 @@ func overTimeChart(groups []runGroup) []*panel {
 			if g.Rate != rate {
 				continue
 			}
-			c := paletteColor(slices.Index(labels, g.Label))
+			c := labelColor(groups, g.Label)
 			for ri, r := range g.Runs {
-				p99, mx, end := intervalSeries(r)
-				xhi = math.Max(xhi, end)
+				p99, mx := intervalSeries(r)
+				n := 0
 				name := g.Label + " p99"
 				if reps > 1 {
 					name = fmt.Sprintf("%s rep %d p99", g.Label, r.Repetition)
@@ -459,12 +467,14 @@ func overTimeChart(groups []runGroup) []*panel {
 						continue
 					}
 					ylo, yhi = math.Min(ylo, lo), math.Max(yhi, hi)
+					xhi, n = math.Max(xhi, seg[len(seg)-1].X), n+len(seg)
 					s := series{xys: seg, color: c, dash: dashes(ri), width: vg.Points(1.6)}
 					if !named {
 						s.name, named = name, true
 					}
 					lines = append(lines, s)
 				}
+				points = max(points, n)
 				for _, seg := range mx {
 					seg, lo, hi := plottable(seg, false)
 					if len(seg) == 0 {
@@ -480,7 +490,7 @@ func overTimeChart(groups []runGroup) []*panel {
 				}
 			}
 		}
-		if len(lines) == 0 {
+		if len(lines) == 0 || points <= overTimeMinPoints {
 			continue
 		}
 		title := "Send latency per interval"
@@ -496,16 +506,15 @@ func overTimeChart(groups []runGroup) []*panel {
 			maxThumb.Color, maxThumb.Dashes, maxThumb.Width = color.Gray{Y: 0x60}, dotted, vg.Points(0.9)
 			p.addLegend("per-interval max (dotted)", maxThumb)
 		}
-		p.X.Min, p.X.Max = 0, math.Max(xhi, 1)
+		p.X.Min, p.X.Max = 0, xhi
 		panels = append(panels, p)
 	}
 	return panels
 }
 
 // intervalSeries splits a run's measured intervals into line segments of
-// p99 and max, broken where an interval acknowledged nothing; end is the
-// end of the window in seconds.
-func intervalSeries(r *Run) (p99, mx []plotter.XYs, end float64) {
+// p99 and max, broken where an interval acknowledged nothing.
+func intervalSeries(r *Run) (p99, mx []plotter.XYs) {
 	var cur99, curMax plotter.XYs
 	flush := func() {
 		if len(cur99) > 0 {
@@ -513,30 +522,24 @@ func intervalSeries(r *Run) (p99, mx []plotter.XYs, end float64) {
 		}
 		cur99, curMax = nil, nil
 	}
-	step := time.Second
-	for i, iv := range r.Intervals {
-		if i > 0 && iv.Start > r.Intervals[i-1].Start {
-			step = iv.Start - r.Intervals[i-1].Start
-		}
+	for _, iv := range r.Intervals {
 		if iv.Start < 0 {
 			continue
 		}
-		x := iv.Start.Seconds()
-		end = math.Max(end, (iv.Start + step).Seconds())
 		if iv.Acked == 0 && iv.SendP99 == 0 {
 			flush()
 			continue
 		}
+		x := iv.Start.Seconds()
 		cur99 = append(cur99, plotter.XY{X: x, Y: float64(iv.SendP99)})
 		curMax = append(curMax, plotter.XY{X: x, Y: float64(iv.SendMax)})
 	}
 	flush()
-	end = math.Max(end, r.Measured.Seconds())
-	return p99, mx, end
+	return p99, mx
 }
 
 // addFaults draws each fault as a vertical line at its start, shaded until
-// it recovered (to the end of the window when it did not), labelled with
+// it recovered (to the last point when it did not), labelled with
 // its kind and target.
 func addFaults(p *panel, faults []Fault, ylo, yhi, xEnd float64) {
 	if len(faults) == 0 || !(yhi > ylo) {
@@ -653,10 +656,8 @@ func vsRateChart(groups []runGroup) []*panel {
 	}
 	setLatencyAxis(&p.Y, ylo, yhi)
 	_, logY := p.Y.Scale.(plot.LogScale)
-	var knees plotter.XYLabels
-	var kneeColors []color.Color
-	for li, l := range labels {
-		c := paletteColor(li)
+	for _, l := range labels {
+		c := labelColor(groups, l)
 		for qi, q := range []struct {
 			name  string
 			y     func(curvePoint) (v, lo, hi float64)
@@ -705,27 +706,20 @@ func vsRateChart(groups []runGroup) []*panel {
 		for i, cp := range curves[l] {
 			pts[i] = cp.Point
 		}
+		// The knee is ringed on the curve and named in the legend, where
+		// its words cover no data.
 		if k, ok := Knee(pts); ok {
 			kp := curves[l][k]
 			ring, err := plotter.NewScatter(plotter.XYs{{X: kp.Rate, Y: kp.P99}})
 			if err == nil {
 				ring.Color, ring.Shape, ring.Radius = c, draw.RingGlyph{}, vg.Points(9)
 				p.Add(ring)
-				kneeColors = append(kneeColors, c)
-				knees.XYs = append(knees.XYs, plotter.XY{X: kp.Rate, Y: kp.P99})
-				knees.Labels = append(knees.Labels, fmt.Sprintf("knee %s ≈ %.0f msg/s", l, kp.Rate))
+				name := fmt.Sprintf("knee of %s: %s msg/s", l, groupDigits(math.Round(kp.Rate)))
+				if k == 0 {
+					name = fmt.Sprintf("knee of %s: at or below %s msg/s", l, groupDigits(math.Round(kp.Rate)))
+				}
+				p.addLegend(name, ring)
 			}
-		}
-	}
-	if len(knees.XYs) > 0 {
-		if kl, err := plotter.NewLabels(knees); err == nil {
-			for i := range kl.TextStyle {
-				kl.TextStyle[i].Font.Variant = "Sans"
-				kl.TextStyle[i].Font.Size = vg.Points(9)
-				kl.TextStyle[i].Color = kneeColors[i]
-			}
-			kl.Offset = vg.Point{X: vg.Points(10), Y: vg.Points(6)}
-			p.Add(kl)
 		}
 	}
 	p.X.Min, p.X.Max = 0, math.Max(xhi*1.08, 1)

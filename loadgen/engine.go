@@ -52,6 +52,10 @@ type RunSpec struct {
 	// Workers run the producers and consumers; nil starts local worker
 	// processes for the run.
 	Workers *WorkerPool
+	// Cleanup deletes the run's topics and consumer groups from the
+	// cluster when the run ends (cleanup.go): for clusters loadgen did not
+	// start.
+	Cleanup bool
 }
 
 // FaultPlan is a fault to inject at At into the measured window.
@@ -283,6 +287,9 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	}
 	if err := createTopics(ctx, spec.Namesrvs, spec.Group, topics, w.QueuesPerTopic, spec.Credentials); err != nil {
 		return nil, err
+	}
+	if spec.Cleanup {
+		defer cleanupRun(spec, runID, topics, log) // runs last: after the workers' clients have closed
 	}
 	pool := spec.Workers
 	if pool == nil {
@@ -771,6 +778,20 @@ func createTopicsOn(ctx context.Context, rpc *remoting.Client, master string, to
 
 // masterOf asks the namesrvs (first that answers) for group's master.
 func masterOf(ctx context.Context, rpc *remoting.Client, namesrvs []string, group string) (string, error) {
+	_, bd, err := groupOf(ctx, rpc, namesrvs, group)
+	if err != nil {
+		return "", err
+	}
+	if m := bd.BrokerAddrs[0]; m != "" {
+		return m, nil
+	}
+	return "", fmt.Errorf("broker group %q has no live master", group)
+}
+
+// groupOf asks the namesrvs (first that answers) for the cluster a broker
+// group belongs to and its brokers (BrokerAddrs[0] is the master, absent
+// when the group has none).
+func groupOf(ctx context.Context, rpc *remoting.Client, namesrvs []string, group string) (string, wire.BrokerData, error) {
 	var lastErr error
 	for _, ns := range namesrvs {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -791,14 +812,19 @@ func masterOf(ctx context.Context, rpc *remoting.Client, namesrvs []string, grou
 			for n := range info.BrokerAddrTable {
 				names = append(names, n)
 			}
-			return "", fmt.Errorf("namesrv %s knows no broker group %q (groups: %v)", ns, group, names)
+			return "", bd, fmt.Errorf("namesrv %s knows no broker group %q (groups: %v)", ns, group, names)
 		}
-		if m := bd.BrokerAddrs[0]; m != "" {
-			return m, nil
+		cluster := bd.Cluster
+		for c, names := range info.ClusterAddrTable {
+			for _, n := range names {
+				if cluster == "" && n == group {
+					cluster = c
+				}
+			}
 		}
-		return "", fmt.Errorf("broker group %q has no live master", group)
+		return cluster, bd, nil
 	}
-	return "", fmt.Errorf("no namesrv reachable: %w", lastErr)
+	return "", wire.BrokerData{}, fmt.Errorf("no namesrv reachable: %w", lastErr)
 }
 
 // Validate reports every problem of the workload, naming the field.

@@ -215,7 +215,7 @@ func costsOf(s *Summary) []MessageCost {
 			cores := 0.0
 			for _, n := range r.Resources {
 				cores += max(n.CPUCores, 0)
-				switch groupRole(r, groupOf(s, r), n) {
+				switch groupRole(r, runGroupName(s, r), n) {
 				case "master":
 					m, lb, nb = n.CPUPerMsgUs, n.LogBytesPerMsg, n.NetBytesPerMsg
 				case "slave":
@@ -272,9 +272,9 @@ func labels(s *Summary) []string {
 	return out
 }
 
-// groupOf names the group r measured: its own record, else (summaries
+// runGroupName names the group r measured: its own record, else (summaries
 // written before runs named it) the topology's only group of its mode.
-func groupOf(s *Summary, r *Run) string {
+func runGroupName(s *Summary, r *Run) string {
 	if r.Group != "" {
 		return r.Group
 	}

@@ -150,7 +150,7 @@ func preparePart(ctx context.Context, spec PartSpec, log *slog.Logger) (*part, e
 			return nil, fmt.Errorf("part: consumer %d of topic %d (%d topics, %d consumers each)", s.K, s.Topic, w.Topics, w.ConsumersPerTopic)
 		}
 		topic := spec.Topics[s.Topic]
-		c, err := client.NewPullConsumer(spec.Namesrvs, fmt.Sprintf("GID_%s_%d", spec.RunID, s.Topic), opts...)
+		c, err := client.NewPullConsumer(spec.Namesrvs, consumerGroup(spec.RunID, s.Topic), opts...)
 		if err != nil {
 			return nil, fmt.Errorf("consumer: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -63,6 +64,15 @@ type PlanOptions struct {
 	Workers []string
 	// Hardware is the profile the report's capacity model predicts for.
 	Hardware *Hardware
+	// KeepTopics keeps the topics and consumer groups each run creates on
+	// an existing cluster (Namesrvs); by default they are deleted when the
+	// run ends.
+	KeepTopics bool
+	// Phase, when set, is told in a line of words when each phase before
+	// the runs ends: hardware floors, topology start, calibration.
+	Phase func(string)
+	// RunDone, when set, is told of each run when it ends.
+	RunDone func(Run)
 }
 
 // RunPlan starts the topology (unless opts.Namesrvs names an existing
@@ -73,6 +83,11 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	phase := func(format string, args ...any) {
+		if opts.Phase != nil {
+			opts.Phase(fmt.Sprintf(format, args...))
+		}
 	}
 	if err := plan.Workload.Validate(); err != nil {
 		return "", err
@@ -106,27 +121,46 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 		var err error
 		if fl, err := MeasureFloors(work); err != nil {
 			log.Warn("hardware floors", "err", err)
+			phase("hardware floors: not measured: %v", err)
 		} else {
 			sum.Machine.Floors = &fl
 			log.Info("hardware floors", "fsyncP50us", fl.FsyncP50, "loopbackRttP50us", fl.RTTP50)
+			phase("hardware floors: 4 KiB write + fdatasync p50 %d µs, p99 %d µs; loopback round trip p50 %d µs, p99 %d µs",
+				fl.FsyncP50, fl.FsyncP99, fl.RTTP50, fl.RTTP99)
 		}
+		began := time.Now()
 		cluster, err = Launch(ctx, plan.Topology, opts.BinDir, work, log)
 		if err != nil {
 			return "", err
 		}
 		defer cluster.Stop()
 		namesrvs = cluster.NamesrvAddrs()
+		phase("topology started: %d processes (%d namesrvs, %d broker groups) in %s", len(cluster.Nodes()), len(namesrvs),
+			len(plan.Topology.Groups), formatDuration(time.Since(began)))
 	} else {
-		sum.Topology = TopologySpec{Cluster: "(existing)"}
-		sum.Notes = append(sum.Notes, "Ran against an existing cluster at "+fmt.Sprint(namesrvs)+"; its topology is not recorded.")
+		sum.Topology, sum.Existing = TopologySpec{}, namesrvs
+		sum.Placement.Brokers = "" // not known
+		what := "deletes the topics and consumer groups each run creates when the run ends"
+		if opts.KeepTopics {
+			what = "keeps the topics and consumer groups the runs create (-keep-topics)"
+		}
+		phase("existing cluster at %s: loadgen starts nothing and %s", strings.Join(namesrvs, ";"), what)
 	}
 
 	if opts.Calibrate {
 		// The runs matter more than their yardstick: a failed calibration
 		// is noted and the plan goes on.
+		began := time.Now()
 		if err := calibratePlan(ctx, plan, sum, log); err != nil {
 			log.Warn("calibration", "err", err)
 			sum.Notes = append(sum.Notes, "The tool's own floor could not be measured: "+err.Error())
+			phase("tool's own floor: not measured: %v", err)
+		} else if len(sum.Calibration) > 0 {
+			var parts []string
+			for _, p := range sum.Calibration {
+				parts = append(parts, fmt.Sprintf("%s pacing p99 %s", rateTitle(p.Rate), pctWords(p.Pacing.P99, p.Pacing.Count, q99)))
+			}
+			phase("tool's own floor against a null target, in %s: %s", formatDuration(time.Since(began)), strings.Join(parts, ", "))
 		}
 	}
 
@@ -159,6 +193,7 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
 			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
 			Credentials: opts.Credentials, Metrics: opts.Metrics, ScrapeEvery: opts.ScrapeEvery, Workers: pool,
+			Cleanup: cluster == nil && !opts.KeepTopics,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("run %s at %v msg/s (repetition %d): %w", t.Label, rate, rep, err)
@@ -182,6 +217,9 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			}
 		}
 		sum.Runs = append(sum.Runs, run)
+		if opts.RunDone != nil {
+			opts.RunDone(run)
+		}
 		log.Info("run done", "label", t.Label, "rate", rate, "rep", rep, "achieved", int(run.AchievedRate),
 			"p50", run.Send.P50, "p99", run.Send.P99, "errors", run.Errors)
 		return &sum.Runs[len(sum.Runs)-1], nil
@@ -263,4 +301,27 @@ func orAll(s string) string {
 		return "all (not pinned)"
 	}
 	return s
+}
+
+// pctWords spells a percentile (µs) for a line of progress: its value, or
+// "too few samples" when count puts fewer than minBeyond beyond level q.
+func pctWords(v, count, q int64) string {
+	if !enough(count, q) {
+		return "too few samples"
+	}
+	return (time.Duration(v) * time.Microsecond).String()
+}
+
+// RunLine is one line about a finished run, for progress off a terminal:
+// mode, target rate, repetition, achieved rate, p99 and errors.
+func RunLine(r Run) string {
+	line := fmt.Sprintf("%s at %s, repetition %d: achieved %s msg/s, send p99 %s", r.Label, rateTitle(r.TargetRate), r.Repetition,
+		rateNum(r.AchievedRate), pctWords(r.Send.P99, r.Send.Count, q99))
+	if r.Errors > 0 {
+		line += fmt.Sprintf(", %d errors", r.Errors)
+	}
+	if r.Lost > 0 || r.Duplicates > 0 {
+		line += fmt.Sprintf(", %d lost, %d duplicated", r.Lost, r.Duplicates)
+	}
+	return line
 }

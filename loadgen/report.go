@@ -67,8 +67,10 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 	}
 
 	b.WriteString("## Verdict\n\n")
-	b.WriteString(strings.Join(verdict(s, groups), " "))
-	b.WriteString("\n\n")
+	for _, v := range verdict(s, groups) {
+		fmt.Fprintf(b, "- %s\n", v)
+	}
+	b.WriteString("\n")
 
 	writeSetup(b, s)
 	writeCalibration(b, s)
@@ -87,6 +89,14 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 			if about != "" {
 				fmt.Fprintf(b, "%s\n\n", about)
 			}
+		}
+		if n := mostIntervals(s.Runs); n > 0 && n <= overTimeMinPoints && !slices.ContainsFunc(charts, func(c string) bool { return filepath.Base(c) == ChartOverTime }) {
+			points := "points"
+			if n == 1 {
+				points = "point"
+			}
+			fmt.Fprintf(b, "No chart over time: each run's measured window gave at most %d one-second %s, too few to show a trend "+
+				"(it takes more than %d; measure windows longer than %d s).\n\n", n, points, overTimeMinPoints, overTimeMinPoints)
 		}
 	}
 
@@ -116,6 +126,22 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 	}
 }
 
+// mostIntervals is the most measured intervals with acknowledged sends in
+// any run: the points its line over time has.
+func mostIntervals(runs []Run) int {
+	most := 0
+	for _, r := range runs {
+		n := 0
+		for _, iv := range r.Intervals {
+			if iv.Start >= 0 && (iv.Acked > 0 || iv.SendP99 > 0) {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
 func chartLink(dir, c string) string {
 	if filepath.IsAbs(c) || strings.HasPrefix(filepath.Clean(c), filepath.Clean(dir)+string(filepath.Separator)) {
 		if rel, err := filepath.Rel(dir, c); err == nil {
@@ -135,30 +161,36 @@ func chartCaption(name string) (caption, about string) {
 			"red lines mark faults, shaded until p99 and rate recovered."
 	case ChartVsRate:
 		return "Latency against throughput", "Median p50 and p99 over repetitions at each offered load, " +
-			"bars from the fastest to the slowest repetition; a ring marks the knee."
+			"bars from the fastest to the slowest repetition; a ring marks the knee, which the legend names."
 	case ChartEndToEnd:
 		return "End-to-end latency percentile distribution", "From the intended send time to consumption, on one host clock."
 	}
 	return strings.TrimSuffix(name, filepath.Ext(name)), ""
 }
 
-// verdict is the report's opening paragraph, sentence by sentence, every
+// verdict is the report's opening list, one short point each, every
 // number computed from s.
 func verdict(s *Summary, groups []runGroup) []string {
 	if len(groups) == 0 {
-		return []string{"No runs were measured, so there is nothing to judge."}
+		return []string{"**Nothing measured**: no runs were measured, so there is nothing to judge."}
 	}
 	var out []string
-	if !slices.ContainsFunc(groups, func(g runGroup) bool { return len(g.samples(sendP99)) > 0 }) {
-		out = append(out, "No send was acknowledged in any run, so there is no latency to report.")
-	} else {
+	switch {
+	case !slices.ContainsFunc(s.Runs, func(r Run) bool { return hasSend(&r) }):
+		out = append(out, "**No latency**: no send was acknowledged in any run, so there is no latency to report.")
+	case !slices.ContainsFunc(groups, func(g runGroup) bool { return len(g.samples(sendP99)) > 0 }):
+		out = append(out, fmt.Sprintf("**No tail latency**: no run acknowledged the %d sends a p99 needs (%d beyond it), so none is judged; "+
+			"measure longer windows or higher rates.", minSamples(q99), minBeyond))
+	default:
 		out = append(out, modeSentences(s, groups)...)
-		out = append(out, kneeSentences(groups)...)
+		out = append(out, kneeSentences(s, groups)...)
+		out = append(out, flagSentences(groups)...)
+		out = append(out, toolFloorSentences(s, groups)...)
 		out = append(out, peakSentence(s, groups))
 	}
+	out = append(out, hiccupSentence(groups))
 	out = append(out, floorSentence(s, groups))
 	out = append(out, diskSentence(s, groups))
-	out = append(out, hiccupSentence(groups))
 	out = append(out, deliverySentences(s, groups)...)
 	out = append(out, faultSentences(groups)...)
 	return slices.DeleteFunc(out, func(x string) bool { return x == "" })
@@ -193,20 +225,30 @@ func findGroup(groups []runGroup, label string, rate float64) *runGroup {
 	return nil
 }
 
-// modeSentences compare every label with the baseline at the highest
-// target rate both measured.
+// modeSentences compare every label with a reference at the highest
+// target rate both measured: the baseline, or, for a label that differs
+// from it in both replication and flush, an earlier label that differs in
+// one, so that a difference belongs to one setting.
 func modeSentences(s *Summary, groups []runGroup) []string {
 	labels := labelsOf(groups)
 	if len(labels) < 2 {
 		return nil
 	}
 	base := baselineLabel(s, labels)
-	baseRun := firstRun(s, base)
 	knees := kneeTargets(groups)
 	var out []string
-	for _, l := range labels {
+	for li, l := range labels {
 		if l == base {
 			continue
+		}
+		ref, axes := base, settingsApart(s, base, l)
+		if axes > 1 {
+			for _, o := range labels[:li] {
+				if o != l && settingsApart(s, o, l) == 1 {
+					ref, axes = o, 1
+					break
+				}
+			}
 		}
 		// Compare at the highest paced rate both sustain (at or below both
 		// knees), else the highest paced rate in common, else flat out:
@@ -217,14 +259,14 @@ func modeSentences(s *Summary, groups []runGroup) []string {
 			if g.Label != l || len(g.samples(sendP99)) == 0 {
 				continue
 			}
-			other := findGroup(groups, base, g.Rate)
+			other := findGroup(groups, ref, g.Rate)
 			if other == nil || len(other.samples(sendP99)) == 0 {
 				continue
 			}
 			rank := 0
 			if g.Rate != 0 {
 				rank = 1
-				if sustained(knees, base, g.Rate) && sustained(knees, l, g.Rate) {
+				if sustained(knees, ref, g.Rate) && sustained(knees, l, g.Rate) {
 					rank = 2
 				}
 			}
@@ -233,42 +275,87 @@ func modeSentences(s *Summary, groups []runGroup) []string {
 			}
 		}
 		if ga == nil {
-			out = append(out, fmt.Sprintf("%s and %s have no target rate in common with data, so they cannot be compared.", l, base))
+			out = append(out, fmt.Sprintf("**%s vs %s**: no target rate in common with data, so they cannot be compared.", l, ref))
 			continue
 		}
-		a50, b50 := medianOf(ga.samples(sendP50)), medianOf(gb.samples(sendP50))
-		a99, b99 := medianOf(ga.samples(sendP99)), medianOf(gb.samples(sendP99))
-		d50, d99 := b50-a50, b99-a99
-		row := compareSamples(l, ga.Rate, metric{"send p99 µs", sendP99, false}, ga.samples(sendP99), gb.samples(sendP99))
-		noise := "within run-to-run noise"
-		switch {
-		case row.Significant:
-			noise = "beyond run-to-run noise"
-		case row.Note == NoteSingleRun:
-			noise = "a single run each, so run-to-run noise is unknown"
-		}
-		at := "at " + rateTitle(ga.Rate)
-		if ga.Rate == 0 {
-			at = "flat out (closed loop)"
-		}
-		detail := fmt.Sprintf("p50 %s → %s µs, p99 %s → %s µs, %s", us(a50), us(b50), us(a99), us(b99), noise)
-		lr := firstRun(s, l)
-		expectSlower := baseRun != nil && lr != nil &&
-			((lr.Mode == roleSync && baseRun.Mode != roleSync) || (lr.Flush == flushSync && baseRun.Flush != flushSync))
-		switch {
-		case d50 >= 0 && d99 > 0 && (row.Significant || !expectSlower):
-			out = append(out, fmt.Sprintf("%s adds %s µs at p50 and %s µs at p99 over %s %s (%s).", l, us(d50), us(d99), base, at, detail))
-		case expectSlower && d99 <= 0:
-			out = append(out, fmt.Sprintf("%s is not slower than %s %s (%s). %s", l, base, at, detail, slowerReason(s, lr)))
-		case expectSlower && !row.Significant:
-			out = append(out, fmt.Sprintf("%s is not measurably slower than %s %s (%s). %s", l, base, at, detail, slowerReason(s, lr)))
-		case d50 <= 0 && d99 <= 0:
-			out = append(out, fmt.Sprintf("%s is %s µs faster at p50 and %s µs faster at p99 than %s %s (%s).", l, us(-d50), us(-d99), base, at, detail))
-		default:
-			out = append(out, fmt.Sprintf("Against %s %s, %s changes p50 by %s µs and p99 by %s µs (%s).", base, at, l, signedUs(d50), signedUs(d99), detail))
-		}
+		out = append(out, compareModes(s, *ga, *gb, axes))
 	}
 	return out
+}
+
+// settingsApart counts the settings (replication, flush) in which the
+// runs of two labels differ.
+func settingsApart(s *Summary, a, b string) int {
+	ra, rb := firstRun(s, a), firstRun(s, b)
+	if ra == nil || rb == nil {
+		return 0
+	}
+	n := 0
+	if ra.Mode != rb.Mode {
+		n++
+	}
+	if ra.Flush != rb.Flush {
+		n++
+	}
+	return n
+}
+
+// compareModes is the verdict's point on label gb against the reference
+// ga at one rate; axes is how many settings they differ in.
+func compareModes(s *Summary, ga, gb runGroup, axes int) string {
+	ref, l := ga.Label, gb.Label
+	sa, sb := ga.samples(sendP99), gb.samples(sendP99)
+	a50, b50 := medianOf(ga.samples(sendP50)), medianOf(gb.samples(sendP50))
+	a99, b99 := medianOf(sa), medianOf(sb)
+	d50, d99 := b50-a50, b99-a99
+	head := fmt.Sprintf("**%s vs %s** at %s: ", l, ref, rateTitle(ga.Rate))
+	if ga.Rate == 0 {
+		head = fmt.Sprintf("**%s vs %s** flat out (closed loop): ", l, ref)
+	}
+	if fa, ina, oka := withinFloor(s, ga); oka && ina {
+		if _, inb, _ := withinFloor(s, gb); inb {
+			return head + fmt.Sprintf("both within the tool's own floor (p99 %s and %s µs; loadgen alone %s µs), so no difference between them is the broker's.",
+				us(a99), us(b99), us(fa))
+		}
+	}
+	// Run-to-run noise is known only with two repetitions on each side.
+	known := len(sa) >= 2 && len(sb) >= 2
+	row := compareSamples(l, ga.Rate, metric{"send p99 µs", sendP99, false}, sa, sb)
+	sig := known && row.Significant
+	noise := "single runs, so run-to-run noise is unknown"
+	if known {
+		noise = "within run-to-run noise"
+		if sig {
+			noise = "beyond run-to-run noise"
+		}
+	}
+	detail := fmt.Sprintf("p50 %s → %s µs, p99 %s → %s µs, %s", us(a50), us(b50), us(a99), us(b99), noise)
+	if axes > 1 {
+		detail += "; the two differ in both replication and flush"
+	}
+	lr, rr := firstRun(s, l), firstRun(s, ref)
+	expectSlower := axes == 1 && lr != nil && rr != nil &&
+		((lr.Mode == roleSync && rr.Mode != roleSync) || (lr.Flush == flushSync && rr.Flush != flushSync))
+	var sent string
+	switch {
+	case d50 >= 0 && d99 > 0 && (sig || !known || !expectSlower):
+		sent = fmt.Sprintf("+%s µs at p50, +%s µs at p99 (%s).", us(d50), us(d99), detail)
+	case expectSlower && d99 <= 0:
+		sent = fmt.Sprintf("%s is not slower (%s).", l, detail)
+		if why := slowerReason(s, lr); why != "" {
+			sent += " " + why
+		}
+	case expectSlower && !sig:
+		sent = fmt.Sprintf("%s is not measurably slower (%s).", l, detail)
+		if why := slowerReason(s, lr); why != "" {
+			sent += " " + why
+		}
+	case d50 <= 0 && d99 <= 0:
+		sent = fmt.Sprintf("%s is %s µs faster at p50 and %s µs faster at p99 (%s).", l, us(-d50), us(-d99), detail)
+	default:
+		sent = fmt.Sprintf("p50 %s µs, p99 %s µs (%s).", signedUs(d50), signedUs(d99), detail)
+	}
+	return head + sent
 }
 
 // kneeTargets maps each label with a knee to the target rate of its knee
@@ -296,7 +383,8 @@ func sustained(knees map[string]float64, label string, rate float64) bool {
 }
 
 // slowerReason points at why a mode expected to be slower is not: a SYNC
-// group with no slave, the notes, or nothing recorded.
+// group with no slave, or a note that names a reason; "" when nothing
+// recorded says.
 func slowerReason(s *Summary, r *Run) string {
 	if r.Mode == roleSync {
 		for _, g := range s.Topology.Groups {
@@ -313,15 +401,23 @@ func slowerReason(s *Summary, r *Run) string {
 			}
 		}
 	}
-	if len(s.Notes) > 0 {
-		return "See the notes below for what else was observed."
-	}
-	return "No reason was recorded in the notes."
+	return ""
 }
 
-func kneeSentences(groups []runGroup) []string {
+// kneeDefinition says what the report calls the knee (Knee's rules).
+var kneeDefinition = fmt.Sprintf("The *knee* of a mode is the last target rate before its p99 turns sharply upward: the next rate's p99 "+
+	"is more than %.0f× the p99 at the lowest rate, or rises at least %.0f× as steeply as the steps before, or rises while the "+
+	"achieved rate stops growing (rises smaller than %.0f%% of the lowest rate's p99 are noise). When the first step up already turns, "+
+	"the mode is *over budget already at the lowest rate*: its knee is at or below that rate, and only lower rates can place it.",
+	kneeBaseFactor, kneeSlopeFactor, 100*kneeMinRise)
+
+// kneeSentences is the verdict's point on each mode's knee; the modes
+// over budget already at the same lowest rate are named together.
+func kneeSentences(s *Summary, groups []runGroup) []string {
 	labels, curves := throughputCurves(groups)
-	var out []string
+	var parts []string
+	over := map[float64][]string{} // lowest rate → modes over budget there
+	var overRates []float64
 	multi := false
 	for _, l := range labels {
 		c := curves[l]
@@ -334,21 +430,45 @@ func kneeSentences(groups []runGroup) []string {
 			pts[i] = cp.Point
 		}
 		last := c[len(c)-1]
-		if k, ok := Knee(pts); ok {
-			kp := c[k]
-			sent := fmt.Sprintf("The knee of %s is at %s msg/s (p99 %s µs)", l, rateNum(kp.Rate), us(kp.P99))
-			if k+1 < len(c) {
-				sent += fmt.Sprintf("; at %s msg/s p99 is %s µs", rateNum(c[k+1].Rate), us(c[k+1].P99))
-			}
-			out = append(out, sent+".")
-		} else {
-			out = append(out, fmt.Sprintf("%s shows no knee up to %s msg/s (p99 %s µs).", l, rateNum(last.Rate), us(last.P99)))
+		k, ok := Knee(pts)
+		if !ok {
+			parts = append(parts, fmt.Sprintf("%s shows none up to %s (p99 %s µs)", l, rateTitle(last.target), us(last.P99)))
+			continue
 		}
+		kp := c[k]
+		rise := fmt.Sprintf("p99 %s µs", us(kp.P99))
+		if k+1 < len(c) {
+			next := c[k+1]
+			rise = fmt.Sprintf("p99 %s → %s µs at %s", us(kp.P99), us(next.P99), rateTitle(next.target))
+			if cp := calibrationAt(s, next.target); cp != nil {
+				if f, ok := cp.floorLevel(q99); ok && next.P99 <= f {
+					rise += fmt.Sprintf(", within the tool's own %s µs there, so the turn is loadgen's", us(f))
+				}
+			}
+		}
+		if k == 0 {
+			if over[kp.target] == nil {
+				overRates = append(overRates, kp.target)
+			}
+			over[kp.target] = append(over[kp.target], fmt.Sprintf("%s (%s)", l, rise))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s at %s (%s)", l, rateTitle(kp.target), rise))
 	}
-	if !multi && len(labels) > 0 {
-		out = append(out, "Only one rate was measured per mode, so no knee can be located.")
+	if !multi {
+		if len(labels) > 0 {
+			return []string{"**Knee**: only one rate was measured per mode, so no knee can be located."}
+		}
+		return nil
 	}
-	return out
+	var heads []string
+	for _, r := range overRates {
+		heads = append(heads, fmt.Sprintf("over budget already at the lowest rate, %s: %s", rateTitle(r), firstOf(over[r], "the knee marks in the results table")))
+	}
+	if len(parts) > 0 {
+		heads = append(heads, firstOf(parts, "the knee marks in the results table"))
+	}
+	return []string{"**Knee** (the last rate before p99 turns sharply upward; see Results): " + strings.Join(heads, "; ") + "."}
 }
 
 func peakSentence(s *Summary, groups []runGroup) string {
@@ -362,13 +482,16 @@ func peakSentence(s *Summary, groups []runGroup) string {
 	if best == nil {
 		return ""
 	}
-	sent := fmt.Sprintf("The highest throughput was %s msg/s", rateNum(bestRate))
+	sent := fmt.Sprintf("**Peak**: the highest throughput was %s msg/s", rateNum(bestRate))
 	if s.Machine.Cores > 0 {
 		sent += fmt.Sprintf(" (%s msg/s per core of %d)", rateNum(bestRate/float64(s.Machine.Cores)), s.Machine.Cores)
 	}
 	sent += fmt.Sprintf(", by %s at a target of %s", best.Label, rateTitle(best.Rate))
 	if p99 := best.samples(sendP99); len(p99) > 0 {
 		sent += fmt.Sprintf(" with p99 %s µs", us(medianOf(p99)))
+	}
+	if saturation(*best, groups) != "" {
+		sent += ", saturated (see above)"
 	}
 	return sent + "."
 }
@@ -389,9 +512,9 @@ func deliverySentences(s *Summary, groups []runGroup) []string {
 	var out []string
 	switch {
 	case errs == 0 && len(other) == 0:
-		out = append(out, fmt.Sprintf("All %d acknowledged sends (of %d) returned SEND_OK, with no transport errors or timeouts.", acked, sent))
+		out = append(out, fmt.Sprintf("**Sends**: all %d acknowledged sends (of %d) returned SEND_OK, with no transport errors or timeouts.", acked, sent))
 	default:
-		msg := fmt.Sprintf("Of %d sends, %d were acknowledged", sent, acked)
+		msg := fmt.Sprintf("**Sends**: of %d, %d were acknowledged", sent, acked)
 		if errs > 0 {
 			msg += fmt.Sprintf(", %d failed with transport errors or timeouts", errs)
 		}
@@ -402,7 +525,7 @@ func deliverySentences(s *Summary, groups []runGroup) []string {
 	}
 	if consumers {
 		if lost == 0 {
-			out = append(out, fmt.Sprintf("No acknowledged message was lost (%d consumed)", consumed))
+			out = append(out, fmt.Sprintf("**Delivery**: no acknowledged message was lost (%d consumed)", consumed))
 		} else {
 			var where []string
 			for _, g := range groups {
@@ -414,7 +537,7 @@ func deliverySentences(s *Summary, groups []runGroup) []string {
 					where = append(where, fmt.Sprintf("%d in %s at %s", n, g.Label, rateTitle(g.Rate)))
 				}
 			}
-			out = append(out, fmt.Sprintf("%d acknowledged messages were never consumed (%s)", lost, strings.Join(where, ", ")))
+			out = append(out, fmt.Sprintf("**Delivery**: %d acknowledged messages were never consumed (%s)", lost, strings.Join(where, ", ")))
 		}
 		last := &out[len(out)-1]
 		if dups > 0 {
@@ -450,7 +573,7 @@ func faultSentences(groups []runGroup) []string {
 				slowest = max(slowest, x.f.RecoveredAt-x.f.At)
 			}
 		}
-		sent := fmt.Sprintf("Of %d injected faults, %d recovered", len(all), recovered)
+		sent := fmt.Sprintf("**Faults**: of %d injected, %d recovered", len(all), recovered)
 		if recovered > 0 {
 			sent += ", the slowest after " + formatSeconds(slowest)
 		}
@@ -465,7 +588,7 @@ func faultSentences(groups []runGroup) []string {
 		if x.f.Target != "" {
 			what += " of " + x.f.Target
 		}
-		sent := fmt.Sprintf("The %s at %s into %s (repetition %d at %s) ", what, formatSeconds(x.f.At), x.run.Label, x.run.Repetition, rateTitle(x.run.TargetRate))
+		sent := fmt.Sprintf("**Fault**: the %s at %s into %s (repetition %d at %s) ", what, formatSeconds(x.f.At), x.run.Label, x.run.Repetition, rateTitle(x.run.TargetRate))
 		if x.f.RecoveredAt > x.f.At {
 			sent += "recovered after " + formatSeconds(x.f.RecoveredAt-x.f.At)
 		} else {
@@ -503,16 +626,33 @@ func writeSetup(b *strings.Builder, s *Summary) {
 	if line == "" {
 		line = "not recorded"
 	}
-	fmt.Fprintf(b, "- **Machine:** %s; %.0f%% idle and load average %.2f at the start.\n", line, 100*m.IdleAtStart, m.Load1)
+	machine := "Machine"
+	if existing(s) {
+		machine = "Load generator's machine" // the brokers' is not known
+	}
+	fmt.Fprintf(b, "- **%s:** %s; %.0f%% idle and load average %.2f at the start.\n", machine, line, 100*m.IdleAtStart, m.Load1)
 	if f := m.Floors; f != nil {
 		fmt.Fprintf(b, "- **Hardware floors** (measured before the runs): 4 KiB write + fdatasync on the brokers' disk p50 %d µs, p99 %d µs; "+
 			"1 KiB loopback TCP round trip p50 %d µs, p99 %d µs.\n", f.FsyncP50, f.FsyncP99, f.RTTP50, f.RTTP99)
 	}
-	if s.Placement.Brokers != "" || s.Placement.Loadgen != "" {
+	switch {
+	case existing(s):
+		fmt.Fprintf(b, "- **CPU placement:** load generator on %s; the brokers' is not known.\n", orDash(s.Placement.Loadgen))
+	case s.Placement.Brokers != "" || s.Placement.Loadgen != "":
 		fmt.Fprintf(b, "- **CPU placement:** brokers on %s, load generator on %s.\n", orDash(s.Placement.Brokers), orDash(s.Placement.Loadgen))
 	}
 	writeWorkers(b, s)
 
+	if existing(s) {
+		topo := "an existing cluster, not started by loadgen"
+		if len(s.Existing) > 0 {
+			topo += " (namesrvs " + strings.Join(s.Existing, ";") + ")"
+		}
+		fmt.Fprintf(b, "- **Topology:** %s; broker group(s) measured: %s. Its roles, slaves, flush settings and machines are not known to loadgen "+
+			"and not recorded here.\n", topo, strings.Join(labelsOf(groupRuns(s.Runs)), ", "))
+		writeWorkload(b, s)
+		return
+	}
 	t := s.Topology
 	topo := fmt.Sprintf("%d name server(s)", t.Namesrvs)
 	if t.Cluster != "" {
@@ -542,7 +682,15 @@ func writeSetup(b *strings.Builder, s *Summary) {
 		topo += fmt.Sprintf("; CommitLog segments of %s", formatBytes(t.SegmentSize))
 	}
 	fmt.Fprintf(b, "- **Topology:** %s.\n", topo)
+	writeWorkload(b, s)
+}
 
+// existing reports whether s measured a cluster loadgen did not start
+// (older summaries name it cluster "(existing)").
+func existing(s *Summary) bool { return len(s.Existing) > 0 || s.Topology.Cluster == "(existing)" }
+
+// writeWorkload is the setup's workload line.
+func writeWorkload(b *strings.Builder, s *Summary) {
 	w := s.Workload
 	name := ""
 	if w.Name != "" {
@@ -568,18 +716,25 @@ func writeResults(b *strings.Builder, s *Summary, groups []runGroup) {
 		return
 	}
 	b.WriteString("Send latency in µs, from the intended send time (open loop, no coordinated omission). " +
-		"Each row is the median of its repetitions; *p99 range* is the lowest to the highest p99 among them.\n\n")
+		"Each row is the median of its repetitions; *p99 range* is the lowest to the highest p99 among them. " +
+		"*Tool floor* is the send latency loadgen measured at the same rate against the null target (see The tool's own floor): " +
+		"a row at or below it measures loadgen, not the broker. " + tooFewNote + "\n\n")
 	knee := kneeTargets(groups)
-	b.WriteString("| mode | target | achieved msg/s | reps | p50 | p90 | p99 | p99.9 | max | p99 range | e2e p50 | e2e p99 |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	_, curves := throughputCurves(groups)
+	b.WriteString("| mode | target | achieved msg/s | reps | p50 | p90 | p99 | p99.9 | max | p99 range | e2e p50 | e2e p99 | tool floor p99 / p99.9 | flags |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, g := range groups {
 		target := rateTitle(g.Rate)
 		if k, ok := knee[g.Label]; ok && k == g.Rate {
-			target += " (knee)"
+			if c := curves[g.Label]; len(c) > 0 && c[0].target == k {
+				target += " (knee or below)"
+			} else {
+				target += " (knee)"
+			}
 		}
 		cells := []string{cell(g.Label), target, medianCell(g.samples(achieved), rateNum), strconv.Itoa(len(g.Runs))}
 		for _, f := range []func(*Run) (float64, bool){sendP50, sendP90, sendP99, sendP999, sendMax} {
-			cells = append(cells, medianCell(g.samples(f), us))
+			cells = append(cells, pctCell(g, f, hasSend))
 		}
 		p99 := g.samples(sendP99)
 		switch {
@@ -589,11 +744,15 @@ func writeResults(b *strings.Builder, s *Summary, groups []runGroup) {
 		case len(p99) == 1:
 			cells = append(cells, "single run")
 		default:
-			cells = append(cells, "no data")
+			cells = append(cells, pctCell(g, sendP99, hasSend))
 		}
-		cells = append(cells, medianCell(g.samples(e2eP50), us), medianCell(g.samples(e2eP99), us))
+		cells = append(cells, pctCell(g, e2eP50, hasE2E), pctCell(g, e2eP99, hasE2E), floorCell(s, g.Rate), orDash(rowFlags(s, g, groups)))
 		fmt.Fprintf(b, "| %s |\n", strings.Join(cells, " | "))
 	}
+	b.WriteString("\n" + kneeDefinition + " *Flags*: **saturated** when the achieved rate fell below " +
+		fmt.Sprintf("%.0f%% of the target, the send p50 reached %.0f× the mode's p50 at its lowest rate, or consumers were %.0f%% behind; ", 100*saturatedRate, saturatedP50, 100*saturatedBacklog) +
+		fmt.Sprintf("**reps disagree** when the highest p99 of the repetitions is %.0f× the lowest or more; ", disagreeP99) +
+		"**at the tool's floor** when the p99 is no higher than the tool floor's.\n")
 	b.WriteString("\nDelivery, summed over repetitions (lost: acknowledged but never consumed by the end of the drain):\n\n")
 	b.WriteString("| mode | target | sent | acked | errors | statuses | consumed | lost | duplicates | backlog |\n")
 	b.WriteString("|---|---|--:|--:|--:|---|--:|--:|--:|--:|\n")
@@ -633,9 +792,16 @@ func writeBrokerStages(b *strings.Builder, groups []runGroup) {
 		if !has(g, stage) {
 			return "—"
 		}
-		p50 := g.samples(func(r *Run) (float64, bool) { p, ok := r.Broker[stage]; return float64(p.P50), ok && p.Count > 0 })
-		p99 := g.samples(func(r *Run) (float64, bool) { p, ok := r.Broker[stage]; return float64(p.P99), ok && p.Count > 0 })
-		return us(medianOf(p50)) + " / " + us(medianOf(p99))
+		has := func(r *Run) bool { return r.Broker[stage].Count > 0 }
+		p50 := pctCell(g, func(r *Run) (float64, bool) {
+			p, ok := r.Broker[stage]
+			return float64(p.P50), ok && enough(p.Count, q50)
+		}, has)
+		p99 := pctCell(g, func(r *Run) (float64, bool) {
+			p, ok := r.Broker[stage]
+			return float64(p.P99), ok && enough(p.Count, q99)
+		}, has)
+		return p50 + " / " + p99
 	}
 	b.WriteString("Inside the broker: the master's own time per send in µs, p50 / p99 (medians of the repetitions), from the " +
 		"histograms it keeps per stage — *store*: request decoded to message appended; *flush wait*: appended to durable " +
@@ -647,7 +813,7 @@ func writeBrokerStages(b *strings.Builder, groups []runGroup) {
 		if !has(g, StageTotal) {
 			continue
 		}
-		send := medianCell(g.samples(sendP50), us) + " / " + medianCell(g.samples(sendP99), us)
+		send := pctCell(g, sendP50, hasSend) + " / " + pctCell(g, sendP99, hasSend)
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", cell(g.Label), rateTitle(g.Rate),
 			cellOf(g, StageStore), cellOf(g, StageFlushWait), cellOf(g, StageSlaveWait), cellOf(g, StageTotal), send)
 	}
@@ -759,7 +925,8 @@ func writeHiccups(b *strings.Builder, groups []runGroup) {
 	}
 	b.WriteString("Machine stalls during each run, in µs (medians of the repetitions): how late a load-generator thread " +
 		"that only sleeps 1 ms at a time woke up, next to the send latency at the same percentiles. Nothing that thread " +
-		"does waits for a broker; its lateness is the scheduler's and the hypervisor's, a floor under every latency above.\n\n")
+		"does waits for a broker; its lateness is the scheduler's and the hypervisor's, a floor under every latency above. " +
+		"It wakes about 1000 times a second, so a window shorter than 10 s has too few wake-ups for its p99.9.\n\n")
 	b.WriteString("| mode | target | stall p99 | send p99 | stall p99.9 | send p99.9 | stall max | send max |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, g := range groups {
@@ -767,9 +934,9 @@ func writeHiccups(b *strings.Builder, groups []runGroup) {
 			continue
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", cell(g.Label), rateTitle(g.Rate),
-			medianCell(g.samples(hicP99), us), medianCell(g.samples(sendP99), us),
-			medianCell(g.samples(hicP999), us), medianCell(g.samples(sendP999), us),
-			medianCell(g.samples(hicMax), us), medianCell(g.samples(sendMax), us))
+			pctCell(g, hicP99, hasHiccup), pctCell(g, sendP99, hasSend),
+			pctCell(g, hicP999, hasHiccup), pctCell(g, sendP999, hasSend),
+			pctCell(g, hicMax, hasHiccup), pctCell(g, sendMax, hasSend))
 	}
 	b.WriteString("\n")
 }
@@ -792,11 +959,15 @@ func diskSentence(s *Summary, groups []runGroup) string {
 	if peak <= 0 {
 		return ""
 	}
+	copies := "each slave holds the same again"
+	if existing(s) {
+		copies = "a slave, if the group has any, holds the same again"
+	}
 	const reserveHours = 72             // fileReservedTime's default
 	perHour := (bpm + 20) * peak * 3600 // + one 20-byte consume-queue entry
-	return fmt.Sprintf("On disk each message took %.0f bytes of CommitLog (body, header, topic and properties) and 20 bytes of consume queue; "+
+	return fmt.Sprintf("**Disk**: each message took %.0f bytes of CommitLog (body, header, topic and properties) and 20 bytes of consume queue; "+
 		"at the highest throughput measured, %s msg/s, a broker group's master fills %s per hour, %s over the default fileReservedTime of %d h "+
-		"(each slave holds the same again).", bpm, rateNum(peak), humanBytes(perHour), humanBytes(perHour*reserveHours), reserveHours)
+		"(%s).", bpm, rateNum(peak), humanBytes(perHour), humanBytes(perHour*reserveHours), reserveHours, copies)
 }
 
 // bytesPerMessage is the median CommitLog bytes per acknowledged message
@@ -832,7 +1003,9 @@ func writeSizing(b *strings.Builder, s *Summary) {
 			continue
 		}
 		slaves := 0
-		if run := firstRun(s, c.Label); run != nil {
+		if existing(s) {
+			slaves = -1 // not known
+		} else if run := firstRun(s, c.Label); run != nil {
 			for _, g := range s.Topology.Groups {
 				if g.Role == run.Mode && g.Flush == run.Flush {
 					slaves = g.Slaves
@@ -842,12 +1015,17 @@ func writeSizing(b *strings.Builder, s *Summary) {
 		}
 		for _, load := range sizingLoads {
 			groups := int(math.Ceil(load / per))
-			disk := "—"
+			disk, machines := "—", "—"
 			if bpm > 0 {
-				disk = humanBytes((bpm + 20) * load / float64(groups) * 72 * 3600 * float64(1+slaves))
+				disk = humanBytes((bpm + 20) * load / float64(groups) * 72 * 3600 * float64(1+max(slaves, 0)))
+				if slaves < 0 {
+					disk += " (the master's copy)"
+				}
 			}
-			rows = append(rows, fmt.Sprintf("| %s | %s | %d + 1 | %d | %s |", cell(c.Label), rateNum(load), groups,
-				(groups+1)*(1+slaves), disk))
+			if slaves >= 0 {
+				machines = strconv.Itoa((groups + 1) * (1 + slaves))
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %d + 1 | %s | %s |", cell(c.Label), rateNum(load), groups, machines, disk))
 		}
 	}
 	if len(rows) == 0 {
@@ -907,20 +1085,31 @@ func floorSentence(s *Summary, groups []runGroup) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Against the hardware floors (fdatasync p50 %d µs, loopback round trip p50 %d µs), the send p50 at each mode's lowest rate is: %s.",
+	return fmt.Sprintf("**Hardware floors** (fdatasync p50 %d µs, loopback round trip p50 %d µs): the send p50 at each mode's lowest rate is %s.",
 		f.FsyncP50, f.RTTP50, strings.Join(parts, "; "))
 }
 
-// hiccupSentence says when the machine's stalls explain much of the tail:
-// the largest share of a group's send p99.9 that its stall p99.9 reaches,
-// if that is at least a quarter.
+// hiccupSentence says when the machine's stalls explain much of the
+// tail: at p99.9 (p99 when no run has the samples for p99.9), the largest
+// stall in the stall table, and the largest share of a row's send
+// percentile that its stall reaches, if that is at least a quarter.
 func hiccupSentence(groups []runGroup) string {
-	var worst *runGroup
+	level, stall, send := "p99.9", hicP999, sendP999
+	if !slices.ContainsFunc(groups, func(g runGroup) bool { return len(g.samples(stall)) > 0 && len(g.samples(send)) > 0 }) {
+		level, stall, send = "p99", hicP99, sendP99
+	}
+	var top, worst *runGroup
 	share := 0.0
 	for i := range groups {
 		g := &groups[i]
-		h, sp := g.samples(hicP999), g.samples(sendP999)
-		if len(h) == 0 || len(sp) == 0 || medianOf(sp) <= 0 {
+		h, sp := g.samples(stall), g.samples(send)
+		if len(h) == 0 {
+			continue
+		}
+		if top == nil || medianOf(h) > medianOf(top.samples(stall)) {
+			top = g
+		}
+		if len(sp) == 0 || medianOf(sp) <= 0 {
 			continue
 		}
 		if x := medianOf(h) / medianOf(sp); x > share {
@@ -930,9 +1119,10 @@ func hiccupSentence(groups []runGroup) string {
 	if worst == nil || share < 0.25 {
 		return ""
 	}
-	return fmt.Sprintf("The machine itself stalled a sleeping thread by up to %s µs at p99.9 (%s at %s), %.0f%% of that run's send p99.9 "+
-		"of %s µs: tails at and beyond p99.9 here measure this host's scheduling as much as the broker (see the stall table).",
-		us(medianOf(worst.samples(hicP999))), worst.Label, rateTitle(worst.Rate), 100*min(share, 1), us(medianOf(worst.samples(sendP999))))
+	sent := fmt.Sprintf("**Machine stalls**: a thread that only sleeps woke up to %s µs late at %s (%s at %s, the largest in the stall table)",
+		us(medianOf(top.samples(stall))), level, top.Label, rateTitle(top.Rate))
+	return sent + fmt.Sprintf("; in %s at %s the stall is %.0f%% of the send %s of %s µs, so tails at and beyond %s here measure this host's "+
+		"scheduling as much as the broker.", worst.Label, rateTitle(worst.Rate), 100*min(share, 1), level, us(medianOf(worst.samples(send))), level)
 }
 
 func writeFaults(b *strings.Builder, groups []runGroup) {
@@ -959,6 +1149,23 @@ func writeFaults(b *strings.Builder, groups []runGroup) {
 	b.WriteString("|---|---|--:|--:|---|---|--:|--:|--:|\n")
 	b.WriteString(strings.Join(rows, "\n"))
 	b.WriteString("\n\n")
+}
+
+// tooFewNote explains the "too few" cells.
+var tooFewNote = fmt.Sprintf("A percentile is printed only with at least %d samples beyond it (p99 needs %d, p99.9 %d); "+
+	"*too few* marks one that had fewer.", minBeyond, minSamples(q99), minSamples(q999))
+
+// pctCell is the median of a percentile over a group's repetitions with
+// enough samples for it, "too few" when some have samples but none
+// enough, and "no data" when none has any.
+func pctCell(g runGroup, f func(*Run) (float64, bool), has func(*Run) bool) string {
+	if xs := g.samples(f); len(xs) > 0 {
+		return us(medianOf(xs))
+	}
+	if slices.ContainsFunc(g.Runs, has) {
+		return "too few"
+	}
+	return "no data"
 }
 
 func medianCell(xs []float64, f func(float64) string) string {
@@ -1086,16 +1293,38 @@ func writeCalibration(b *strings.Builder, s *Summary) {
 		"the round trip is the client's send with no broker behind the port, and the stalls are the 1 ms sleeper's over the same "+
 		"window. A broker's figure at or below these is loadgen's, not the broker's. Target: pacing lag p99.9 within the stalls' "+
 		"p99.9 + %d µs.\n\n", CalibrationTarget)
-	b.WriteString("| rate (msg/s) | achieved | pacing p50 | p99 | p99.9 | round trip p50 | p99 | p99.9 | stalls p99.9 | target |\n")
-	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("The *send* columns are what a run's send latency reads at that rate with no broker behind the port: the " +
+		"*tool floor* the results table sets beside each row. " + tooFewNote + "\n\n")
+	b.WriteString("| rate (msg/s) | achieved | pacing p50 | p99 | p99.9 | round trip p50 | p99 | p99.9 | send p99 | p99.9 | stalls p99.9 | target |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	at := func(p Percentiles, q int64) string {
+		if p.Count == 0 {
+			return "—"
+		}
+		if !enough(p.Count, q) {
+			return "too few"
+		}
+		switch q {
+		case q50:
+			return us(float64(p.P50))
+		case q99:
+			return us(float64(p.P99))
+		}
+		return us(float64(p.P999))
+	}
 	for _, p := range s.Calibration {
 		verdict := "met"
-		if !p.MeetsTarget {
+		switch {
+		case p.Errors > 0 || p.Achieved < 0.98*p.Rate:
+			verdict = "**not met**"
+		case !enough(p.Pacing.Count, q999) || !enough(p.Hiccup.Count, q999):
+			verdict = "too few samples to tell"
+		case !p.MeetsTarget:
 			verdict = "**not met**"
 		}
-		fmt.Fprintf(b, "| %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.Rate, p.Achieved,
-			us(float64(p.Pacing.P50)), us(float64(p.Pacing.P99)), us(float64(p.Pacing.P999)),
-			us(float64(p.RoundTrip.P50)), us(float64(p.RoundTrip.P99)), us(float64(p.RoundTrip.P999)), us(float64(p.Hiccup.P999)), verdict)
+		fmt.Fprintf(b, "| %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.Rate, p.Achieved,
+			at(p.Pacing, q50), at(p.Pacing, q99), at(p.Pacing, q999), at(p.RoundTrip, q50), at(p.RoundTrip, q99), at(p.RoundTrip, q999),
+			at(p.Send, q99), at(p.Send, q999), at(p.Hiccup, q999), verdict)
 	}
 	b.WriteString("\n")
 }

@@ -116,18 +116,45 @@ func (g runGroup) samples(f func(*Run) (float64, bool)) []float64 {
 	return out
 }
 
-// Metrics of a run, reporting false when the run has no data for them.
-func sendP50(r *Run) (float64, bool)  { return float64(r.Send.P50), r.Send.Count > 0 }
-func sendP90(r *Run) (float64, bool)  { return float64(r.Send.P90), r.Send.Count > 0 }
-func sendP99(r *Run) (float64, bool)  { return float64(r.Send.P99), r.Send.Count > 0 }
-func sendP999(r *Run) (float64, bool) { return float64(r.Send.P999), r.Send.Count > 0 }
+// minBeyond is how many samples a percentile needs above it before the
+// report prints it: the p99 of 500 sends is the 5th largest, which one
+// scheduler hiccup decides. A percentile short of them is "too few".
+const minBeyond = 10
+
+// Percentile levels in thousandths of a percent, for exact arithmetic.
+const (
+	q50  = 50_000
+	q90  = 90_000
+	q99  = 99_000
+	q999 = 99_900
+)
+
+// enough reports whether count samples put at least minBeyond above the
+// percentile q (in thousandths of a percent).
+func enough(count int64, q int64) bool { return count*(100_000-q) >= minBeyond*100_000 }
+
+// minSamples is the fewest samples that make a percentile printable.
+func minSamples(q int64) int64 { return (minBeyond*100_000 + 100_000 - q - 1) / (100_000 - q) }
+
+// Metrics of a run, reporting false when the run has no data for them or,
+// for a percentile, too few samples beyond it (enough).
+func sendP50(r *Run) (float64, bool)  { return float64(r.Send.P50), enough(r.Send.Count, q50) }
+func sendP90(r *Run) (float64, bool)  { return float64(r.Send.P90), enough(r.Send.Count, q90) }
+func sendP99(r *Run) (float64, bool)  { return float64(r.Send.P99), enough(r.Send.Count, q99) }
+func sendP999(r *Run) (float64, bool) { return float64(r.Send.P999), enough(r.Send.Count, q999) }
 func sendMax(r *Run) (float64, bool)  { return float64(r.Send.Max), r.Send.Count > 0 }
-func e2eP50(r *Run) (float64, bool)   { return float64(r.EndToEnd.P50), r.EndToEnd.Count > 0 }
-func hicP99(r *Run) (float64, bool)   { return float64(r.Hiccup.P99), r.Hiccup.Count > 0 }
-func hicP999(r *Run) (float64, bool)  { return float64(r.Hiccup.P999), r.Hiccup.Count > 0 }
+func e2eP50(r *Run) (float64, bool)   { return float64(r.EndToEnd.P50), enough(r.EndToEnd.Count, q50) }
+func hicP99(r *Run) (float64, bool)   { return float64(r.Hiccup.P99), enough(r.Hiccup.Count, q99) }
+func hicP999(r *Run) (float64, bool)  { return float64(r.Hiccup.P999), enough(r.Hiccup.Count, q999) }
 func hicMax(r *Run) (float64, bool)   { return float64(r.Hiccup.Max), r.Hiccup.Count > 0 }
-func e2eP99(r *Run) (float64, bool)   { return float64(r.EndToEnd.P99), r.EndToEnd.Count > 0 }
+func e2eP99(r *Run) (float64, bool)   { return float64(r.EndToEnd.P99), enough(r.EndToEnd.Count, q99) }
 func achieved(r *Run) (float64, bool) { return r.AchievedRate, r.Measured > 0 || r.Sent > 0 }
+
+// hasSend, hasE2E and hasHiccup report whether a run has any samples of
+// the histogram, printable or not.
+func hasSend(r *Run) bool   { return r.Send.Count > 0 }
+func hasE2E(r *Run) bool    { return r.EndToEnd.Count > 0 }
+func hasHiccup(r *Run) bool { return r.Hiccup.Count > 0 }
 
 // medianOf is the median of xs (the mean of the middle two for an even
 // count), NaN for none.

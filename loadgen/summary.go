@@ -13,6 +13,7 @@ type Summary struct {
 	Versions  Versions      `json:"versions"`
 	Workload  Workload      `json:"workload"`
 	Topology  TopologySpec  `json:"topology"`
+	Existing  []string      `json:"existingNamesrvs,omitempty"` // namesrvs of a cluster loadgen drove but did not start (Topology then empty)
 	Placement Placement     `json:"placement"`
 	Runs      []Run         `json:"runs"`
 	Notes     []string      `json:"notes,omitempty"`    // findings in words, e.g. why SYNC is not slower

@@ -46,7 +46,7 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  loadgen scenario [-profile quick|full] [-results DIR] [-bin DIR] NAME
+  loadgen scenario [-profile quick|full] [-rates R,… -reps N -duration D] [-results DIR] [-bin DIR] NAME
   loadgen run -workload FILE [-topology FILE | -namesrv 'a:9876;b:9876' -group NAME] [flags]
   loadgen calibrate [-rates 1000,5000,20000] [-duration 5s] [-size 1024] [-json FILE]
                                    (the tool's own floor, against a null target)
@@ -76,9 +76,9 @@ func run(args []string, stderr io.Writer) int {
 	case "worker":
 		err = workerCmd(ctx, args[1:])
 	case "compare":
-		err = compareCmd(args[1:])
+		err = compareCmd(args[1:], os.Stdout)
 	case "report":
-		err = reportCmd(args[1:])
+		err = reportCmd(args[1:], os.Stdout)
 	case "list":
 		for _, n := range bench.Names() {
 			fmt.Printf("%-15s %s\n", n, bench.Scenarios[n].Description)
@@ -107,7 +107,7 @@ type common struct {
 	metrics                        string
 	scrape                         time.Duration
 	accessKey, secretKey           string
-	quiet, calibrate               bool
+	quiet, calibrate, keepTopics   bool
 	workers, hardware              string
 }
 
@@ -123,6 +123,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress")
 	fs.StringVar(&c.workers, "workers", "", "','-separated `loadgen worker` addresses (host:port) to split producers and consumers over (default: the topology's workers, else local worker processes)")
 	fs.StringVar(&c.hardware, "hardware", "", "hardware profile for the report's capacity model: 'cores=16,diskMBps=800,netGbps=10' or a YAML file with those keys (each broker on such a machine)")
+	fs.BoolVar(&c.keepTopics, "keep-topics", false, "with -namesrv: keep the topics and consumer groups each run creates on the cluster (by default they are deleted when the run ends)")
 	fs.BoolVar(&c.calibrate, "calibrate", true, "before the runs, measure the tool's own floor at each rate against a null target (the report's \"The tool's own floor\")")
 }
 
@@ -140,11 +141,12 @@ func (c *common) options(log *slog.Logger) loadgen.PlanOptions {
 		o.Workers = strings.Split(c.workers, ",")
 	}
 	o.Calibrate = c.calibrate
+	o.KeepTopics = c.keepTopics
 	if c.accessKey != "" {
 		o.Credentials = &remoting.Credentials{AccessKey: c.accessKey, SecretKey: c.secretKey}
 	}
 	if !c.quiet {
-		o.Progress = newProgress().update
+		newProgress().options(&o)
 	}
 	return o
 }
@@ -159,6 +161,9 @@ func scenarioCmd(ctx context.Context, args []string) error {
 	c.register(fs)
 	profile := fs.String("profile", "quick", "quick (minutes) or full")
 	group := fs.String("group", "", "with -namesrv: the broker group to measure")
+	rates := fs.String("rates", "", "comma-separated target rates (msg/s) instead of the profile's; 0 = closed loop (not for a capacity search, which finds its own)")
+	reps := fs.Int("reps", 0, "repetitions instead of the profile's")
+	duration := fs.Duration("duration", 0, "measured window of each run instead of the profile's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -174,12 +179,34 @@ func scenarioCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	plan.Command = "bin/loadgen " + strings.Join(append([]string{"scenario"}, args...), " ")
+	if *rates != "" {
+		if plan.Capacity != nil {
+			return fmt.Errorf("scenario %s searches its rates: -rates does not apply", plan.Scenario)
+		}
+		if plan.Rates, err = parseRates("scenario", *rates, false); err != nil {
+			return err
+		}
+	}
+	switch {
+	case *reps < 0:
+		return fmt.Errorf("scenario: -reps %d: want at least 1", *reps)
+	case *reps > 0:
+		plan.Repetitions = *reps
+	}
+	switch {
+	case *duration < 0:
+		return fmt.Errorf("scenario: -duration %v: want a positive window", *duration)
+	case *duration > 0:
+		plan.Workload.Duration = *duration
+	}
 	if c.namesrv != "" {
 		if *group == "" {
 			return errors.New("scenario: -namesrv needs -group, the broker group to measure")
 		}
+		// The scenario's groups, faults and notes are those of the
+		// topology it would start.
 		plan.Targets = []loadgen.Target{{Group: *group, Label: *group}}
-		plan.Faults = nil
+		plan.Faults, plan.Notes = nil, nil
 	}
 	return execute(ctx, plan, c)
 }
@@ -187,6 +214,9 @@ func scenarioCmd(ctx context.Context, args []string) error {
 func execute(ctx context.Context, plan loadgen.Plan, c common) error {
 	if c.scrape < 0 {
 		return fmt.Errorf("-scrape %v: want a duration >= 0", c.scrape)
+	}
+	if c.keepTopics && c.namesrv == "" {
+		return errors.New("-keep-topics keeps what the runs create on an existing cluster: use it with -namesrv (topologies loadgen starts are removed with their data)")
 	}
 	opts := c.options(logger())
 	if c.hardware != "" {
@@ -384,7 +414,7 @@ func readTopology(path string) (loadgen.TopologySpec, error) {
 	return t, nil
 }
 
-func compareCmd(args []string) error {
+func compareCmd(args []string, out io.Writer) error {
 	if len(args) != 2 {
 		return errors.New("compare: want two result folders")
 	}
@@ -396,12 +426,12 @@ func compareCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	return loadgen.WriteComparison(os.Stdout, loadgen.Compare(a, b))
+	return loadgen.WriteComparison(out, loadgen.Compare(a, b))
 }
 
 // reportCmd rewrites a result folder's report.md from its summary.json
 // (after loadgen learned to say more), linking the charts already there.
-func reportCmd(args []string) error {
+func reportCmd(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	hardware := fs.String("hardware", "", "hardware profile for the capacity model: 'cores=16,diskMBps=800,netGbps=10' or a YAML file with those keys")
 	if err := fs.Parse(args); err != nil {
@@ -438,7 +468,7 @@ func reportCmd(args []string) error {
 	if err := loadgen.WriteReport(dir, s, charts); err != nil {
 		return err
 	}
-	fmt.Println("rewrote", filepath.Join(dir, loadgen.ReportFile))
+	fmt.Fprintln(out, "rewrote", filepath.Join(dir, loadgen.ReportFile))
 	return nil
 }
 

@@ -45,6 +45,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"frobnicate"}, "frobnicate"},
 		{[]string{"calibrate", "-rates", "1000,-5"}, "-5"},
 		{[]string{"calibrate", "-size", "8"}, "messageSize=8"},
+		{[]string{"scenario", "-rates", "1000", "capacity"}, "-rates does not apply"},
+		{[]string{"scenario", "-rates", "1000,x", "sync-vs-async"}, `"x"`},
+		{[]string{"scenario", "-reps", "-1", "sync-vs-async"}, "-reps -1"},
+		{[]string{"scenario", "-duration", "-1s", "sync-vs-async"}, "-duration -1s"},
+		{[]string{"run", "-keep-topics"}, "-keep-topics"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(tc.args, &stderr); code == 0 || !strings.Contains(stderr.String(), tc.want) {

@@ -78,11 +78,7 @@ func TestMultiHost(t *testing.T) {
 		}
 	}
 
-	bin, err := proctest.Build("./cmd/namesrv", "./cmd/broker", "./cmd/loadgen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(bin) })
+	bin := binDir // TestMain built namesrv, broker and loadgen
 	in := func(ns, prog string, args ...string) *proctest.Proc {
 		return proctest.Start(t, ipCmd, append([]string{"netns", "exec", ns, filepath.Join(bin, prog)}, args...)...)
 	}

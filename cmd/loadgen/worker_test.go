@@ -20,11 +20,7 @@ func TestRunOnWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	bin, err := proctest.Build("./cmd/namesrv", "./cmd/broker", "./cmd/loadgen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(bin) })
+	bin := binDir // TestMain built namesrv, broker and loadgen
 	worker := proctest.Start(t, filepath.Join(bin, "loadgen"), "worker", "-listen", "127.0.0.1:0")
 	addr := worker.Addr("loadgen-worker")
 	results := t.TempDir()
