@@ -74,10 +74,11 @@ func Calibrate(ctx context.Context, w Workload, rates []float64, dir string, log
 	return points, nil
 }
 
-// calibrationWindow bounds the measured window of each calibration point:
-// long enough for a p99.9 (3000 samples at 1000 msg/s), short enough to
-// leave the plan's own time to the brokers.
-const calibrationWindow = 3 * time.Second
+// calibrationWindow is the measured window of each calibration point:
+// long enough for a p99.9 with 10 samples beyond it from the stall meter
+// (one sample a little over every millisecond) and from the pacing at
+// 1000 msg/s, short enough to leave the plan's time to the brokers.
+const calibrationWindow = 11 * time.Second
 
 // calibratePlan measures the tool's floor at each positive rate of plan
 // (closed-loop runs have no pacing to calibrate) into sum.Calibration.
@@ -92,7 +93,7 @@ func calibratePlan(ctx context.Context, plan Plan, sum *Summary, log *slog.Logge
 		return nil
 	}
 	w := plan.Workload
-	w.Duration = min(w.Duration, calibrationWindow)
+	w.Duration = calibrationWindow
 	w.Warmup = min(w.Warmup, 500*time.Millisecond)
 	dir, err := os.MkdirTemp("", "loadgen-calibrate-")
 	if err != nil {

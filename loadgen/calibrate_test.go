@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +38,26 @@ func TestCalibrate(t *testing.T) {
 	}
 	if _, err := Calibrate(ctx, w, []float64{0}, t.TempDir(), nil); err == nil {
 		t.Error("a rate of 0 was taken")
+	}
+}
+
+// TestToolCeiling: the ceiling is the highest rate at and below which
+// every point met the target with samples enough to tell.
+func TestToolCeiling(t *testing.T) {
+	pt := func(rate float64, met bool, n int64) CalibrationPoint {
+		return CalibrationPoint{Rate: rate, MeetsTarget: met, Pacing: Percentiles{Count: n}, Hiccup: Percentiles{Count: 11000}}
+	}
+	for _, tc := range []struct {
+		points []CalibrationPoint
+		want   string
+	}{
+		{[]CalibrationPoint{pt(20000, false, 2e5), pt(1000, true, 11000), pt(5000, true, 55000)}, "5000 msg/s: the tool met its target at every rate up to it"},
+		{[]CalibrationPoint{pt(1000, true, 11000), pt(5000, true, 55000)}, "at least 5000 msg/s"},
+		{[]CalibrationPoint{pt(1000, false, 11000), pt(5000, true, 55000)}, "none of the rates measured (the lowest, 1000 msg/s"},
+		{[]CalibrationPoint{pt(1000, true, 3000), pt(5000, true, 55000)}, "none of the rates measured"},
+	} {
+		if got := toolCeiling(tc.points); !strings.Contains(got, tc.want) {
+			t.Errorf("%+v: %q, want %q", tc.points, got, tc.want)
+		}
 	}
 }

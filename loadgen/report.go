@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -1327,6 +1328,31 @@ func writeCalibration(b *strings.Builder, s *Summary) {
 			at(p.Send, q99), at(p.Send, q999), at(p.Hiccup, q999), verdict)
 	}
 	b.WriteString("\n")
+	b.WriteString(toolCeiling(s.Calibration) + "\n\n")
+}
+
+// toolCeiling says up to which rate the tool met its target on this
+// machine: the highest calibrated rate at and below which every point met
+// it.
+func toolCeiling(points []CalibrationPoint) string {
+	ps := slices.Clone(points)
+	slices.SortFunc(ps, func(a, b CalibrationPoint) int { return cmp.Compare(a.Rate, b.Rate) })
+	ceiling := 0.0
+	for _, p := range ps {
+		if !p.MeetsTarget || !enough(p.Pacing.Count, q999) || !enough(p.Hiccup.Count, q999) {
+			break
+		}
+		ceiling = p.Rate
+	}
+	switch {
+	case ceiling == 0:
+		return fmt.Sprintf("**The tool's ceiling on this machine:** none of the rates measured (the lowest, %s msg/s, missed the target "+
+			"or had too few samples to tell): at every rate, tails near the tool's floor above are partly the tool's.", rateNum(ps[0].Rate))
+	case ceiling == ps[len(ps)-1].Rate:
+		return fmt.Sprintf("**The tool's ceiling on this machine:** at least %s msg/s, the highest rate measured: the tool met its "+
+			"target at every rate.", rateNum(ceiling))
+	}
+	return fmt.Sprintf("**The tool's ceiling on this machine:** %s msg/s: the tool met its target at every rate up to it, not above.", rateNum(ceiling))
 }
 
 // writeWorkers describes the load workers: where producers and consumers
