@@ -19,7 +19,9 @@ import (
 
 var binDir string
 
-func TestMain(m *testing.M) { proctest.Main(m, &binDir, "./cmd/namesrv", "./cmd/broker", "./cmd/loadgen") }
+func TestMain(m *testing.M) {
+	proctest.Main(m, &binDir, "./cmd/namesrv", "./cmd/broker", "./cmd/loadgen")
+}
 
 // names lists the keys of a JSON table in a response body: the topics of
 // GET_ALL_TOPIC_CONFIG ("topicConfigTable"), the groups of
