@@ -45,8 +45,9 @@ func writeModel(b *strings.Builder, s *Summary) {
 		return
 	}
 	b.WriteString("## Capacity model\n\n")
-	b.WriteString("What one acknowledged message cost each group, from the resource table at its highest rate within the SLO " +
-		"(the confirmed capacity when the run searched for it), medians of the repetitions. CPU per message is a property of " +
+	b.WriteString("What one acknowledged message cost each group, from the resource table at the capacity the SLO search measured " +
+		"(confirmed, or its last pass) or, in a run without a search, at the highest rate it achieved; medians of the repetitions. " +
+		"CPU per message falls as the rate rises, so the cost near capacity is the one that predicts it. CPU per message is a property of " +
 		"the code and the workload, not of the machine's size: it is what carries to other hardware. *Others here* is what " +
 		"the run's other processes on this host (namesrvs, idle groups, the load workers) spent per message.\n\n")
 	b.WriteString("| mode | from msg/s | master CPU µs/msg | slave CPU µs/msg (slaves) | others here µs/msg | CommitLog B/msg | master net B/msg |\n")
