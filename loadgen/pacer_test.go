@@ -68,3 +68,17 @@ func TestPacerUnpacedAndStop(t *testing.T) {
 		t.Fatalf("a pacer waiting for a far send did not stop promptly (ok=%v, %v)", ok, time.Since(start))
 	}
 }
+
+// TestPacerSpinsOnlyWhenSlow: a pacer spins only when its interval is
+// long enough for the spin to cost little; a fast one sleeps to the due
+// time.
+func TestPacerSpinsOnlyWhenSlow(t *testing.T) {
+	for _, tc := range []struct {
+		rate  float64
+		early time.Duration
+	}{{1000, pacerEarly}, {5000, pacerEarly}, {5001, 0}, {20000, 0}, {0, 0}} {
+		if p := newPacer(time.Now(), tc.rate); p.early != tc.early {
+			t.Errorf("rate %v: early %v, want %v", tc.rate, p.early, tc.early)
+		}
+	}
+}
