@@ -1,0 +1,35 @@
+// Package controller decides which replica of each broker group is the
+// master, as RocketMQ 5's controller does (BROKER-INTERNALS §19), so that a
+// group whose master dies elects another by itself.
+//
+// State is the decision: for each group (brokerName) its replicas (broker
+// id → address), the master and its epoch, and the SyncStateSet (the
+// replicas the master reports as caught up) and its epoch. It changes only
+// by Apply, one Command at a time, and is a plain value stepped by commands
+// and tested without sockets, as etcd's raft is: the same sequence of
+// commands gives the same state on every namesrv, which is what lets a Raft
+// log replicate it (each command is a log entry).
+//
+// What Apply decides from, it is told: liveness (which replicas sent a
+// heartbeat lately), their epochs and offsets are observed by the Raft
+// leader and carried inside the command that needs them (an election, a
+// change of the SyncStateSet), so applying a command never depends on the
+// clock or on who applies it.
+//
+// Rules, following RocketMQ 5:
+//   - Broker ids start at 1 and are never reused; 0 means "no master".
+//   - Electing a new master bumps the master epoch and makes the
+//     SyncStateSet the new master alone (its own epoch bumped). A live
+//     master in the SyncStateSet is kept; a designated broker must be alive
+//     and, unless unclean election is allowed, in the SyncStateSet. A
+//     group's first election, before any SyncStateSet exists, may pick any
+//     live replica.
+//   - Without an eligible replica the group is left without a master (its
+//     epochs unchanged) and the SyncStateSet kept, so the election can be
+//     retried when a replica of it comes back.
+//   - Only the current master at the current master epoch may change the
+//     SyncStateSet, and only from its current epoch: a master cut off from
+//     the controller is fenced by its stale epoch.
+//
+// State is not safe for concurrent use: the Raft FSM serializes Apply.
+package controller
