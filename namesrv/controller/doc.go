@@ -31,5 +31,15 @@
 //     SyncStateSet, and only from its current epoch: a master cut off from
 //     the controller is fenced by its stale epoch.
 //
+// Node (raft.go) puts a State behind hashicorp/raft: every controller
+// applies the same log; only the leader proposes. Liveness (liveness.go)
+// is the leader's own view of the replicas' heartbeats and the elections
+// it calls for; it is not replicated, and a new leader waits a full
+// heartbeat timeout before it trusts the absence of a heartbeat.
+//
+// Not yet built (issue 11): the request handlers on the namesrv's port and
+// the namesrv's controller keys, brokers in controller mode, epoch files and
+// truncation, and the tools.
+//
 // State is not safe for concurrent use: the Raft FSM serializes Apply.
 package controller
