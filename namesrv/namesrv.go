@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rocketgo/rocketgo/internal/metrics"
+	"github.com/rocketgo/rocketgo/namesrv/controller"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -39,6 +41,10 @@ type Config struct {
 	// free one); "" serves none. Pprof adds net/http/pprof to it.
 	Metrics string
 	Pprof   bool
+	// Controller embeds a controller (enableControllerInNamesrv): its
+	// Raft node starts with the server, and its requests are served on
+	// the same port. nil: none.
+	Controller *controller.Config
 }
 
 // Server is a name server: it keeps the route table that brokers register
@@ -51,6 +57,7 @@ type Server struct {
 	handlers map[int32]handler
 	metrics  *nsMetrics // nil without Config.Metrics
 	now      func() time.Time
+	ctl      atomic.Pointer[controller.Service] // while started, with Config.Controller
 
 	mu      sync.Mutex // guards started, closed
 	started bool
@@ -112,9 +119,25 @@ func New(cfg Config) *Server {
 			return s.call(h, c, req)
 		})
 	}
+	if cfg.Controller != nil {
+		for _, code := range controllerCodes {
+			s.rs.Handle(code, func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+				ctl := s.ctl.Load()
+				if ctl == nil {
+					return remoting.Errorf(req, remoting.ServiceNotAvailable, "the controller is not running")
+				}
+				return ctl.Handlers()[req.Code](req)
+			})
+		}
+	}
 	s.rs.OnClose(func(c *remoting.Conn) { s.connClosed(c.ID()) })
 	return s
 }
+
+// controllerCodes are the requests an embedded controller serves.
+var controllerCodes = []int32{remoting.BrokerHeartbeat, remoting.ControllerRegisterBroker, remoting.ControllerApplyBrokerID,
+	remoting.ControllerElectMaster, remoting.ControllerAlterSyncStateSet, remoting.ControllerGetReplicaInfo,
+	remoting.ControllerGetMetadataInfo, remoting.ControllerGetSyncStateData}
 
 // Start listens (logging "listening" with service=namesrv and the address)
 // and starts the expiry scan.
@@ -134,9 +157,26 @@ func (s *Server) Start() error {
 		}
 		s.metrics.srv = srv
 	}
+	if s.cfg.Controller != nil {
+		cc := *s.cfg.Controller
+		if cc.Log == nil {
+			cc.Log = s.log
+		}
+		ctl, err := controller.Start(cc)
+		if err != nil {
+			if s.metrics != nil {
+				s.metrics.srv.Close()
+			}
+			return fmt.Errorf("namesrv: %w", err)
+		}
+		s.ctl.Store(ctl)
+	}
 	if err := s.rs.Start(); err != nil {
 		if s.metrics != nil {
 			s.metrics.srv.Close()
+		}
+		if ctl := s.ctl.Swap(nil); ctl != nil {
+			ctl.Close()
 		}
 		return fmt.Errorf("namesrv: %w", err) // "listen ADDR: reason"
 	}
@@ -167,7 +207,11 @@ func (s *Server) Close() error {
 	if s.metrics != nil {
 		s.metrics.srv.Close()
 	}
-	return s.rs.Close()
+	err := s.rs.Close()
+	if ctl := s.ctl.Swap(nil); ctl != nil {
+		err = errors.Join(err, ctl.Close())
+	}
+	return err
 }
 
 // call runs h and turns its error into a response.

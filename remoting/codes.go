@@ -57,6 +57,19 @@ const (
 	SendReplyMessage                 = 324
 	SendReplyMessageV2               = 325
 	PushReplyMessageToClient         = 326
+
+	// RocketMQ 5's controller (BROKER-INTERNALS §19).
+	BrokerHeartbeat             = 904
+	ControllerAlterSyncStateSet = 1001
+	ControllerElectMaster       = 1002
+	ControllerRegisterBroker    = 1003
+	ControllerGetReplicaInfo    = 1004
+	ControllerGetMetadataInfo   = 1005
+	ControllerGetSyncStateData  = 1006
+	GetBrokerEpochCache         = 1007
+	NotifyBrokerRoleChanged     = 1008
+	ControllerGetNextBrokerID   = 1012
+	ControllerApplyBrokerID     = 1013
 )
 
 // Response codes (RocketMQ ResponseCode and RemotingSysResponseCode).
@@ -84,4 +97,15 @@ const (
 	SubscriptionNotLatest     = 25
 	SubscriptionGroupNotExist = 26
 	InvalidParameter          = 29
+
+	// The controller's.
+	ControllerFencedMasterEpoch       = 2000
+	ControllerFencedSyncStateSetEpoch = 2001
+	ControllerInvalidMaster           = 2002
+	ControllerInvalidReplicas         = 2003
+	ControllerMasterNotAvailable      = 2004
+	ControllerInvalidRequest          = 2005
+	ControllerBrokerNotAlive          = 2006
+	ControllerNotLeader               = 2007
+	ControllerBrokerMetadataNotExist  = 2008
 )

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/rocketgo/rocketgo/internal/props"
 	"github.com/rocketgo/rocketgo/namesrv"
+	"github.com/rocketgo/rocketgo/namesrv/controller"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -45,9 +47,14 @@ func run(args []string) int {
 	fs.StringVar(&ts.NeedClientAuth, "tls.server.need.client.auth", "none", "client certificates: none, optional or require")
 	handshakeMillis := fs.Int64("tls.server.handshakeTimeoutMillis", remoting.DefaultHandshakeTimeout.Milliseconds(),
 		"milliseconds a new connection has to send its first byte and finish its TLS handshake")
+	confFile := fs.String("c", "", "namesrv.properties `file` (RocketMQ keys: the controller's and the connection bounds); flags win over it")
 	limits := remoting.DefaultLimits()
 	for _, key := range props.Keys(&limits) {
 		fs.String(key, "", "bound on memory per connection, as the broker's key "+key)
+	}
+	ctl := defaultControllerSettings()
+	for _, key := range props.Keys(&ctl) {
+		fs.String(key, "", "embedded controller: "+key+" (see README, automatic failover)")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,13 +82,40 @@ func run(args []string) int {
 		return 2
 	}
 	set := map[string]string{}
+	if *confFile != "" {
+		f, err := os.Open(*confFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "namesrv: -c: %v\n", err)
+			return 2
+		}
+		kv, err := props.Parse(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "namesrv: -c %s: %v\n", *confFile, err)
+			return 2
+		}
+		set = kv
+	}
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name != "listen" && f.Name != "metrics" && f.Name != "enablePprof" && !strings.HasPrefix(f.Name, "tls.") {
+		if f.Name != "listen" && f.Name != "metrics" && f.Name != "enablePprof" && f.Name != "c" && !strings.HasPrefix(f.Name, "tls.") {
 			set[f.Name] = f.Value.String()
 		}
 	})
-	if _, err := props.Bind(&limits, set); err != nil {
+	unknownL, errL := props.Bind(&limits, set)
+	unknownC, errC := props.Bind(&ctl, set)
+	if err := errors.Join(errL, errC); err != nil {
 		fmt.Fprintf(os.Stderr, "namesrv: %v\n", err)
+		return 2
+	}
+	var unknown []string
+	for _, k := range unknownL {
+		if slices.Contains(unknownC, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	controllerCfg, err := ctl.config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "namesrv: bad configuration: %v\n", err)
 		return 2
 	}
 	if err := limits.Validate(remoting.DefaultMaxFrameSize); err != nil {
@@ -97,7 +131,14 @@ func run(args []string) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg := namesrv.Config{Listen: *listen, Log: log, TLS: serverTLS, Limits: limits, Metrics: *metricsAddr, Pprof: *enablePprof}
+	for _, k := range unknown {
+		log.Warn("unknown config key ignored", "key", k, "file", *confFile)
+	}
+	cfg := namesrv.Config{Listen: *listen, Log: log, TLS: serverTLS, Limits: limits, Metrics: *metricsAddr, Pprof: *enablePprof,
+		Controller: controllerCfg}
+	if controllerCfg != nil {
+		log.Info("controller config", "settings", props.Format(&ctl))
+	}
 	log.Info("namesrv config", "listen", cfg.Listen, "brokerExpiry", namesrv.DefaultBrokerExpiry,
 		"scanInterval", namesrv.DefaultScanInterval, "limits", props.Format(&limits), "tls.server.mode", ts.Mode, "tls.server.certPath", ts.CertPath,
 		"tls.server.trustCertPath", ts.TrustCertPath, "tls.server.need.client.auth", ts.NeedClientAuth)
@@ -128,4 +169,57 @@ func checkListen(addr string) error {
 		return fmt.Errorf("port %q of %q is not a number in 0..65535", port, addr)
 	}
 	return nil
+}
+
+// controllerSettings are RocketMQ's keys of a controller embedded in the
+// namesrv.
+type controllerSettings struct {
+	Enable       bool          `prop:"enableControllerInNamesrv"`
+	Group        string        `prop:"controllerDLegerGroup"`
+	Peers        string        `prop:"controllerDLegerPeers"`  // n0-127.0.0.1:9878;n1-…
+	SelfID       string        `prop:"controllerDLegerSelfId"` // n0
+	StorePath    string        `prop:"controllerStorePath"`
+	ElectUnclean bool          `prop:"enableElectUncleanMaster"`
+	Scan         time.Duration `prop:"scanNotActiveBrokerInterval"`
+	// HeartbeatTimeout: a replica silent this long is dead, unless it sent
+	// its own timeout (the broker's key of the same name).
+	HeartbeatTimeout time.Duration `prop:"controllerHeartBeatTimeoutMills"`
+}
+
+func defaultControllerSettings() controllerSettings {
+	return controllerSettings{Group: "DefaultControllerGroup", Scan: controller.DefaultScanInterval,
+		HeartbeatTimeout: controller.DefaultHeartbeatTimeout}
+}
+
+// config checks the settings and returns the controller's config, or nil
+// when the controller is off. Errors name the key.
+func (c controllerSettings) config() (*controller.Config, error) {
+	if !c.Enable {
+		return nil, nil
+	}
+	var errs []error
+	peers, err := controller.ParsePeers(c.Peers)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case c.SelfID == "":
+		errs = append(errs, errors.New("controllerDLegerSelfId: empty (want this namesrv's id in controllerDLegerPeers)"))
+	case err == nil && !slices.ContainsFunc(peers, func(p controller.Peer) bool { return p.ID == c.SelfID }):
+		errs = append(errs, fmt.Errorf("controllerDLegerSelfId=%s is not among controllerDLegerPeers=%s", c.SelfID, c.Peers))
+	}
+	if c.StorePath == "" {
+		errs = append(errs, errors.New("controllerStorePath: empty (want the directory of this controller's Raft log)"))
+	}
+	if c.Scan <= 0 {
+		errs = append(errs, fmt.Errorf("scanNotActiveBrokerInterval=%v: want > 0", c.Scan))
+	}
+	if c.HeartbeatTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("controllerHeartBeatTimeoutMills=%v: want > 0", c.HeartbeatTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &controller.Config{Group: c.Group, Peers: peers, SelfID: c.SelfID, StorePath: c.StorePath,
+		ElectUnclean: c.ElectUnclean, ScanInterval: c.Scan, HeartbeatTimeout: c.HeartbeatTimeout}, nil
 }

@@ -37,9 +37,17 @@
 // it calls for; it is not replicated, and a new leader waits a full
 // heartbeat timeout before it trusts the absence of a heartbeat.
 //
-// Not yet built (issue 11): the request handlers on the namesrv's port and
-// the namesrv's controller keys, brokers in controller mode, epoch files and
-// truncation, and the tools.
+// Service (service.go) runs a Node in a namesrv (enableControllerInNamesrv)
+// and serves RocketMQ's controller requests on its port: BROKER_HEARTBEAT,
+// CONTROLLER_REGISTER_BROKER / APPLY_BROKER_ID, ELECT_MASTER,
+// ALTER_SYNC_STATE_SET, GET_REPLICA_INFO, GET_METADATA_INFO and
+// GET_SYNC_STATE_DATA; requests only the leader serves are answered
+// CONTROLLER_NOT_LEADER (2007) naming the leader. While it leads, it scans
+// the replicas every scanNotActiveBrokerInterval and elects.
+//
+// Not yet built (issue 11): brokers in controller mode (registering,
+// beating, following the elected role, reporting the SyncStateSet, the
+// in-sync acknowledgement rules), epoch files and truncation, and the tools.
 //
 // State is not safe for concurrent use: the Raft FSM serializes Apply.
 package controller
