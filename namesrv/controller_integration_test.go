@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,7 +231,38 @@ func TestControllerElectsAndFailsOver(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// mqadmin reads and changes the same state.
+	tools, err := proctest.Build("./cmd/mqadmin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tools)
+	all := strings.Join(c.addrs, ";")
+	mqadmin := func(args ...string) (string, error) {
+		out, err := exec.Command(filepath.Join(tools, "mqadmin"), args...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := mqadmin("getSyncStateSet", "-a", all, "-b", "bg")
+	if err != nil || !regexpMatch(`(?m)^bg\s+2\s+10\.0\.0\.2:10911\s+3\s+2\s+\d+\s+1=10\.0\.0\.1:10911 2=10\.0\.0\.2:10911 3=10\.0\.0\.3:10911`, out) {
+		t.Fatalf("mqadmin getSyncStateSet: %v\n%s", err, out)
+	}
+	if out, err = mqadmin("getControllerMetaData", "-a", all); err != nil || !regexpMatch(`#IsLeader\s+true`, out) || !regexpMatch(`#ControllerGroup\s+g1`, out) {
+		t.Fatalf("mqadmin getControllerMetaData: %v\n%s", err, out)
+	}
+	// 3 beats but is outside the SyncStateSet {2}: refused, naming why.
+	if out, err = mqadmin("electMaster", "-a", all, "-b", "bg", "-i", "3"); err == nil || !strings.Contains(out, "code 2006") || !strings.Contains(out, "not in the SyncStateSet") {
+		t.Fatalf("mqadmin electMaster of a replica outside the set: %v\n%s", err, out)
+	}
+	if out, err = mqadmin("electMaster", "-a", all, "-b", "bg", "-i", "2"); err != nil || !strings.Contains(out, "broker 2 (10.0.0.2:10911) at master epoch 3") {
+		t.Fatalf("mqadmin electMaster of the master: %v\n%s", err, out)
+	}
+	if out, err = mqadmin("electMaster", "-a", all, "-b", "bg"); err == nil || !strings.Contains(out, "-i BROKER_ID") {
+		t.Fatalf("mqadmin electMaster without -i: %v\n%s", err, out)
+	}
 }
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
 
 // TestControllerBadSettings: bad controller keys stop the namesrv with a
 // message naming the key.

@@ -8,6 +8,9 @@
 //	mqadmin updateTopic   -n NAMESRV (-b BROKER_ADDR | -c CLUSTER) -t TOPIC [-r 8] [-w 8] [-p 6]
 //	mqadmin deleteTopic   -n NAMESRV -c CLUSTER -t TOPIC
 //	mqadmin brokerStatus  -n NAMESRV -b BROKER_ADDR
+//	mqadmin getControllerMetaData -a CONTROLLERS
+//	mqadmin getSyncStateSet       -a CONTROLLERS [-b BROKER_NAME,…]
+//	mqadmin electMaster           -a CONTROLLERS -b BROKER_NAME -i BROKER_ID
 //
 // NAMESRV is a ';'-separated list; the first that answers is used.
 package main
@@ -47,6 +50,10 @@ var commands = map[string]func(*admin, []string) error{
 	"updateTopic":  updateTopic,
 	"deleteTopic":  deleteTopic,
 	"brokerStatus": brokerStatus,
+
+	"getControllerMetaData": getControllerMetaData,
+	"getSyncStateSet":       getSyncStateSet,
+	"electMaster":           electMaster,
 }
 
 func run(args []string) error {
