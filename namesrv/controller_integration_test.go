@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,11 +108,15 @@ func TestControllerElectsAndFailsOver(t *testing.T) {
 		}
 		ids[b], _ = strconv.ParseInt(resp.ExtValue("brokerId"), 10, 64)
 	}
+	var mu sync.Mutex // guards beating
 	beating := map[int64]bool{1: true, 2: true, 3: true}
+	setBeating := func(on map[int64]bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		maps.Copy(beating, on)
+	}
 	stopBeats := make(chan struct{})
 	beatsDone := make(chan struct{})
-	var mu = make(chan struct{}, 1)
-	mu <- struct{}{}
 	go func() { // each replica beats every 300 ms, reporting a longer log for 3
 		defer close(beatsDone)
 		for {
@@ -119,14 +125,14 @@ func TestControllerElectsAndFailsOver(t *testing.T) {
 				return
 			case <-time.After(300 * time.Millisecond):
 			}
-			<-mu
+			mu.Lock()
 			var live []int64
 			for id, on := range beating {
 				if on {
 					live = append(live, id)
 				}
 			}
-			mu <- struct{}{}
+			mu.Unlock()
 			for _, id := range live {
 				c.call(remoting.BrokerHeartbeat, map[string]string{"clusterName": "c", "brokerName": "bg", "brokerId": strconv.FormatInt(id, 10),
 					"epoch": "1", "maxOffset": strconv.FormatInt(100*id, 10)}, nil)
@@ -177,9 +183,7 @@ func TestControllerElectsAndFailsOver(t *testing.T) {
 	}
 
 	// The master stops beating: 2 takes over at epoch 2.
-	<-mu
-	beating[3] = false
-	mu <- struct{}{}
+	setBeating(map[int64]bool{3: false})
 	began := time.Now()
 	m, e = waitMaster(func(m, e int64) bool { return m != 3 && m != 0 }, "failover")
 	t.Logf("failover to %d at epoch %d in %v", m, e, time.Since(began).Round(10*time.Millisecond))
@@ -207,14 +211,9 @@ func TestControllerElectsAndFailsOver(t *testing.T) {
 	}
 	procs[leader].Kill()
 	c.down[leader] = true
-	<-mu
-	beating[3] = true
-	beating[2] = false
-	mu <- struct{}{}
+	setBeating(map[int64]bool{3: true, 2: false})
 	waitMaster(func(m, e int64) bool { return m == 0 }, "the master's loss under a new controller leader")
-	<-mu
-	beating[2] = true
-	mu <- struct{}{}
+	setBeating(map[int64]bool{2: true})
 	m, e = waitMaster(func(m, e int64) bool { return m == 2 && e == 3 }, "re-election of the SyncStateSet's replica")
 
 	// The killed controller restarts from its store and has the state.

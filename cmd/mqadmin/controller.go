@@ -34,12 +34,7 @@ func (a *admin) controllerFlags(name string, args []string, define func(fs *flag
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
-	var out []string
-	for _, s := range strings.Split(*addrs, ";") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
+	out := splitAddrs(*addrs)
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: -a CONTROLLER_ADDRESSES is required", name)
 	}

@@ -91,11 +91,7 @@ func (a *admin) flags(name string, args []string, define func(fs *flag.FlagSet))
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
-	for _, n := range strings.Split(*ns, ";") {
-		if n = strings.TrimSpace(n); n != "" {
-			a.namesrvs = append(a.namesrvs, n)
-		}
-	}
+	a.namesrvs = splitAddrs(*ns)
 	if len(a.namesrvs) == 0 {
 		return fmt.Errorf("%s: -n NAMESRV is required", name)
 	}
@@ -355,4 +351,15 @@ func brokerStatus(a *admin, args []string) error {
 		fmt.Printf("%-28s: %s\n", k, statusValue(k, kv.Table[k]))
 	}
 	return nil
+}
+
+// splitAddrs splits a ';'-separated address list, dropping blanks.
+func splitAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
