@@ -44,6 +44,7 @@ type allocator struct {
 
 	jobs     chan func()  // consume-queue work: fault in a range, create a file
 	head     atomic.Int64 // where the appender is (a hint)
+	rewound  atomic.Bool  // the log was cut (rewind): warm from head again
 	warmedTo int64        // pages below it are warm; goroutine only
 
 	kick chan struct{}
@@ -113,6 +114,14 @@ func (a *allocator) request(start int64) {
 // advance tells where the appender writes now.
 func (a *allocator) advance(off int64) {
 	a.head.Store(off)
+	a.wake()
+}
+
+// rewind tells that the appender moved back to off (Truncate): the pages
+// from there are warmed again, whatever was warmed before.
+func (a *allocator) rewind(off int64) {
+	a.head.Store(off)
+	a.rewound.Store(true)
 	a.wake()
 }
 
@@ -190,14 +199,15 @@ func (a *allocator) create(start int64) error {
 }
 
 // discard drops any prepared segment and pending request, waiting for a
-// creation in progress, and forgets the active segment.
+// creation in progress, and forgets the active and the filled segments:
+// the log was restarted or cut.
 func (a *allocator) discard() {
 	a.mu.Lock()
 	for a.busy >= 0 {
 		a.cond.Wait()
 	}
 	s := a.ready
-	a.ready, a.want, a.cur = nil, -1, nil
+	a.ready, a.want, a.cur, a.sealed = nil, -1, nil, nil
 	a.mu.Unlock()
 	if s != nil {
 		a.discardSegment(s)
@@ -289,7 +299,7 @@ func (a *allocator) step() bool {
 // makes the call fail, nothing worse.
 func (a *allocator) warm(cur []byte, curStart int64, next []byte, nextStart int64) bool {
 	h := a.head.Load()
-	if a.warmedTo < h || a.warmedTo > h+warmWindow {
+	if a.rewound.Swap(false) || a.warmedTo < h || a.warmedTo > h+warmWindow {
 		a.warmedTo = h
 	}
 	target := h + warmWindow

@@ -68,6 +68,14 @@ func (c *checkpoint) setQueues(ts, safe int64) {
 	c.mu.Unlock()
 }
 
+// cut keeps the checkpoint from vouching for consume-queue entries at or
+// past off: the log was cut there.
+func (c *checkpoint) cut(off int64) {
+	c.mu.Lock()
+	c.queueSafe = min(c.queueSafe, off)
+	c.mu.Unlock()
+}
+
 func (c *checkpoint) setOffsets(flushed, minOffset int64) {
 	c.mu.Lock()
 	c.flushed, c.minOffset = flushed, minOffset

@@ -97,6 +97,11 @@
 // The arrival listener hears of each append call once per queue, with the
 // queue's new end (a batch, or the records a replicated chunk completes).
 //
+// Truncate (truncate.go) cuts the log's tail at runtime, with readers going
+// on: it holds the appender's mutex, and waits out the flusher's syncs and
+// holds them off (Log.flushMu) while it cuts; segments it deletes stay
+// mapped for their pins and DeleteGrace, as retention's do.
+//
 // One flusher goroutine msyncs the log (every FlushInterval; in SyncFlush
 // mode as soon as WaitDurable callers wait, releasing every waiter one sync
 // covers) and the consume queues (every second), then rewrites the
@@ -120,8 +125,9 @@
 // where tests inject errors and model a power loss; the writes through the
 // mappings are plain memory.
 //
-// Lock order: Log.mu (appender) → cqueue.mk (a queue's file creation) →
-// Log.qmu (queue table) → allocator.mu; Log.wmu (waiters), Log.retireMu and
-// Log.doomMu are leaves. Callbacks (WaitDurable's done, the arrival
-// listener) run with no lock held.
+// Lock order: Log.mu (appender) → Log.flushMu (the flusher's syncs and
+// checkpoint writes) → cqueue.mk (a queue's file creation) → Log.qmu (queue
+// table) → allocator.mu; Log.wmu (waiters), Log.retireMu and Log.doomMu are
+// leaves. Callbacks (WaitDurable's done, the arrival listener) run with no
+// lock held; Config.OnSync runs with Log.flushMu held.
 package commitlog

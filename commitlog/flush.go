@@ -31,7 +31,8 @@ type waiter struct {
 // done(ErrFlushTimeout) when that takes longer than SyncFlushTimeout (the
 // bytes stay in the log), or done(err) with the error of a failed msync
 // that should have covered them (the bytes stay in the log, and the flusher
-// tries again). In SyncFlush mode concurrent waiters share syncs:
+// tries again), or done with an error wrapping ErrTruncated when Truncate
+// cuts them first. In SyncFlush mode concurrent waiters share syncs:
 // each sync of the flusher releases every waiter it covers. done runs on the
 // flusher goroutine and must not block, except when the bytes are already
 // flushed or the mode is AsyncFlush: then it runs at once, on the caller's
@@ -112,15 +113,17 @@ func (l *Log) flushLoop() {
 		l.closeDoomed(l.cfg.now(), false)
 		l.wmu.Lock()
 		batch, l.waiters = l.waiters, batch[:0]
+		l.cutFloor = noCut
 		l.wmu.Unlock()
 		ferr := l.flushLog()
 		if ferr != nil {
 			logErr("flush commit log", ferr)
 		}
-		if batch = l.release(batch, l.cfg.now(), ferr); len(batch) > 0 {
-			l.wmu.Lock()
-			l.waiters = append(l.waiters, batch...)
-			l.wmu.Unlock()
+		l.wmu.Lock()
+		floor := l.cutFloor
+		l.wmu.Unlock()
+		if batch = l.release(batch, l.cfg.now(), ferr, floor); len(batch) > 0 {
+			l.requeue(batch)
 			batch = batch[:0]
 		}
 		if time.Since(lastQueue) >= queueFlushInterval || l.forceCQ.Swap(false) {
@@ -132,14 +135,17 @@ func (l *Log) flushLoop() {
 	}
 }
 
-// release completes the waiters whose bytes are flushed, or whose time is
-// up, or, when the flush failed (ferr), that it did not cover; it returns
-// the others.
-func (l *Log) release(ws []waiter, now time.Time, ferr error) []waiter {
+// release completes the waiters whose bytes a Truncate cut (at floor, since
+// the batch was taken: the log may have grown past them again and been
+// flushed), or are flushed, or whose time is up, or, when the flush failed
+// (ferr), that it did not cover; it returns the others.
+func (l *Log) release(ws []waiter, now time.Time, ferr error, floor int64) []waiter {
 	flushed := l.flushed.Load()
 	keep := ws[:0]
 	for _, w := range ws {
 		switch {
+		case w.end > floor:
+			w.done(truncatedError(floor, w.end))
 		case w.end <= flushed:
 			w.done(nil)
 		case ferr != nil:
@@ -153,6 +159,25 @@ func (l *Log) release(ws []waiter, now time.Time, ferr error) []waiter {
 	}
 	clear(ws[len(keep):])
 	return keep
+}
+
+// requeue puts back the waiters release kept, failing those whose bytes a
+// Truncate cut meanwhile.
+func (l *Log) requeue(ws []waiter) {
+	var cut []waiter
+	l.wmu.Lock()
+	floor := l.cutFloor
+	for _, w := range ws {
+		if w.end > floor {
+			cut = append(cut, w)
+		} else {
+			l.waiters = append(l.waiters, w)
+		}
+	}
+	l.wmu.Unlock()
+	for _, w := range cut {
+		w.done(truncatedError(floor, w.end))
+	}
 }
 
 // finalFlush is the flusher's last round, at Close: no new waiters, a full
@@ -189,6 +214,8 @@ func (l *Log) finalFlush() {
 // an error the flushed offset moves to the end of the segments that did
 // sync, and the next call writes the rest again before syncing it.
 func (l *Log) flushLog() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	target := l.maxOffset.Load()
 	from := l.flushed.Load()
 	if target <= from {
@@ -222,9 +249,20 @@ func (l *Log) flushLog() error {
 // flushQueues msyncs the consume-queue entries written since the last time
 // and then records in the checkpoint how far the queues are safe.
 func (l *Log) flushQueues() error {
-	l.mu.Lock()
-	safe, ts := l.dispatched, l.lastTS // records below safe are indexed
-	l.mu.Unlock()
+	var safe, ts int64
+	for {
+		l.mu.Lock()
+		safe, ts = l.dispatched, l.lastTS // records below safe are indexed
+		gen := l.cutGen
+		l.mu.Unlock()
+		l.flushMu.Lock()
+		if gen == l.cutGen {
+			break
+		}
+		// A Truncate ran in between: safe may lie past its cut.
+		l.flushMu.Unlock()
+	}
+	defer l.flushMu.Unlock()
 	type dirty struct {
 		q    *cqueue
 		next int64

@@ -2,11 +2,13 @@ package commitlog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +177,73 @@ func copyStore(tb testing.TB, src, dst string) {
 
 func segmentPath(dir string, start int64) string {
 	return filepath.Join(dir, "commitlog", fileName(start))
+}
+
+// checkPinnedRead checks that a pinned slice b of a deleted segment still
+// holds the record want, and that the n bytes at pos of a chunk's file f
+// can still be read; it returns them.
+func checkPinnedRead(tb testing.TB, b []byte, want string, f *os.File, pos int64, n int) []byte {
+	tb.Helper()
+	if string(b) != want {
+		tb.Fatal("the record changed under a pinned reader")
+	}
+	if _, _, err := DecodeRecord(b); err != nil {
+		tb.Fatalf("record of a deleted, pinned segment: %v", err)
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, pos); err != nil {
+		tb.Fatalf("pread of a deleted, pinned segment's file: %v", err)
+	}
+	return buf
+}
+
+// pullLoop reads queue Q/0 the way pulls do until stop is closed, then
+// sends nil to done: up to max entries from from() on, their records
+// pinned (ErrOutOfRange: deleted meanwhile, skipped) and decoded after a
+// yield, so that deletions happen while the bytes are held. A record that
+// does not decode goes to bad, which returns the error to stop with, or
+// nil to go on; any other error is sent to done at once.
+func pullLoop(l *Log, from func() int64, max int, bad func(Entry, error) error, stop <-chan struct{}, done chan<- error) {
+	var dst []Entry
+	for {
+		select {
+		case <-stop:
+			done <- nil
+			return
+		default:
+		}
+		var err error
+		dst, err = l.QueueEntries("Q", 0, from(), max, dst)
+		if err != nil && !errors.Is(err, ErrNoQueue) {
+			done <- err
+			return
+		}
+		var pin Pin
+		var parts [][]byte
+		var entries []Entry
+		for _, e := range dst {
+			b, err := l.ReadPinned(&pin, e.PhysOffset, e.Size)
+			if errors.Is(err, ErrOutOfRange) {
+				continue
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+			parts = append(parts, b)
+			entries = append(entries, e)
+		}
+		runtime.Gosched()
+		for i, b := range parts {
+			if _, _, err := DecodeRecord(b); err != nil {
+				if err := bad(entries[i], err); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		pin.Release()
+	}
 }
 
 // poll waits for cond, failing after a generous deadline.

@@ -175,6 +175,8 @@ type Stats struct {
 	Prefaults       int64 // Prefault calls that read pages in
 	Unmapped        int64 // deleted segments unmapped (their last pin released, their grace over)
 	Segments        int64 // segments in the log now
+	Truncations     int64 // Truncate calls that cut the log
+	BytesTruncated  int64 // log bytes they cut
 }
 
 // ArrivalFunc is told that a queue's next offset has grown: once per
@@ -211,6 +213,7 @@ type Log struct {
 	notes       []note
 	noteGen     uint64 // tells the notes of one call apart (cqueue.noteGen)
 	warmAt      int64  // tell the allocator where we are once wrote reaches it
+	cutGen      uint64 // Truncate calls; changed with mu and flushMu held, read with either
 
 	// qmu guards the queue table for readers: topics and each queue's
 	// files are written with mu and qmu held, read with either.
@@ -225,10 +228,17 @@ type Log struct {
 
 	alloc *allocator
 
+	// flushMu is held by the flusher while it syncs the log or the
+	// consume queues and writes the checkpoint, and by Truncate (with mu)
+	// while it cuts: no sync overlaps a cut, and a flush that was under way
+	// cannot move the flushed offset past the cut when it finishes.
+	flushMu sync.Mutex
+
 	// flusher state
 	wmu      sync.Mutex
 	waiters  []waiter
 	wclosed  bool
+	cutFloor int64 // the lowest Truncate cut since the flusher took its batch of waiters; wmu
 	kick     chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -236,7 +246,7 @@ type Log struct {
 	retireMu sync.Mutex
 	retired  []func()
 	doomMu   sync.Mutex
-	doomed   []doomedSegment // deleted by retention, unmapped when unpinned and past DeleteGrace
+	doomed   []doomedSegment // deleted by retention or Truncate, unmapped when unpinned and past DeleteGrace
 
 	// The last log or queue msync failed: the next one writes the range
 	// again first (segment.sync). Flusher only.
@@ -263,14 +273,15 @@ func Open(cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("commitlog config: %w", err)
 	}
 	l := &Log{
-		cfg:    cfg,
-		log:    cfg.Log,
-		fs:     cfg.FS,
-		logDir: filepath.Join(cfg.Dir, "commitlog"),
-		cqDir:  filepath.Join(cfg.Dir, "consumequeue"),
-		topics: make(map[string]*topicQueues),
-		kick:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Log,
+		fs:       cfg.FS,
+		logDir:   filepath.Join(cfg.Dir, "commitlog"),
+		cqDir:    filepath.Join(cfg.Dir, "consumequeue"),
+		topics:   make(map[string]*topicQueues),
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		cutFloor: noCut,
 	}
 	for _, d := range []string{l.logDir, l.cqDir} {
 		if err := l.fs.MkdirAll(d); err != nil {
@@ -597,13 +608,16 @@ func (l *Log) writableLocked() error {
 	}
 	if l.dispatched < l.wrote {
 		l.log.Warn("dropping partial replicated record", "offset", l.dispatched, "bytes", l.wrote-l.dispatched)
-		if s := l.segmentLocked(l.dispatched); s != nil {
-			clear(s.data[l.dispatched-s.start : min(l.wrote, s.end())-s.start])
-		}
+		end := l.wrote
 		l.wrote = l.dispatched
 		l.maxOffset.Store(l.wrote)
+		l.flushMu.Lock() // a flush under way could write the bytes back
 		if l.flushed.Load() > l.wrote {
 			l.flushed.Store(l.wrote)
+		}
+		l.flushMu.Unlock()
+		if s := l.segmentLocked(l.wrote); s != nil {
+			clear(s.data[l.wrote-s.start : min(end, s.end())-s.start])
 		}
 	}
 	return nil

@@ -57,7 +57,7 @@ type cqueue struct {
 	min  atomic.Int64 // first queue offset with a record
 
 	maxPhys     int64        // end of the last indexed record in the log; Log.mu
-	flushedNext int64        // entries below it are msynced; flusher only
+	flushedNext int64        // entries below it are msynced; the flusher's, under Log.flushMu
 	newFiles    atomic.Int64 // files installed since the flusher last synced the directories
 
 	// The next file is created ahead, without Log.mu (makeQueueFile), and
@@ -292,10 +292,13 @@ func (l *Log) makeQueueFile(q *cqueue, start int64) ([]byte, error) {
 	if f := q.spare.Load(); f != nil && f.start == start {
 		return nil, nil
 	}
+	// Only the file right after the queue's last one is made: a file
+	// further on, for a queue Truncate cut meanwhile, would leave a gap
+	// that the next Open refuses.
 	l.qmu.RLock()
-	_, missing := q.missingLocked(start, start)
+	next, missing := q.missingLocked(start, start)
 	l.qmu.RUnlock()
-	if !missing || q.gone.Load() {
+	if !missing || next != start || q.gone.Load() {
 		return nil, nil
 	}
 	f, err := createQueueFile(l.fs, q.dir, start, q.entries)
@@ -415,8 +418,9 @@ func (q *cqueue) putAtLocked(l *Log, qoff, phys int64, size int32, tags int64) (
 	return true, nil
 }
 
-// truncateLocked removes the entries of records that end past cut and the
-// files left without entries (the first file stays). l.mu must be held.
+// truncateQueueLocked removes the entries of records that end past cut and
+// the files left without entries (the first file stays; deleteQueueFiles).
+// l.mu must be held.
 func (l *Log) truncateQueueLocked(q *cqueue, cut int64) error {
 	next, lo := q.next.Load(), q.min.Load()
 	i := next - 1
@@ -440,30 +444,26 @@ func (l *Log) truncateQueueLocked(q *cqueue, cut int64) error {
 		return nil
 	}
 	l.log.Info("truncating consume queue", "topic", q.topic, "queueId", q.id, "from", newNext, "to", next)
-	for j := newNext; j < next; j++ {
-		if b := q.slot(j); b != nil {
-			clear(b)
-		}
-	}
-	q.next.Store(newNext)
-	if newNext < lo {
-		q.min.Store(newNext)
-	}
-	var errs []error
 	keep := len(q.files)
 	for keep > 1 && q.files[keep-1].start >= newNext {
 		keep--
 	}
 	dead := q.files[keep:]
+	// Under qmu: a reader (Truncate runs with readers) sees the entries
+	// or the queue's new end, never a cleared entry below its old end.
 	l.qmu.Lock()
-	q.files = q.files[:keep:keep]
-	l.qmu.Unlock()
-	for _, f := range dead {
-		if err := f.discard(l.fs); err != nil {
-			errs = append(errs, err)
+	q.next.Store(newNext)
+	for j := newNext; j < next; j++ {
+		if b := q.slot(j); b != nil {
+			clear(b)
 		}
 	}
-	return errors.Join(errs...)
+	q.files = q.files[:keep:keep]
+	l.qmu.Unlock()
+	if len(dead) == 0 {
+		return nil
+	}
+	return l.deleteQueueFiles(dead)
 }
 
 // close unmaps and closes the queue's files, the spare too.

@@ -22,6 +22,7 @@ var (
 	ErrOutOfRange      = errors.New("commitlog: offset out of range")
 	ErrClosed          = errors.New("commitlog: closed")
 	ErrLocked          = errors.New("commitlog: store directory in use")
+	ErrTruncated       = errors.New("commitlog: log truncated") // what WaitDurable waited for was cut
 )
 
 // The record layout is the wire's (internal/wire, whose doc.go has it);

@@ -99,7 +99,7 @@ func (l *Log) recover() error {
 	}
 	l.setOffsetsLocked(logMin, cut)
 	if ckpt.valid {
-		ckpt.setQueues(ckpt.logicsTS, min(ckpt.queueSafe, cut))
+		ckpt.cut(cut)
 	}
 	return l.finishRecovery(clean)
 }

@@ -108,15 +108,25 @@ func (l *Log) dropFirst(s *segment) (bool, error) {
 	l.stats.SegmentsDeleted++
 	l.mu.Unlock()
 
+	if err := l.doom(s); err != nil {
+		return true, err
+	}
+	l.log.Info("deleted commit log segment", "path", s.path, "minOffset", list[0].start)
+	return true, nil
+}
+
+// doom deletes s, which readers can no longer find (it left the published
+// segment list): no new pins, its file unlinked at once, its mapping kept
+// for its pins and DeleteGrace (closeDoomed).
+func (l *Log) doom(s *segment) error {
 	s.refs.Add(deadRef) // no new pins
 	l.doomMu.Lock()
 	l.doomed = append(l.doomed, doomedSegment{s: s, at: l.cfg.now().Add(l.cfg.DeleteGrace)})
 	l.doomMu.Unlock()
 	if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return true, fmt.Errorf("delete segment: %w", err)
+		return fmt.Errorf("delete segment: %w", err)
 	}
-	l.log.Info("deleted commit log segment", "path", s.path, "minOffset", list[0].start)
-	return true, nil
+	return nil
 }
 
 // closeDoomed unmaps and closes the deleted segments that are unpinned and
@@ -185,22 +195,29 @@ func (l *Log) trimQueues() error {
 	if len(gone) == 0 {
 		return nil
 	}
+	err := l.deleteQueueFiles(gone)
+	l.forceCQ.Store(true)
+	l.wakeFlusher()
+	return err
+}
+
+// deleteQueueFiles unlinks consume-queue files that left their queues. The
+// flusher may be syncing their mappings, and the allocator faulting them
+// in: the flusher closes them between rounds. Readers copy entries under
+// qmu and no longer see them.
+func (l *Log) deleteQueueFiles(files []*cqFile) error {
 	var errs []error
-	for _, f := range gone {
+	for _, f := range files {
 		if err := l.fs.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
-	// The flusher may be syncing these mappings: it closes them between
-	// rounds. Readers copy entries under qmu and no longer see them.
 	l.retire(func() {
-		for _, f := range gone {
+		for _, f := range files {
 			if err := f.close(); err != nil {
 				l.log.Warn("close deleted consume queue file", "path", f.path, "err", err)
 			}
 		}
 	})
-	l.forceCQ.Store(true)
-	l.wakeFlusher()
 	return errors.Join(errs...)
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -204,16 +203,7 @@ func TestPinnedSegmentOutlivesDeletion(t *testing.T) {
 	for range 3 { // flusher rounds: nothing is due while pinned
 		l.closeDoomed(clock.Now(), false)
 	}
-	if string(b) != want {
-		t.Fatal("the record changed under a pinned reader")
-	}
-	if _, _, err := DecodeRecord(b); err != nil {
-		t.Fatalf("record of a deleted, pinned segment: %v", err)
-	}
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, pos); err != nil {
-		t.Fatalf("pread of a deleted, pinned segment's file: %v", err)
-	}
+	checkPinnedRead(t, b, want, f, pos, n)
 	if l.Stats().Unmapped != 0 {
 		t.Fatal("a pinned segment was unmapped")
 	}
@@ -252,44 +242,8 @@ func TestDeleteSegmentsConcurrentWithReaders(t *testing.T) {
 			}
 		}
 	}()
-	go func() { // reader: from the queue's min offset on
-		var dst []Entry
-		for {
-			select {
-			case <-stop:
-				done <- nil
-				return
-			default:
-			}
-			var err error
-			dst, err = l.QueueEntries("Q", 0, l.QueueMinOffset("Q", 0), 16, dst)
-			if err != nil && !errors.Is(err, ErrNoQueue) {
-				done <- err
-				return
-			}
-			var pin Pin
-			var parts [][]byte
-			for _, e := range dst {
-				b, err := l.ReadPinned(&pin, e.PhysOffset, e.Size)
-				if errors.Is(err, ErrOutOfRange) {
-					continue // deleted meanwhile
-				}
-				if err != nil {
-					done <- err
-					return
-				}
-				parts = append(parts, b)
-			}
-			runtime.Gosched() // let deletions happen while the parts are held
-			for _, b := range parts {
-				if _, _, err := DecodeRecord(b); err != nil {
-					done <- err
-					return
-				}
-			}
-			pin.Release()
-		}
-	}()
+	go pullLoop(l, func() int64 { return l.QueueMinOffset("Q", 0) }, 16, // from the queue's min offset on
+		func(_ Entry, err error) error { return err }, stop, done)
 	deadline := time.Now().Add(time.Second)
 	deleted := 0
 	for time.Now().Before(deadline) {
