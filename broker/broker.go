@@ -47,6 +47,9 @@ type Broker struct {
 	metrics   *brokerMetrics // nil unless metricsExporterType=PROM
 	master    *ha.Master     // nil on a slave
 	slave     *ha.Slave      // nil on a master
+	ctl       *controlled    // nil unless enableControllerMode: then master and slave are both set
+
+	roleNow atomic.Pointer[role]
 
 	// sendStages are what a send waits for before it is answered, and
 	// the latency stage each one is recorded under.
@@ -109,6 +112,11 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 			return nil, err
 		}
 	}
+	r := role{name: b.cfg.BrokerRole, id: b.cfg.BrokerID}
+	if b.cfg.EnableControllerMode {
+		r = role{name: Slave, id: -1} // until the controller says
+	}
+	b.setRole(r)
 	b.polls = newPolls(b)
 	b.metaWait = newMetaWaiters(cfg.MetadataLongPollMaxHeld)
 	b.delayLevels, _ = parseDelayLevels(cfg.MessageDelayLevel) // validated above
@@ -173,9 +181,19 @@ func (b *Broker) Start() error {
 			return fmt.Errorf("aclEnable=true: %w", err)
 		}
 	}
+	if b.cfg.EnableControllerMode {
+		if b.ctl, err = newControlled(b); err != nil {
+			b.store.Close()
+			return err
+		}
+	}
 	var watch *queueWatch // a slave registers soon when its store gets a new queue
-	if b.cfg.BrokerRole == Slave {
-		watch = &queueWatch{fresh: b.registerSoon}
+	if b.isSlave() {
+		watch = &queueWatch{fresh: func() {
+			if b.isSlave() {
+				b.registerSoon()
+			}
+		}}
 	}
 	// Once per append call and queue (a batch is one arrival).
 	b.store.SetArrivalListener(func(topic string, queueID int32, _ int64, _ int64) {
@@ -249,7 +267,10 @@ func (b *Broker) Start() error {
 	}
 
 	b.log.Info("broker started", "cluster", b.cfg.BrokerClusterName, "name", b.cfg.BrokerName, "id", b.cfg.BrokerID,
-		"role", b.cfg.BrokerRole, "flush", b.cfg.FlushDiskType, "addr", b.addr, "store", root)
+		"role", b.cfg.BrokerRole, "controllerMode", b.cfg.EnableControllerMode, "flush", b.cfg.FlushDiskType, "addr", b.addr, "store", root)
+	if b.ctl != nil {
+		b.ctl.start() // registers with the controller and takes the role it gives
+	}
 	b.registerRound(true)
 	if b.slave != nil {
 		b.slave.Start()
@@ -266,9 +287,17 @@ func (b *Broker) Start() error {
 	if b.acl != nil {
 		b.every(aclReloadInterval, func(time.Time) { b.acl.reload(b) })
 	}
-	if b.cfg.BrokerRole != Slave {
-		b.every(b.cfg.TransactionCheckInterval, b.tx.check)
-		b.every(scheduleTick, b.delays.deliverAll)
+	if b.ctl != nil || !b.isSlave() { // a slave of controller mode may become master
+		b.every(b.cfg.TransactionCheckInterval, func(now time.Time) {
+			if !b.isSlave() {
+				b.tx.check(now)
+			}
+		})
+		b.every(scheduleTick, func(now time.Time) {
+			if !b.isSlave() {
+				b.delays.deliverAll(now)
+			}
+		})
 	}
 	return nil
 }
@@ -332,6 +361,7 @@ func (b *Broker) routes() {
 	handle(remoting.GetTopicStatsInfo, b.getTopicStatsInfo)
 	handle(remoting.GetConsumeStats, b.getConsumeStats)
 	handle(remoting.InvokeBrokerToResetOffset, b.invokeBrokerToResetOffset)
+	handle(remoting.GetBrokerEpochCache, b.getBrokerEpochCache)
 }
 
 // every runs fn on a goroutine of its own every d until the broker stops.

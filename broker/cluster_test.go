@@ -432,10 +432,7 @@ func startSendLoad(t *testing.T, p rocketmq.Producer, topic string) *sendLoad {
 					return
 				default:
 				}
-				body := make([]byte, 100+rng.IntN(900))
-				for j := range body {
-					body[j] = byte(rng.Uint32())
-				}
+				body := randomBody(rng)
 				l.mu.Lock()
 				epoch := l.epoch
 				l.mu.Unlock()
@@ -459,6 +456,15 @@ func startSendLoad(t *testing.T, p rocketmq.Producer, topic string) *sendLoad {
 		}()
 	}
 	return l
+}
+
+// randomBody is a message body of 100–1000 random bytes.
+func randomBody(rng *rand.Rand) []byte {
+	body := make([]byte, 100+rng.IntN(900))
+	for j := range body {
+		body[j] = byte(rng.Uint32())
+	}
+	return body
 }
 
 // waitFor polls until cond (called with l.mu held) holds.

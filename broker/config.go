@@ -80,6 +80,33 @@ type Config struct {
 	EnableSlaveActingMaster       bool          `prop:"enableSlaveActingMaster"`       // a slave stands in (read-only) for a dead master in routes
 	AccessMessageInMemoryMaxRatio int           `prop:"accessMessageInMemoryMaxRatio"` // % of RAM
 
+	// Controller mode (controlled.go; RocketMQ 5's keys, faster defaults):
+	// the controllers embedded in the namesrvs at controllerAddr decide
+	// which replica is master. brokerId and brokerRole are initial values;
+	// only SYNC (SYNC_MASTER) versus ASYNC is kept.
+	EnableControllerMode bool   `prop:"enableControllerMode"`
+	ControllerAddr       string `prop:"controllerAddr"` // ';'-separated ip:port
+	// allAckInSyncStateSet: a SYNC send waits for every replica of the
+	// SyncStateSet, not one slave; minInSyncReplicas: fewer replicas in
+	// the set refuse sends (IN_SYNC_REPLICAS_NOT_ENOUGH).
+	AllAckInSyncStateSet bool `prop:"allAckInSyncStateSet"`
+	MinInSyncReplicas    int  `prop:"minInSyncReplicas"`
+	// A slave stays in the SyncStateSet while it is at most
+	// haMaxGapNotInSync bytes behind and held the master's whole log
+	// within haMaxTimeSlaveNotCatchup; the master checks every
+	// checkSyncStateSetPeriod.
+	HAMaxGapNotInSync        int64         `prop:"haMaxGapNotInSync"`
+	HAMaxTimeSlaveNotCatchup time.Duration `prop:"haMaxTimeSlaveNotCatchup"`
+	CheckSyncStateSetPeriod  time.Duration `prop:"checkSyncStateSetPeriod"`
+	// Heartbeats to the controller leader every brokerHeartbeatInterval;
+	// the controller counts the broker dead after
+	// controllerHeartBeatTimeoutMills without one. The broker asks the
+	// controller who is master every syncBrokerMetadataPeriod.
+	BrokerHeartbeatInterval    time.Duration `prop:"brokerHeartbeatInterval"`
+	ControllerHeartBeatTimeout time.Duration `prop:"controllerHeartBeatTimeoutMills"`
+	SyncBrokerMetadataPeriod   time.Duration `prop:"syncBrokerMetadataPeriod"`
+	BrokerElectionPriority     int           `prop:"brokerElectionPriority"` // lower wins ties between equally up-to-date replicas
+
 	// Metadata of a slave (metawait.go): a full sync of its master's topics,
 	// subscription groups and consumer offsets every metadataSyncInterval,
 	// and between them a long poll that the master holds until its topic or
@@ -200,6 +227,13 @@ func defaultConfig(host, home string) Config {
 		SlaveReadEnable:                   true,
 		EnableSlaveActingMaster:           true,
 		AccessMessageInMemoryMaxRatio:     40,
+		MinInSyncReplicas:                 1,
+		HAMaxGapNotInSync:                 256 << 20,
+		HAMaxTimeSlaveNotCatchup:          3 * time.Second,
+		CheckSyncStateSetPeriod:           500 * time.Millisecond,
+		BrokerHeartbeatInterval:           500 * time.Millisecond,
+		ControllerHeartBeatTimeout:        3 * time.Second,
+		SyncBrokerMetadataPeriod:          500 * time.Millisecond,
 		MetadataSyncInterval:              10 * time.Second,
 		MetadataLongPollTime:              20 * time.Second,
 		MetadataLongPollMaxHeld:           64,
@@ -248,11 +282,15 @@ func (c *Config) Validate() error {
 	if c.BrokerID < 0 {
 		bad("brokerId=%d: must be 0 (master) or positive (slave)", c.BrokerID)
 	}
-	if c.BrokerRole == Slave && c.BrokerID == 0 {
-		bad("brokerRole=SLAVE needs brokerId >= 1, got brokerId=0")
-	}
-	if c.BrokerRole != Slave && c.BrokerID != 0 && c.BrokerRole != "" {
-		bad("brokerRole=%s needs brokerId=0, got brokerId=%d", c.BrokerRole, c.BrokerID)
+	if c.EnableControllerMode {
+		errs = append(errs, c.validateController()...)
+	} else {
+		if c.BrokerRole == Slave && c.BrokerID == 0 {
+			bad("brokerRole=SLAVE needs brokerId >= 1, got brokerId=0")
+		}
+		if c.BrokerRole != Slave && c.BrokerID != 0 && c.BrokerRole != "" {
+			bad("brokerRole=%s needs brokerId=0, got brokerId=%d", c.BrokerRole, c.BrokerID)
+		}
 	}
 	if c.BrokerClusterName == "" || !validName(c.BrokerClusterName) {
 		bad("brokerClusterName=%q: want letters, digits, '-', '_' or '%%'", c.BrokerClusterName)
@@ -478,14 +516,60 @@ func (c *Config) tlsClient() remoting.TLSClientSettings {
 }
 
 // NamesrvAddrs splits namesrvAddr on ';'.
-func (c *Config) NamesrvAddrs() []string {
+func (c *Config) NamesrvAddrs() []string { return splitAddrs(c.NamesrvAddr) }
+
+// ControllerAddrs splits controllerAddr on ';'.
+func (c *Config) ControllerAddrs() []string { return splitAddrs(c.ControllerAddr) }
+
+func splitAddrs(list string) []string {
 	var out []string
-	for _, a := range strings.Split(c.NamesrvAddr, ";") {
+	for _, a := range strings.Split(list, ";") {
 		if a = strings.TrimSpace(a); a != "" {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// validateController checks the controller-mode keys.
+func (c *Config) validateController() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	addrs := c.ControllerAddrs()
+	if len(addrs) == 0 {
+		bad("enableControllerMode=true needs controllerAddr (the namesrvs' ip:port, ';'-separated)")
+	}
+	for _, a := range addrs {
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			bad("controllerAddr: %q is not ip:port", a)
+		}
+	}
+	if c.HAMasterAddress != "" {
+		bad("haMasterAddress=%q: not used in controller mode (the controller names the master); leave it empty", c.HAMasterAddress)
+	}
+	if c.MinInSyncReplicas < 1 {
+		bad("minInSyncReplicas=%d: want at least 1", c.MinInSyncReplicas)
+	}
+	if c.HAMaxGapNotInSync < 1 {
+		bad("haMaxGapNotInSync=%d: want a positive number of bytes", c.HAMaxGapNotInSync)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"haMaxTimeSlaveNotCatchup", c.HAMaxTimeSlaveNotCatchup},
+		{"checkSyncStateSetPeriod", c.CheckSyncStateSetPeriod},
+		{"brokerHeartbeatInterval", c.BrokerHeartbeatInterval},
+		{"syncBrokerMetadataPeriod", c.SyncBrokerMetadataPeriod},
+	} {
+		if d.v < 10*time.Millisecond {
+			bad("%s=%v: want at least 10ms", d.key, d.v)
+		}
+	}
+	if c.ControllerHeartBeatTimeout <= c.BrokerHeartbeatInterval {
+		bad("controllerHeartBeatTimeoutMills=%v must exceed brokerHeartbeatInterval=%v", c.ControllerHeartBeatTimeout, c.BrokerHeartbeatInterval)
+	}
+	return errs
 }
 
 func validName(s string) bool {

@@ -41,6 +41,11 @@ func TestBadConfigStopsStart(t *testing.T) {
 			[]string{"tls.server.certPath=/nonexistent/cert.pem"}},
 		{[]string{"-tls.enable", "true", "-tls.client.certPath", "/c.pem"}, []string{"tls.client.keyPath"}},
 		{[]string{"-writeBufferHighWaterMark", "100", "-serverWorkerQueueMaxBytes", "1"}, []string{"writeBufferHighWaterMark", "serverWorkerQueueMaxBytes"}},
+		{[]string{"-enableControllerMode", "true"}, []string{"controllerAddr"}},
+		{[]string{"-enableControllerMode", "true", "-controllerAddr", "127.0.0.1:9876;ns2", "-minInSyncReplicas", "0", "-haMasterAddress", "127.0.0.1:10912"},
+			[]string{`controllerAddr: "ns2" is not ip:port`, "minInSyncReplicas=0", "haMasterAddress"}},
+		{[]string{"-enableControllerMode", "true", "-controllerAddr", "127.0.0.1:9876", "-brokerHeartbeatInterval", "5000", "-controllerHeartBeatTimeoutMills", "3000"},
+			[]string{"controllerHeartBeatTimeoutMills=3s must exceed brokerHeartbeatInterval=5s"}},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(filepath.Join(binDir, "broker"), append(tc.args, "-storePathRootDir", t.TempDir())...)

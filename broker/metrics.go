@@ -296,12 +296,13 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 	gauge("rocketmq_topic_number", "Topics in the topic table.", float64(len(b.topics.state().entries)))
 	gauge("rocketmq_consumer_group_number", "Subscription groups.", float64(len(b.groups.t.state().entries)))
 
+	r := b.role()
 	role := "master"
-	if b.cfg.BrokerRole == Slave {
+	if r.name == Slave {
 		role = "slave"
 	}
 	gauge("rocketgo_broker_info", "1, with the broker's role, id and client address as labels.", 1,
-		"role", role, "broker_id", strconv.FormatInt(b.cfg.BrokerID, 10), "addr", b.addr)
+		"role", role, "broker_id", strconv.FormatInt(r.id, 10), "addr", b.addr)
 	net := prometheus.NewDesc("rocketgo_network_bytes_total", "Bytes received (frames decoded) and sent (handed to the sockets), by port: client, or ha (the CommitLog stream, sendfile bytes on a master).",
 		[]string{"port", "direction"}, s.constLabels)
 	netBytes := func(port, dir string, v int64) {
@@ -325,7 +326,7 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 		float64(m.topics.Overflowed()+m.pairs.Overflowed()))
 
 	// Replication.
-	if b.master != nil {
+	if b.master != nil && r.name != Slave {
 		end := b.store.MaxOffset()
 		for _, sl := range b.master.Slaves() {
 			lag := end - sl.AckedOffset
@@ -341,7 +342,7 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 		gauge("rocketgo_replication_slaves", "Slaves connected to this master.", float64(len(b.master.Slaves())))
 		netBytes("ha", "out", b.master.Stats().BytesSendfile)
 	}
-	if b.slave != nil {
+	if b.slave != nil && r.name == Slave {
 		ss := b.slave.Stats()
 		connected := 0.0
 		if ss.Connected {

@@ -140,7 +140,7 @@ func (b *Broker) getConsumeStats(c *remoting.Conn, req *remoting.Command) *remot
 	for _, topic := range topics {
 		tc, ok := b.topics.get(topic)
 		if !ok {
-			if n := b.store.QueueCount(topic); n > 0 && b.cfg.BrokerRole == Slave {
+			if n := b.store.QueueCount(topic); n > 0 && b.isSlave() {
 				tc, ok = storedTopic(topic, n), true
 			}
 		}

@@ -79,7 +79,7 @@ func (b *Broker) pullMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 	} else {
 		p.sub = b.consumers.subscription(p.group, p.topic)
 	}
-	if p.sysFlag&pullCommitOffset != 0 && b.cfg.BrokerRole != Slave && p.commitOffset >= 0 {
+	if p.sysFlag&pullCommitOffset != 0 && !b.isSlave() && p.commitOffset >= 0 {
 		b.offsets.commit(p.group, p.topic, p.queueID, p.commitOffset)
 	}
 	return b.pullOnce(c, req, &p, p.sysFlag&pullSuspend != 0)
@@ -99,7 +99,7 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	}
 	// A slave that is behind its master has not seen the consumer's
 	// offset yet: wait for replication rather than correct the offset.
-	slaveBehind := b.cfg.BrokerRole == Slave && p.offset > maxOff
+	slaveBehind := b.isSlave() && p.offset > maxOff
 	switch {
 	case maxOff == 0 && p.offset == 0, p.offset == maxOff, slaveBehind:
 		if suspend && req.FrameSize() <= maxHeldPullFrame {

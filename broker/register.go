@@ -100,11 +100,11 @@ func (b *Broker) registerLoop(done <-chan struct{}) {
 // the registering goroutine calls it.
 func (b *Broker) registerRound(full bool) {
 	addrs := b.cfg.NamesrvAddrs()
-	if len(addrs) == 0 {
+	if len(addrs) == 0 || b.brokerID() < 0 { // controller mode, before the controller gave an id
 		return
 	}
 	s := b.topics.state()
-	full = full || b.regBase == nil || b.cfg.BrokerRole == Slave
+	full = full || b.regBase == nil || b.isSlave()
 	var inc, all []byte // REGISTER_BROKER bodies (REMOTING.md §7.5)
 	if !full {
 		if changed := s.changedSince(b.regBase); len(changed) > 0 {
@@ -173,11 +173,11 @@ func (b *Broker) registerWith(ctx context.Context, addr string, body []byte) boo
 		"brokerAddr", b.addr,
 		"clusterName", b.cfg.BrokerClusterName,
 		"haServerAddr", b.haAddr,
-		"brokerId", strconv.FormatInt(b.cfg.BrokerID, 10),
+		"brokerId", strconv.FormatInt(b.brokerID(), 10),
 		"compressed", "false",
 		"bodyCrc32", strconv.FormatInt(int64(crc32.ChecksumIEEE(body)&0x7FFFFFFF), 10),
 		"heartbeatTimeoutMillis", "120000",
-		"enableActingMaster", strconv.FormatBool(b.cfg.EnableSlaveActingMaster),
+		"enableActingMaster", strconv.FormatBool(b.cfg.EnableSlaveActingMaster && b.ctl == nil),
 	)
 	req.Body = body
 	resp, err := b.client.Invoke(ctx, addr, req)
@@ -189,7 +189,8 @@ func (b *Broker) registerWith(ctx context.Context, addr string, body []byte) boo
 		b.log.Warn("register with namesrv", "addr", addr, "code", resp.Code, "remark", resp.Remark)
 		return false
 	}
-	if master := resp.ExtValue("masterAddr"); master != "" {
+	// In controller mode the controller names the master, not the routes.
+	if master := resp.ExtValue("masterAddr"); master != "" && b.ctl == nil {
 		b.setMaster(master, resp.ExtValue("haServerAddr"))
 	}
 	return true
@@ -218,7 +219,7 @@ func (b *Broker) unregisterAll() {
 				"brokerName", b.cfg.BrokerName,
 				"brokerAddr", b.addr,
 				"clusterName", b.cfg.BrokerClusterName,
-				"brokerId", strconv.FormatInt(b.cfg.BrokerID, 10),
+				"brokerId", strconv.FormatInt(b.brokerID(), 10),
 			)
 			if _, err := b.client.Invoke(ctx, addr, req); err != nil {
 				b.log.Warn("unregister from namesrv", "addr", addr, "err", err)
@@ -232,7 +233,7 @@ func (b *Broker) unregisterAll() {
 // registration: topic state s as topics.json holds it, to which a slave
 // adds the topics its store holds and its table lacks.
 func (b *Broker) registeredTopics(s *tableState[TopicConfig]) ([]byte, error) {
-	if b.cfg.BrokerRole == Slave {
+	if b.isSlave() {
 		topics := maps.Clone(s.entries)
 		if addStoredTopics(topics, b.store.Queues()); len(topics) > len(s.entries) {
 			return json.Marshal(topicConfigWrapper{topics, s.version})

@@ -16,6 +16,9 @@ import (
 // startHA starts the HA side of this broker's role: a master serves its
 // log to slaves; a slave pulls its master's.
 func (b *Broker) startHA() error {
+	if b.ctl != nil {
+		return b.startControlledHA()
+	}
 	if b.cfg.BrokerRole == Slave {
 		b.slave = ha.NewSlave(ha.SlaveConfig{
 			MasterAddr:        b.masterHA,
@@ -26,6 +29,12 @@ func (b *Broker) startHA() error {
 		})
 		return nil
 	}
+	return b.startMaster(nil, false)
+}
+
+// startMaster starts the master side; epochs and allAck are controller
+// mode's (ha.MasterConfig).
+func (b *Broker) startMaster(epochs func() (int32, []ha.EpochEntry), allAck bool) error {
 	port := b.cfg.HAListenPort // resolved: -1 is listenPort+1
 	b.master = ha.NewMaster(ha.MasterConfig{
 		Listen:            net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(port)),
@@ -36,6 +45,8 @@ func (b *Broker) startHA() error {
 		IdleTimeout:       b.cfg.HAHousekeepingInterval,
 		SendTimeout:       b.cfg.HASendTimeout,
 		FallbehindMax:     b.cfg.HASlaveFallbehindMax,
+		Epochs:            epochs,
+		AllAck:            allAck,
 	})
 	if err := b.master.Start(); err != nil {
 		return fmt.Errorf("haListenPort=%d: %w", port, err)
@@ -46,6 +57,23 @@ func (b *Broker) startHA() error {
 		b.stageNames = append(b.stageNames, stageSlaveWait)
 	}
 	return nil
+}
+
+// startControlledHA starts both sides in controller mode, where the role
+// changes at run time: the master side listens always and serves slaves
+// only while this broker is master; the slave side replicates while the
+// controller names another master.
+func (b *Broker) startControlledHA() error {
+	b.slave = ha.NewSlave(ha.SlaveConfig{
+		MasterAddr:        b.ctl.masterHAAddr,
+		Sink:              b.store,
+		Log:               b.log,
+		HeartbeatInterval: b.cfg.HASendHeartbeatInterval,
+		IdleTimeout:       b.cfg.HAHousekeepingInterval,
+		Hello:             b.ctl.hello,
+		Reconcile:         b.ctl.reconcile,
+	})
+	return b.startMaster(b.ctl.epochFor, b.cfg.AllAckInSyncStateSet)
 }
 
 // masterHA is the master HA address a slave connects to: the configured
@@ -76,6 +104,8 @@ func (b *Broker) replicaStage(end int64, done func(int32, string)) {
 		switch {
 		case err == nil:
 			done(0, "")
+		case errors.Is(err, ha.ErrAckTimeout) && b.cfg.AllAckInSyncStateSet && b.ctl != nil:
+			done(remoting.FlushSlaveTimeout, fmt.Sprintf("the message is stored on the master but not every replica of the SyncStateSet acknowledged it within syncFlushTimeout=%v", b.cfg.SyncFlushTimeout))
 		case errors.Is(err, ha.ErrAckTimeout):
 			done(remoting.FlushSlaveTimeout, fmt.Sprintf("the message is stored on the master but no slave acknowledged it within syncFlushTimeout=%v", b.cfg.SyncFlushTimeout))
 		case errors.Is(err, ha.ErrSlaveBehind):

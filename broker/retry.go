@@ -23,7 +23,7 @@ func (b *Broker) consumerSendMsgBack(c *remoting.Conn, req *remoting.Command) *r
 }
 
 func (b *Broker) sendMsgBack(c *remoting.Conn, req *remoting.Command) (*remoting.Command, error) {
-	if b.cfg.BrokerRole == Slave {
+	if b.isSlave() {
 		return nil, refuse(remoting.SystemError, "broker %s is a slave and cannot store messages sent back", b.cfg.BrokerName)
 	}
 	group, err := req.String("group")

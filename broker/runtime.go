@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/rocketgo/rocketgo/remoting"
@@ -12,9 +13,10 @@ import (
 func (b *Broker) runtimeInfo() map[string]string {
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	st := b.store.Stats()
+	r := b.role()
 	t := map[string]string{
-		"brokerRole":             b.cfg.BrokerRole,
-		"brokerId":               i64(b.cfg.BrokerID),
+		"brokerRole":             r.name,
+		"brokerId":               i64(r.id),
 		"flushDiskType":          b.cfg.FlushDiskType,
 		"commitLogMinOffset":     i64(b.store.MinOffset()),
 		"commitLogMaxOffset":     i64(b.store.MaxOffset()),
@@ -28,7 +30,19 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"pullRequestsHeld":       i64(b.polls.count.Load()),
 	}
 	b.lat.encode(t)
-	if b.master != nil {
+	if b.ctl != nil {
+		b.ctl.mu.Lock()
+		t["controllerBrokerId"] = i64(b.ctl.selfID)
+		t["syncStateSet"] = fmt.Sprint(b.ctl.inSync)
+		t["syncStateSetEpoch"] = strconv.Itoa(int(b.ctl.inSyncEpoch))
+		t["controllerMaster"] = b.ctl.master
+		b.ctl.mu.Unlock()
+		t["masterEpoch"] = strconv.Itoa(int(r.epoch))
+		if last, ok := b.ctl.epochs.Last(); ok {
+			t["lastEpoch"] = strconv.Itoa(int(last.Epoch))
+		}
+	}
+	if b.master != nil && r.name != Slave {
 		ms := b.master.Stats()
 		t["haConnections"] = strconv.Itoa(ms.Slaves)
 		t["haAckedOffset"] = i64(ms.AckedOffset)
@@ -37,7 +51,7 @@ func (b *Broker) runtimeInfo() map[string]string {
 		t["haWaiters"] = strconv.Itoa(ms.WaitersPending)
 		t["metadataPollsHeld"] = strconv.Itoa(b.metaWait.count())
 	}
-	if b.slave != nil {
+	if b.slave != nil && r.name == Slave {
 		ss := b.slave.Stats()
 		t["haMasterAddr"] = ss.Master
 		t["haConnected"] = strconv.FormatBool(ss.Connected)

@@ -77,9 +77,15 @@ func parseSendHeader(req *remoting.Command) (sendHeader, error) {
 // checkSend applies the checks common to single and batch sends and
 // returns the topic config to write to (creating the topic if allowed).
 func (b *Broker) checkSend(h *sendHeader) (TopicConfig, error) {
-	if b.cfg.BrokerRole == Slave {
+	if r := b.role(); r.name == Slave {
 		return TopicConfig{}, refuse(remoting.ServiceNotAvailable,
-			"broker %s is a slave (brokerId=%d) and does not accept messages; send to its master", b.cfg.BrokerName, b.cfg.BrokerID)
+			"broker %s is a slave (brokerId=%d) and does not accept messages; send to its master", b.cfg.BrokerName, r.id)
+	}
+	if b.ctl != nil && b.cfg.BrokerRole == SyncMaster {
+		if n := b.ctl.inSyncCount(); n < b.cfg.MinInSyncReplicas {
+			return TopicConfig{}, refuse(remoting.SystemError,
+				"IN_SYNC_REPLICAS_NOT_ENOUGH: broker %s has %d replicas in its SyncStateSet, minInSyncReplicas=%d", b.cfg.BrokerName, n, b.cfg.MinInSyncReplicas)
+		}
 	}
 	if b.cleaner.diskFull.Load() {
 		return TopicConfig{}, refuse(remoting.ServiceNotAvailable,

@@ -21,7 +21,7 @@ import (
 // many queues as its consume queues span. Nothing is written to the table.
 func (b *Broker) readQueue(req *remoting.Command, topic string, queueID int32) (TopicConfig, *remoting.Command) {
 	tc, ok := b.topics.get(topic)
-	if b.cfg.BrokerRole == Slave && (!ok || queueID >= max(tc.ReadQueueNums, tc.WriteQueueNums)) {
+	if b.isSlave() && (!ok || queueID >= max(tc.ReadQueueNums, tc.WriteQueueNums)) {
 		if n := b.store.QueueCount(topic); n > 0 {
 			if !ok {
 				tc = storedTopic(topic, n)

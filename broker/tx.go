@@ -61,7 +61,7 @@ func (b *Broker) endTransaction(c *remoting.Conn, req *remoting.Command) *remoti
 }
 
 func (b *Broker) endTx(c *remoting.Conn, req *remoting.Command) (*remoting.Command, error) {
-	if b.cfg.BrokerRole == Slave {
+	if b.isSlave() {
 		return nil, refuse(remoting.SlaveNotAvailable, "broker %s is a slave; end transactions on its master", b.cfg.BrokerName)
 	}
 	kind, err := req.Int32("commitOrRollback")

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +48,14 @@ type MasterConfig struct {
 	IdleTimeout       time.Duration // close a slave silent this long, default 20 s
 	SendTimeout       time.Duration // close a slave that takes no byte of a frame this long (haSendTimeout), default 20 s
 	FallbehindMax     int64         // haSlaveFallbehindMax, default 256 MiB
+
+	// Controller mode. Epochs returns this broker's master epoch (0
+	// while it is not the master) and its epoch entries; when set, every
+	// slave connection starts with a handshake (handshake.go) and slaves
+	// master epoch 0 refuses. With AllAck a replication wait needs every
+	// slave of the SyncStateSet (SetInSync), not any one slave.
+	Epochs func() (int32, []EpochEntry)
+	AllAck bool
 }
 
 // MasterStats counts replication work.
@@ -64,6 +74,12 @@ type Master struct {
 	ln  net.Listener
 
 	waiters waiters
+
+	// AllAck: the slaves of the SyncStateSet and each slave's last report
+	// by broker id; ackMu.
+	ackMu   sync.Mutex
+	inSync  []int64
+	ackByID map[int64]int64
 
 	mu     sync.Mutex
 	conns  map[*slaveConn]struct{}
@@ -96,7 +112,7 @@ func NewMaster(cfg MasterConfig) *Master {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Master{cfg: cfg, log: cfg.Log, conns: map[*slaveConn]struct{}{}, done: make(chan struct{})}
+	return &Master{cfg: cfg, log: cfg.Log, conns: map[*slaveConn]struct{}{}, ackByID: map[int64]int64{}, done: make(chan struct{})}
 }
 
 // Start listens on cfg.Listen and logs the address.
@@ -184,10 +200,22 @@ func (m *Master) Wait(end int64, timeout time.Duration, done func(error)) {
 	n := len(m.conns)
 	closed := m.closed
 	m.mu.Unlock()
-	switch {
-	case closed:
+	if closed {
 		done(ErrClosed)
 		return
+	}
+	if m.cfg.AllAck {
+		m.ackMu.Lock()
+		alone := len(m.inSync) == 0
+		m.ackMu.Unlock()
+		if alone { // the SyncStateSet is the master: it holds the message
+			done(nil)
+			return
+		}
+		m.waitAck(end, timeout, done)
+		return
+	}
+	switch {
 	case n == 0:
 		done(ErrNoSlave)
 		return
@@ -195,6 +223,10 @@ func (m *Master) Wait(end int64, timeout time.Duration, done func(error)) {
 		done(ErrSlaveBehind)
 		return
 	}
+	m.waitAck(end, timeout, done)
+}
+
+func (m *Master) waitAck(end int64, timeout time.Duration, done func(error)) {
 	m.waiters.add(end, time.Now().Add(timeout), func(ok bool) {
 		if ok {
 			done(nil)
@@ -205,14 +237,70 @@ func (m *Master) Wait(end int64, timeout time.Duration, done func(error)) {
 	m.Notify()
 }
 
+// SetInSync sets the slaves (broker ids) a wait needs with AllAck: the
+// SyncStateSet without the master. Waits it now covers are released; an
+// empty set releases them all (the master alone holds what it stored).
+func (m *Master) SetInSync(ids []int64) {
+	m.ackMu.Lock()
+	m.inSync = slices.Clone(ids)
+	acked := m.groupAckLocked()
+	m.ackMu.Unlock()
+	m.waiters.set(acked)
+}
+
+// groupAckLocked is the offset every slave of the SyncStateSet reported.
+// m.ackMu must be held.
+func (m *Master) groupAckLocked() int64 {
+	if len(m.inSync) == 0 {
+		return math.MaxInt64
+	}
+	acked := int64(math.MaxInt64)
+	for _, id := range m.inSync {
+		acked = min(acked, m.ackByID[id])
+	}
+	return acked
+}
+
+// report takes a slave's offset report.
+func (m *Master) report(sc *slaveConn, off int64) {
+	if !m.cfg.AllAck {
+		m.waiters.ack(off)
+		return
+	}
+	m.ackMu.Lock()
+	m.ackByID[sc.id.Load()] = off
+	acked := m.groupAckLocked()
+	m.ackMu.Unlock()
+	m.waiters.set(acked)
+}
+
+// DropSlaves closes every slave connection and fails the pending waits:
+// this broker stopped being the master (controller mode).
+func (m *Master) DropSlaves() {
+	m.mu.Lock()
+	conns := make([]*slaveConn, 0, len(m.conns))
+	for sc := range m.conns {
+		conns = append(conns, sc)
+	}
+	m.mu.Unlock()
+	for _, sc := range conns {
+		sc.close()
+	}
+	m.waiters.failAll()
+}
+
 // Stats returns counters.
 func (m *Master) Stats() MasterStats {
 	m.mu.Lock()
 	n := len(m.conns)
 	m.mu.Unlock()
+	acked := m.waiters.ackedOffset()
+	if acked == math.MaxInt64 { // AllAck with the master alone in the set
+		acked = m.cfg.Source.MaxOffset()
+	}
 	return MasterStats{
 		Slaves:         n,
-		AckedOffset:    m.waiters.ackedOffset(),
+		AckedOffset:    acked,
 		BytesSendfile:  m.sendfileBytes.Load(),
 		Frames:         m.frames.Load(),
 		WaitersPending: m.waiters.len(),
@@ -257,6 +345,7 @@ type slaveConn struct {
 	gone  chan struct{} // closed with the connection
 	once  sync.Once
 	acked atomic.Int64
+	id    atomic.Int64 // the slave's broker id (controller mode)
 	// caughtUp is when (unix ns) a report last covered the whole log as
 	// the master had it then: lag in time is measured from there.
 	caughtUp atomic.Int64
@@ -265,6 +354,7 @@ type slaveConn struct {
 // SlaveStat is one connected slave's replication state.
 type SlaveStat struct {
 	Addr        string
+	ID          int64     // its broker id, from the handshake (controller mode; else 0)
 	AckedOffset int64     // the log offset the slave reported holding
 	CaughtUp    time.Time // when its report last covered the master's whole log
 }
@@ -275,7 +365,7 @@ func (m *Master) Slaves() []SlaveStat {
 	defer m.mu.Unlock()
 	out := make([]SlaveStat, 0, len(m.conns))
 	for sc := range m.conns {
-		out = append(out, SlaveStat{Addr: sc.c.RemoteAddr().String(), AckedOffset: sc.acked.Load(),
+		out = append(out, SlaveStat{Addr: sc.c.RemoteAddr().String(), ID: sc.id.Load(), AckedOffset: sc.acked.Load(),
 			CaughtUp: time.Unix(0, sc.caughtUp.Load())})
 	}
 	return out
@@ -295,6 +385,12 @@ func (sc *slaveConn) close() {
 func (sc *slaveConn) readLoop() {
 	defer sc.m.wg.Done()
 	defer sc.close()
+	if m := sc.m; m.cfg.Epochs != nil {
+		if err := sc.welcome(); err != nil {
+			m.log.Info("ha handshake with slave", "addr", sc.c.RemoteAddr().String(), "err", err)
+			return
+		}
+	}
 	buf := make([]byte, 4096)
 	have := 0
 	first := true
@@ -329,7 +425,7 @@ func (sc *slaveConn) readLoop() {
 		if off >= sc.m.cfg.Source.MaxOffset() || sc.caughtUp.Load() == 0 {
 			sc.caughtUp.Store(time.Now().UnixNano())
 		}
-		sc.m.waiters.ack(off)
+		sc.m.report(sc, off)
 	}
 }
 

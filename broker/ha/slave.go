@@ -38,6 +38,15 @@ type SlaveConfig struct {
 	HeartbeatInterval time.Duration // report at least this often, default 5 s
 	IdleTimeout       time.Duration // reconnect after this long without a frame, default 20 s
 	MaxBackoff        time.Duration // between failed connection attempts, default 5 s
+
+	// Controller mode: Hello returns this slave's broker id and the master
+	// epoch the controller announced; the session starts with a handshake
+	// (handshake.go) and a master at an older epoch is refused. Reconcile
+	// is given the master's epoch, epoch entries and log end before any
+	// byte is replicated: it cuts the local log to the last point it
+	// shares with the master's and adopts the master's entries.
+	Hello     func() (id int64, epoch int32)
+	Reconcile func(epoch int32, entries []EpochEntry, masterEnd int64) error
 }
 
 // SlaveStats counts replication work on a slave.
@@ -61,6 +70,10 @@ type Slave struct {
 
 	mu   sync.Mutex
 	conn net.Conn
+	gen  uint64 // bumped by Reconnect: a session of an older one stops
+
+	session sync.Mutex // held while a session runs
+	kick    chan struct{}
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -80,7 +93,7 @@ func NewSlave(cfg SlaveConfig) *Slave {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Slave{cfg: cfg, log: cfg.Log, done: make(chan struct{})}
+	return &Slave{cfg: cfg, log: cfg.Log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Start begins replicating in the background.
@@ -106,6 +119,24 @@ func (s *Slave) Close() error {
 	return nil
 }
 
+// Reconnect ends the current session, if any, and returns once it has
+// ended: no byte it received is appended afterwards. The slave then asks
+// MasterAddr again at once.
+func (s *Slave) Reconnect() {
+	s.mu.Lock()
+	s.gen++
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+	s.session.Lock()
+	s.session.Unlock() //nolint:staticcheck // waits for the session to end
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Stats returns counters.
 func (s *Slave) Stats() SlaveStats {
 	st := SlaveStats{
@@ -127,16 +158,22 @@ func (s *Slave) run() {
 			return
 		default:
 		}
+		s.mu.Lock()
+		gen := s.gen
+		s.mu.Unlock()
 		addr := s.cfg.MasterAddr()
 		if addr == "" {
+			backoff = 100 * time.Millisecond
 			if !s.sleep(time.Second) {
 				return
 			}
 			continue
 		}
 		start := time.Now()
-		err := s.session(addr)
+		s.session.Lock()
+		err := s.replicate(addr, gen)
 		s.connected.Store(false)
+		s.session.Unlock()
 		select {
 		case <-s.done:
 			return
@@ -154,6 +191,7 @@ func (s *Slave) run() {
 	}
 }
 
+// sleep waits d, or less when Reconnect kicks; false once the slave closed.
 func (s *Slave) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -161,17 +199,24 @@ func (s *Slave) sleep(d time.Duration) bool {
 	case <-s.done:
 		return false
 	case <-t.C:
-		return true
+	case <-s.kick:
 	}
+	return true
 }
 
-// session replicates over one connection until it fails.
-func (s *Slave) session(addr string) error {
+// replicate runs one session: it replicates over one connection until it
+// fails.
+func (s *Slave) replicate(addr string, gen uint64) error {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
+	if s.gen != gen { // Reconnect since addr was asked: it may be stale
+		s.mu.Unlock()
+		c.Close()
+		return errors.New("ha: master changed while connecting")
+	}
 	s.conn = c
 	s.mu.Unlock()
 	defer func() {
@@ -187,6 +232,11 @@ func (s *Slave) session(addr string) error {
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
+	}
+	if s.cfg.Hello != nil {
+		if err := s.handshake(c); err != nil {
+			return err
+		}
 	}
 	s.master.Store(&addr)
 	s.connected.Store(true)
@@ -256,6 +306,30 @@ func (s *Slave) session(addr string) error {
 			}
 		}
 	}
+}
+
+// handshake introduces this slave to the master and reconciles the local
+// log with the master's before the first offset report.
+func (s *Slave) handshake(c net.Conn) error {
+	id, want := s.cfg.Hello()
+	c.SetDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	if _, err := c.Write(encodeHello(id, want)); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	epoch, end, entries, err := readWelcome(c)
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	c.SetDeadline(time.Time{})
+	if epoch < want {
+		return fmt.Errorf("%w: master at epoch %d, controller announced %d", ErrStaleEpoch, epoch, want)
+	}
+	if s.cfg.Reconcile != nil {
+		if err := s.cfg.Reconcile(epoch, entries, end); err != nil {
+			return fmt.Errorf("reconcile with master at epoch %d: %w", epoch, err)
+		}
+	}
+	return nil
 }
 
 // appendFrame appends the n-byte body of a frame at off: received straight

@@ -51,10 +51,16 @@ func (ws *waiters) add(end int64, deadline time.Time, done func(bool)) {
 }
 
 // ack raises the acknowledged offset and releases the waiters it covers.
-func (ws *waiters) ack(off int64) {
+func (ws *waiters) ack(off int64) { ws.move(off, false) }
+
+// set makes off the acknowledged offset, even below the current one (the
+// SyncStateSet changed), and releases the waiters it covers.
+func (ws *waiters) set(off int64) { ws.move(off, true) }
+
+func (ws *waiters) move(off int64, down bool) {
 	var ready []waiter
 	ws.mu.Lock()
-	if off > ws.acked {
+	if off > ws.acked || down {
 		ws.acked = off
 	}
 	for len(ws.h) > 0 && ws.h[0].end <= ws.acked {

@@ -166,3 +166,68 @@ func electMaster(a *admin, args []string) error {
 		resp.ExtValue("masterAddress"), resp.ExtValue("masterEpoch"))
 	return nil
 }
+
+// getBrokerEpoch prints the epoch entries of every replica of a group
+// (controller mode): which master epoch wrote which range of each
+// replica's CommitLog.
+func getBrokerEpoch(a *admin, args []string) error {
+	var name string
+	if err := a.flags("getBrokerEpoch", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "b", "", "broker name (brokerName) of the group")
+	}); err != nil {
+		return err
+	}
+	if name == "" {
+		return errors.New("getBrokerEpoch: -b BROKER_NAME is required")
+	}
+	ci, err := a.clusterInfo()
+	if err != nil {
+		return err
+	}
+	bd, found := ci.BrokerAddrTable[name]
+	if !found || len(bd.BrokerAddrs) == 0 {
+		return fmt.Errorf("getBrokerEpoch: no broker group %q is registered with the namesrvs", name)
+	}
+	ids := make([]int64, 0, len(bd.BrokerAddrs))
+	for id := range bd.BrokerAddrs {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "#Broker\t#BID\t#Addr\t#Role\t#MaxOffset\t#Epoch\t#StartOffset\t#EndOffset")
+	var errs []error
+	for _, id := range ids {
+		addr := bd.BrokerAddrs[id]
+		resp, err := a.call(addr, remoting.NewRequest(remoting.GetBrokerEpochCache))
+		if err == nil {
+			err = ok(resp, "epochs of "+addr)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var ec struct {
+			BrokerRole string `json:"brokerRole"`
+			MaxOffset  int64  `json:"maxOffset"`
+			EpochList  []struct {
+				Epoch       int32 `json:"epoch"`
+				StartOffset int64 `json:"startOffset"`
+				EndOffset   int64 `json:"endOffset"`
+			} `json:"epochList"`
+		}
+		if err := json.Unmarshal(resp.Body, &ec); err != nil {
+			errs = append(errs, fmt.Errorf("epochs of %s: %w", addr, err))
+			continue
+		}
+		if len(ec.EpochList) == 0 {
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t-\t-\t-\n", name, id, addr, ec.BrokerRole, ec.MaxOffset)
+		}
+		for _, e := range ec.EpochList {
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\n", name, id, addr, ec.BrokerRole, ec.MaxOffset, e.Epoch, e.StartOffset, e.EndOffset)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}

@@ -11,6 +11,7 @@
 //	mqadmin getControllerMetaData -a CONTROLLERS
 //	mqadmin getSyncStateSet       -a CONTROLLERS [-b BROKER_NAME,…]
 //	mqadmin electMaster           -a CONTROLLERS -b BROKER_NAME -i BROKER_ID
+//	mqadmin getBrokerEpoch        -n NAMESRV -b BROKER_NAME
 //
 // NAMESRV is a ';'-separated list; the first that answers is used.
 package main
@@ -54,6 +55,7 @@ var commands = map[string]func(*admin, []string) error{
 	"getControllerMetaData": getControllerMetaData,
 	"getSyncStateSet":       getSyncStateSet,
 	"electMaster":           electMaster,
+	"getBrokerEpoch":        getBrokerEpoch,
 }
 
 func run(args []string) error {
