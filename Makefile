@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-short fuzz fuzz-short bench gobench run vet fmt clean
+.PHONY: all build test test-short fuzz fuzz-short bench gobench failover-long run vet fmt clean
 
 all: build
 
@@ -64,6 +64,14 @@ bench: build
 
 # Go micro-benchmarks (codec, commit-log append, loopback send,
 # replication); raw output goes to results/bench-latest.txt.
+# The long failover campaign (issue 11): the official client sends while
+# the controller-mode master is killed with SIGKILL FAILOVER_CYCLES times;
+# every acknowledged message must be read back and the CommitLogs must be
+# byte-identical. make test runs two cycles.
+FAILOVER_CYCLES ?= 20
+failover-long: build
+	ROCKETGO_FAILOVER_CYCLES=$(FAILOVER_CYCLES) $(GO) test -count=1 -timeout 60m -run '^TestControllerFailover$$' -v ./broker/
+
 gobench:
 	@mkdir -p results
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./remoting/ ./commitlog/ | tee results/bench-latest.txt
