@@ -306,6 +306,11 @@ func (cm *controlled) apply(ri replicaInfo) {
 // held.
 func (cm *controlled) becomeMaster(ri replicaInfo) error {
 	b := cm.b
+	if b.role().name != Slave {
+		// Master again at a new epoch: the slaves handshake again and
+		// learn it, so their epoch entries match this log's.
+		b.master.DropSlaves()
+	}
 	cm.mu.Lock()
 	cm.master, cm.masterHA = "", ""
 	cm.mu.Unlock()
@@ -361,6 +366,10 @@ func (cm *controlled) becomeSlave(ri replicaInfo, addr string) {
 	was := b.role()
 	b.setRole(role{name: Slave, id: cm.id(), epoch: ri.masterEpoch})
 	if was.name != Slave {
+		// A send that passed the role check just before keeps waiting
+		// for a replica that will never acknowledge (no broker id is
+		// negative) and fails at its timeout.
+		b.master.SetInSync([]int64{-1})
 		b.master.DropSlaves()
 		b.log.Info("stepped down: no longer the master", "brokerName", b.cfg.BrokerName, "masterEpoch", ri.masterEpoch,
 			"newMaster", addr)
