@@ -539,11 +539,11 @@ func flushQueues(t *testing.T, l *Log) {
 	})
 }
 
-// TestTruncatePowerLoss: what a power loss leaves right after a cut, and
-// after appends that follow it, holds no record or queue entry of the cut
-// bytes, though they had all been synced.
-func TestTruncatePowerLoss(t *testing.T) {
-	dir := t.TempDir()
+// syncedFaultyLog opens a SYNC_FLUSH log on a fault-injecting file system
+// in dir, appends 600 records to queues P/0 and P/1 with their queues
+// flushed, and returns its state and the offset of record 150.
+func syncedFaultyLog(t *testing.T, dir string) (*Log, *faultfs.FS, logState, int64) {
+	t.Helper()
 	cfg := testConfig(dir)
 	cfg.Flush = SyncFlush
 	l, ffs := openFaulty(t, cfg)
@@ -556,8 +556,15 @@ func TestTruncatePowerLoss(t *testing.T) {
 		rs = append(rs, r)
 	}
 	flushQueues(t, l)
-	before := stateOf(t, l)
-	cut := rs[150].PhysOffset
+	return l, ffs, stateOf(t, l), rs[150].PhysOffset
+}
+
+// TestTruncatePowerLoss: what a power loss leaves right after a cut, and
+// after appends that follow it, holds no record or queue entry of the cut
+// bytes, though they had all been synced.
+func TestTruncatePowerLoss(t *testing.T) {
+	dir := t.TempDir()
+	l, ffs, before, cut := syncedFaultyLog(t, dir)
 	mustTruncate(t, l, cut)
 	image := func(want logState, when string) {
 		t.Helper()
@@ -601,20 +608,7 @@ func TestTruncatePowerLoss(t *testing.T) {
 // every queue matching it.
 func TestTruncateInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	cfg := testConfig(dir)
-	cfg.Flush = SyncFlush
-	l, ffs := openFaulty(t, cfg)
-	var rs []AppendResult
-	for i := range 600 {
-		r, err := sendSync(l, testMessage("P", int32(i%2), i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, r)
-	}
-	flushQueues(t, l)
-	before := stateOf(t, l)
-	cut := rs[150].PhysOffset
+	l, ffs, before, cut := syncedFaultyLog(t, dir)
 	ffs.Inject(faultfs.OpMsync, filepath.Join(dir, "consumequeue", "P", "1"), syscall.EIO, 1)
 	arrived, release := ffs.Stall(faultfs.OpMsync, filepath.Join(dir, "commitlog"))
 	defer release()
