@@ -30,7 +30,7 @@ var Scenarios = map[string]Scenario{
 	},
 	"failover": {
 		Name:        "failover",
-		Description: "a SYNC_MASTER group under steady load; its master is killed and restarted mid-run; time to recover, acked-but-lost and duplicates",
+		Description: "a master lost under steady load, twice per run: a RocketMQ 4 group restarted by hand against a controller-mode group (kill -9, with the controller leader killed too, and a partition); unavailability, time to elect, acked-but-lost and duplicates",
 		Plan:        failover,
 	},
 }
@@ -104,25 +104,49 @@ func failover(profile string) (loadgen.Plan, error) {
 		return loadgen.Plan{}, err
 	}
 	w := baseWorkload(quick)
-	w.Duration, w.Warmup, w.Drain = 30*time.Second, 3*time.Second, 15*time.Second
-	faults := []loadgen.FaultPlan{{At: 8 * time.Second, Action: "kill", Target: "ha/master"}, {At: 14 * time.Second, Action: "restart", Target: "ha/master"}}
-	if quick {
-		w.Duration = 16 * time.Second
-		faults = []loadgen.FaultPlan{{At: 4 * time.Second, Action: "kill", Target: "ha/master"}, {At: 8 * time.Second, Action: "restart", Target: "ha/master"}}
+	w.Duration, w.Warmup, w.Drain = 28*time.Second, 3*time.Second, 15*time.Second
+	// Two losses of the master per run, 12 s apart; the lost broker comes
+	// back 5 s after each (restarted, or its links healed).
+	var kill, withLeader, partition, manual []loadgen.FaultPlan
+	for _, at := range []time.Duration{4 * time.Second, 16 * time.Second} {
+		back := at + 5*time.Second
+		kill = append(kill, loadgen.FaultPlan{At: at, Action: "kill", Target: "master"}, loadgen.FaultPlan{At: back, Action: "restart", Target: "master"})
+		manual = append(manual, loadgen.FaultPlan{At: at, Action: "kill", Target: "master"}, loadgen.FaultPlan{At: back, Action: "restart", Target: "master"})
+		withLeader = append(withLeader, loadgen.FaultPlan{At: at, Action: "kill", Target: "master"}, loadgen.FaultPlan{At: at, Action: "kill", Target: "controller-leader"},
+			loadgen.FaultPlan{At: back, Action: "restart", Target: "master"}, loadgen.FaultPlan{At: back, Action: "restart", Target: "controller-leader"})
+		partition = append(partition, loadgen.FaultPlan{At: at, Action: "partition", Target: "master"}, loadgen.FaultPlan{At: back, Action: "heal", Target: "master"})
 	}
-	return loadgen.Plan{
+	manualMode := false
+	groups := []loadgen.GroupSpec{
+		{Name: "manual", Role: "SYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 2, Controller: &manualMode},
+		{Name: "ctl", Role: "SYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 2, Extra: map[string]string{"allAckInSyncStateSet": "true"}},
+	}
+	target := func(group, label string, faults []loadgen.FaultPlan) loadgen.Target {
+		return loadgen.Target{Group: group, Label: label, Mode: "SYNC_MASTER", Flush: "ASYNC_FLUSH", Faults: faults}
+	}
+	p := loadgen.Plan{
 		Scenario: "failover", Profile: orQuick(profile),
-		Topology: loadgen.TopologySpec{Namesrvs: 2, Cluster: "BenchCluster", SegmentSize: 1 << 30,
-			Groups: []loadgen.GroupSpec{{Name: "ha", Role: "SYNC_MASTER", Flush: "ASYNC_FLUSH", Slaves: 1}}},
-		Workload:    w,
-		Targets:     []loadgen.Target{{Group: "ha", Label: "SYNC_MASTER+ASYNC_FLUSH", Mode: "SYNC_MASTER", Flush: "ASYNC_FLUSH"}},
-		Rates:       []float64{2000},
-		Repetitions: 2,
-		Faults:      faults,
-		Notes: []string{
-			"While the master is down, sends fail (the group has no other master) and consumers read what replicated from the slave; the report counts what was acknowledged but never consumed.",
+		Topology: loadgen.TopologySpec{Namesrvs: 3, Cluster: "BenchCluster", SegmentSize: 1 << 30, Controller: true, Groups: groups},
+		Workload: w,
+		Targets: []loadgen.Target{
+			target("manual", "manual: kill -9, restart 5 s later", manual),
+			target("ctl", "controller: kill -9", kill),
+			target("ctl", "controller: kill -9 of master and controller leader", withLeader),
+			target("ctl", "controller: master partitioned from namesrvs and controllers", partition),
 		},
-	}, nil
+		Rates:       []float64{2000},
+		Repetitions: 3,
+		Notes: []string{
+			"Three namesrvs run the controllers (one Raft group). Group `manual` is a RocketMQ 4 group: master and two slaves; when its master dies, sends fail until the master is restarted (here 5 s after the kill, as a supervisor would). " +
+				"Group `ctl` has three brokers in controller mode with allAckInSyncStateSet=true: the controllers elect a new master from the SyncStateSet and the killed broker returns as a slave, cutting any tail the new master lacks.",
+			"The partition cuts the master's connections to every namesrv and controller (through a proxy), not to its clients or slaves: it keeps taking sends but can acknowledge only what every replica of its SyncStateSet holds, until the controllers elect another master and its slaves leave it.",
+			"Default broker settings: a broker is declared lost after controllerHeartBeatTimeoutMills (3 s) without a heartbeat. loadgen's producers refetch a topic's route when a broker stops answering; the official Go client refreshes routes every 30 s, so with it producers resume up to 30 s after the election.",
+		},
+	}
+	if quick {
+		p.Repetitions = 1
+	}
+	return p, nil
 }
 
 func capacity(profile string) (loadgen.Plan, error) {

@@ -91,6 +91,10 @@ type Config struct {
 	// the set refuse sends (IN_SYNC_REPLICAS_NOT_ENOUGH).
 	AllAckInSyncStateSet bool `prop:"allAckInSyncStateSet"`
 	MinInSyncReplicas    int  `prop:"minInSyncReplicas"`
+	// readUnCommitted lets consumers of a controller-mode master read
+	// messages not yet held by every replica of the SyncStateSet (which a
+	// failover may take back); by default they see only confirmed ones.
+	ReadUnCommitted bool `prop:"readUnCommitted"`
 	// A slave stays in the SyncStateSet while it is at most
 	// haMaxGapNotInSync bytes behind and held the master's whole log
 	// within haMaxTimeSlaveNotCatchup; the master checks every

@@ -306,11 +306,10 @@ func (cm *controlled) apply(ri replicaInfo) {
 // held.
 func (cm *controlled) becomeMaster(ri replicaInfo) error {
 	b := cm.b
-	if b.role().name != Slave {
-		// Master again at a new epoch: the slaves handshake again and
-		// learn it, so their epoch entries match this log's.
-		b.master.DropSlaves()
-	}
+	// Master again at a new epoch: the slaves handshake again and learn
+	// it, so their epoch entries match this log's. From a slave: what its
+	// slaves reported when it last was master is stale.
+	b.master.DropSlaves()
 	cm.mu.Lock()
 	cm.master, cm.masterHA = "", ""
 	cm.mu.Unlock()
@@ -326,7 +325,11 @@ func (cm *controlled) becomeMaster(ri replicaInfo) error {
 	if err := cm.epochs.Truncate(end); err != nil {
 		return err
 	}
-	if err := cm.epochs.Append(ha.EpochEntry{Epoch: ri.masterEpoch, StartOffset: end}); err != nil {
+	if last, ok := cm.epochs.Last(); ok && last.Epoch == ri.masterEpoch {
+		// Restarted before the controller noticed this master was gone:
+		// master again at the same epoch, which started where it did.
+		b.log.Info("master again at the same epoch", "masterEpoch", ri.masterEpoch, "epochStart", last.StartOffset)
+	} else if err := cm.epochs.Append(ha.EpochEntry{Epoch: ri.masterEpoch, StartOffset: end}); err != nil {
 		return err
 	}
 	// Topics the store holds but the table lacks (their metadata had not

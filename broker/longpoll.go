@@ -71,7 +71,7 @@ func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) *
 	ps.count.Add(1)
 	ps.byConn[c]++
 	ps.mu.Unlock()
-	if ps.b.store.QueueMaxOffset(p.topic, p.queueID) > p.offset {
+	if ps.b.readMax(p.topic, p.queueID) > p.offset {
 		ps.arrived(p.topic, p.queueID)
 	}
 	return later
@@ -89,6 +89,26 @@ func (ps *polls) arrived(topic string, queueID int32) {
 		return
 	}
 	ps.pending[k] = true
+	ps.mu.Unlock()
+	select {
+	case ps.wake <- struct{}{}:
+	default:
+	}
+}
+
+// arrivedAll wakes every held pull to look again: what consumers may
+// read grew without an arrival (a controller-mode master's confirmed
+// offset advanced). Cheap when nothing is held.
+func (ps *polls) arrivedAll() {
+	if ps.count.Load() == 0 {
+		return
+	}
+	ps.mu.Lock()
+	for k, hs := range ps.waiting {
+		if len(hs) > 0 {
+			ps.pending[k] = true
+		}
+	}
 	ps.mu.Unlock()
 	select {
 	case ps.wake <- struct{}{}:
@@ -126,7 +146,7 @@ func (ps *polls) serveWoken() {
 	for _, k := range keys {
 		// Ask the store without holding ps.mu: the arrival listener takes
 		// ps.mu from inside the append path.
-		maxOff := ps.b.store.QueueMaxOffset(k.topic, k.queueID)
+		maxOff := ps.b.readMax(k.topic, k.queueID)
 		ps.mu.Lock()
 		hs := ps.waiting[k]
 		keep := hs[:0]

@@ -78,7 +78,7 @@ func (b *Broker) getMaxOffset(c *remoting.Conn, req *remoting.Command) *remoting
 	if resp != nil {
 		return resp
 	}
-	return offsetResponse(req, "offset", b.store.QueueMaxOffset(topic, qid))
+	return offsetResponse(req, "offset", b.readMax(topic, qid))
 }
 
 // getMinOffset handles GET_MIN_OFFSET (31).

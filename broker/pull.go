@@ -91,7 +91,8 @@ func (b *Broker) pullMessage(c *remoting.Conn, req *remoting.Command) *remoting.
 // req.Later().
 func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullRequest, suspend bool) *remoting.Command {
 	minOff := b.store.QueueMinOffset(p.topic, p.queueID)
-	maxOff := b.store.QueueMaxOffset(p.topic, p.queueID)
+	stored := b.store.QueueMaxOffset(p.topic, p.queueID)
+	maxOff := b.readMaxOf(p.topic, p.queueID, stored)
 	answer := func(code int32, next int64, remark string) *remoting.Command {
 		resp := remoting.NewResponse(req, code, remark)
 		setPullExt(resp, next, minOff, maxOff, 0)
@@ -99,9 +100,13 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 	}
 	// A slave that is behind its master has not seen the consumer's
 	// offset yet: wait for replication rather than correct the offset.
+	// Nor is an offset in the unconfirmed tail of a controller-mode
+	// master's queue corrected (a consumer may have read that far on
+	// the master before this one).
 	slaveBehind := b.isSlave() && p.offset > maxOff
+	unconfirmed := p.offset > maxOff && p.offset <= stored
 	switch {
-	case maxOff == 0 && p.offset == 0, p.offset == maxOff, slaveBehind:
+	case maxOff == 0 && p.offset == 0, p.offset == maxOff, slaveBehind, unconfirmed:
 		if suspend && req.FrameSize() <= maxHeldPullFrame {
 			return b.polls.hold(c, req, p)
 		}
@@ -119,7 +124,7 @@ func (b *Broker) pullOnce(c *remoting.Conn, req *remoting.Command, p *pullReques
 		maxMsgs = 1
 	}
 	maxMsgs = min(maxMsgs, b.cfg.MaxTransferCountOnMessageInMemory)
-	scanLimit := max(800, maxMsgs)
+	scanLimit := int(min(int64(max(800, maxMsgs)), maxOff-p.offset))
 	entries, err := b.store.QueueEntries(p.topic, p.queueID, p.offset, scanLimit, nil)
 	if err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "read consume queue %s/%d: %v", p.topic, p.queueID, err)

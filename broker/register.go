@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -33,6 +34,10 @@ import (
 // is sent the full table.
 
 const registerTimeout = 6 * time.Second
+
+// registerRetry is how soon a round goes again to the namesrvs that did
+// not take the last one (only to them, with every topic).
+const registerRetry = time.Second
 
 // regRound is a registration round that requests wait for.
 type regRound struct {
@@ -75,6 +80,7 @@ func (b *Broker) awaitRegistered(round <-chan struct{}) {
 func (b *Broker) registerLoop(done <-chan struct{}) {
 	t := time.NewTicker(b.cfg.RegisterNameServerPeriod)
 	defer t.Stop()
+	var retry <-chan time.Time // armed while a namesrv did not take the last round
 	for {
 		full := false
 		select {
@@ -83,6 +89,7 @@ func (b *Broker) registerLoop(done <-chan struct{}) {
 		case <-t.C:
 			full = true
 		case <-b.registerNow:
+		case <-retry:
 		}
 		b.regMu.Lock()
 		r := b.regNext
@@ -90,6 +97,13 @@ func (b *Broker) registerLoop(done <-chan struct{}) {
 		b.regMu.Unlock()
 		b.registerRound(full || r.full)
 		close(r.done)
+		retry = nil
+		if slices.Contains(slices.Collect(maps.Values(b.regOK)), false) {
+			// A namesrv that was down gets the whole table again soon
+			// after it is back, not a period later: clients that ask
+			// it find routes within registerRetry of its restart.
+			retry = time.After(min(registerRetry, b.cfg.RegisterNameServerPeriod))
+		}
 	}
 }
 

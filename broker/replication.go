@@ -36,6 +36,10 @@ func (b *Broker) startHA() error {
 // mode's (ha.MasterConfig).
 func (b *Broker) startMaster(epochs func() (int32, []ha.EpochEntry), allAck bool) error {
 	port := b.cfg.HAListenPort // resolved: -1 is listenPort+1
+	var onConfirm func()
+	if epochs != nil && !b.cfg.ReadUnCommitted {
+		onConfirm = b.polls.arrivedAll // held pulls may see more now
+	}
 	b.master = ha.NewMaster(ha.MasterConfig{
 		Listen:            net.JoinHostPort(b.cfg.BrokerIP2, strconv.Itoa(port)),
 		Source:            b.store,
@@ -47,6 +51,7 @@ func (b *Broker) startMaster(epochs func() (int32, []ha.EpochEntry), allAck bool
 		FallbehindMax:     b.cfg.HASlaveFallbehindMax,
 		Epochs:            epochs,
 		AllAck:            allAck,
+		OnConfirm:         onConfirm,
 	})
 	if err := b.master.Start(); err != nil {
 		return fmt.Errorf("haListenPort=%d: %w", port, err)

@@ -74,6 +74,7 @@ var Settings = []Setting{
 	{"controllerAddr", "controller mode: the namesrvs running controllers", "`;`-separated ip:port list"},
 	{"allAckInSyncStateSet", "controller mode, SYNC_MASTER: a send is answered once every replica of the SyncStateSet holds it (else one slave)", "true, false"},
 	{"minInSyncReplicas", "controller mode: with fewer replicas in the SyncStateSet, sends are refused (IN_SYNC_REPLICAS_NOT_ENOUGH)", "≥ 1"},
+	{"readUnCommitted", "controller mode: consumers of the master may read messages not yet held by every replica of the SyncStateSet (a failover may take them back); off, they see up to RocketMQ's confirmOffset", "true, false"},
 	{"haMaxGapNotInSync", "controller mode: a slave further behind than this (bytes) leaves the SyncStateSet", "≥ 1"},
 	{"haMaxTimeSlaveNotCatchup", "controller mode: a slave that has not held the master's whole log for this long leaves the SyncStateSet (ms)", "≥ 10"},
 	{"checkSyncStateSetPeriod", "controller mode: how often the master reviews its SyncStateSet (ms)", "≥ 10"},

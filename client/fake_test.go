@@ -684,3 +684,49 @@ func TestHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// A failover seen by an asynchronous sender: the master dies, the group
+// has no master for a while, then another broker is master. Every failed
+// send, synchronous or not, asks for a refresh, so the sender finds the
+// new master within staleGap rather than the 30 s refresh period.
+func TestSendAsyncFollowsFailover(t *testing.T) {
+	good := startFake(t, map[int32]remoting.HandlerFunc{remoting.SendMessageV2: sendOK})
+	dead := deadAddr(t)
+	var mu sync.Mutex
+	routes := map[string]string{"T": routeJSON(fakeGroup{"a", map[int64]string{0: dead, 1: good.addr}, 1})}
+	ns := fakeNamesrv(t, func() map[string]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return routes
+	})
+	setRoute := func(addrs map[int64]string) {
+		mu.Lock()
+		routes = map[string]string{"T": routeJSON(fakeGroup{"a", addrs, 1})}
+		mu.Unlock()
+	}
+	p := newTestProducer(t, []string{ns.addr}, Retries(0))
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	q := MessageQueue{Topic: "T", BrokerName: "a", QueueID: 0}
+	send := func() error {
+		res := make(chan error, 1)
+		if err := p.SendAsync(context.Background(), q, &Message{Topic: "T", Body: []byte("x")}, func(_ SendResult, err error) { res <- err }); err != nil {
+			return err
+		}
+		return <-res
+	}
+	// Phase 1: the master is dead; the namesrv still routes it.
+	if err := send(); err == nil {
+		t.Fatal("send to a dead master succeeded")
+	}
+	// Phase 2: the namesrv dropped it; no master yet.
+	setRoute(map[int64]string{1: good.addr})
+	waitFor(t, 5*time.Second, "the route without a master", func() bool {
+		err := send()
+		return err != nil && errors.Is(err, ErrNoRoute)
+	})
+	// Phase 3: the slave was elected.
+	setRoute(map[int64]string{0: good.addr})
+	waitFor(t, 5*time.Second, "a send to the new master", func() bool { return send() == nil })
+}

@@ -131,6 +131,7 @@ func (p *Producer) Send(ctx context.Context, m *Message) (SendResult, error) {
 	for attempt := 0; ; attempt++ {
 		q, ok := pick(e, r, avoid)
 		if !ok {
+			p.c.markStale(m.Topic)
 			return SendResult{}, fmt.Errorf("send to %s: no writable queue with a master: %w", m.Topic, ErrNoRoute)
 		}
 		res, err := p.sendSync(ctx, remoting.SendMessageV2, q, r.brokers[q.BrokerName], &o)
@@ -284,6 +285,7 @@ func (p *Producer) SendAsync(ctx context.Context, q MessageQueue, m *Message, do
 	}
 	b := r.brokers[q.BrokerName]
 	if b == nil || b.win == nil {
+		p.c.markStale(q.Topic) // the group may have a new master by now
 		return fmt.Errorf("send to %s: no master for broker %q: %w", q, q.BrokerName, ErrNoRoute)
 	}
 	if err := b.win.acquire(ctx, p.c.ctx.Done()); err != nil {
@@ -315,6 +317,9 @@ func (p *Producer) SendAsync(ctx context.Context, q MessageQueue, m *Message, do
 		win.release()
 		ac.reset()
 		p.calls.Put(ac)
+		if isTransport(err) && !errors.Is(err, context.Canceled) {
+			p.c.markStale(q.Topic) // a dead master refuses at once: look for its successor
+		}
 		return p.c.wrap("send to", addr, err)
 	}
 	return nil
@@ -484,6 +489,7 @@ func (p *Producer) putCommand(cmd *remoting.Command) {
 // sendSync sends o to q on broker b and waits.
 func (p *Producer) sendSync(ctx context.Context, code int32, q MessageQueue, b *brokerInfo, o *outgoing) (SendResult, error) {
 	if b == nil || b.master == "" {
+		p.c.markStale(q.Topic) // the group may have a new master by now
 		return SendResult{}, fmt.Errorf("send to %s: no master for broker %q: %w", q, q.BrokerName, ErrNoRoute)
 	}
 	cmd := p.command(code, q, o)

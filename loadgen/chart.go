@@ -66,6 +66,7 @@ func WriteCharts(dir string, s *Summary, hists map[string]*hdrhistogram.Histogra
 		{ChartOverTime, overTimeChart(groups)},
 		{ChartVsRate, vsRateChart(groups)},
 		{ChartEndToEnd, percentileChart(groups, hists, HistEndToEnd)},
+		{ChartFailover, failoverChart(groups)},
 	}
 	var written []string
 	for _, c := range charts {

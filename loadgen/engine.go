@@ -61,8 +61,8 @@ type RunSpec struct {
 // FaultPlan is a fault to inject at At into the measured window.
 type FaultPlan struct {
 	At     time.Duration `yaml:"at" json:"atNs"`
-	Action string        `yaml:"action" json:"action"`         // kill, restart, stop, pause, resume; latency, bandwidth, clear on a link; createTopics, autoCreateTopics on a master
-	Target string        `yaml:"target" json:"target"`         // "<group>/master", "<group>/slave-1", "namesrv-0", "<group>/slave-1-link"
+	Action string        `yaml:"action" json:"action"`         // kill, restart, stop, pause, resume; partition, heal (a controller-mode broker from the namesrvs); latency, bandwidth, clear on a link; createTopics, autoCreateTopics on a master
+	Target string        `yaml:"target" json:"target"`         // "<group>/master", "<group>/slave-1", "<group>/broker-1", "namesrv-0", "controller-leader", "<group>/slave-1-link"; "master" alone: the run's group's
 	Value  int           `yaml:"value" json:"value,omitempty"` // latency: ms each way; bandwidth: KB/s each way; topics to create
 }
 
@@ -120,6 +120,11 @@ type recorder struct {
 	// count (their topic's reader was lost with its worker).
 	uncounted []bool
 
+	// okAt counts SEND_OK answers per okTick of their arrival, from the
+	// measured window's start to okTail after its end: when the
+	// producers last and next heard SEND_OK around a fault (failover.go).
+	okAt []int32
+
 	live struct{ sent, acked, errs, consumed, unique atomic.Int64 }
 }
 
@@ -150,6 +155,7 @@ func newRecorder(producers int, warmupEnd, end time.Time) *recorder {
 		ackedSeq:    make([]bitset, producers),
 		consumedSeq: make([]bitset, producers),
 		uncounted:   make([]bool, producers),
+		okAt:        make([]int32, (end.Sub(warmupEnd)+okTail)/okTick),
 	}
 	for i := 0; i < n; i++ {
 		r.intervals = append(r.intervals, &intervalRec{send: newHist(), service: newHist(), pacing: newHist(), endToEnd: newHist()})
@@ -190,6 +196,9 @@ func (r *recorder) done(producer int, seq int64, intended, sentAt, ackAt time.Ti
 	defer r.mu.Unlock()
 	if ok {
 		r.ackedSeq[producer].set(seq)
+		if i := ackAt.Sub(r.warmupEnd) / okTick; i >= 0 && int(i) < len(r.okAt) {
+			r.okAt[i]++
+		}
 	}
 	iv := r.intervalLocked(intended)
 	if iv == nil {
@@ -327,12 +336,14 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 		}
 	}()
 
-	// Faults.
+	// Faults, and how the group fails over when one hits its master.
 	var faultMu sync.Mutex
 	var faults []Fault
+	var watches []*failoverWatch
 	stopSends := make(chan struct{})
 	var fwg sync.WaitGroup
 	for _, f := range spec.Faults {
+		f.Target = runTarget(f.Target, spec.Group)
 		fwg.Add(1)
 		go func() {
 			defer fwg.Done()
@@ -342,7 +353,7 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 				return
 			}
 			began := time.Now()
-			err := applyFault(ctx, spec.Cluster, f)
+			n, err := applyFault(ctx, spec.Cluster, f)
 			at := time.Since(warmupEnd)
 			if err != nil {
 				log.Warn("fault", "action", f.Action, "target", f.Target, "err", err)
@@ -353,7 +364,16 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 				kind = fmt.Sprintf("%s %d", f.Action, f.Value)
 			}
 			faults = append(faults, Fault{At: at, Took: time.Since(began), Kind: kind, Target: f.Target})
+			var fw *failoverWatch
+			if err == nil && n != nil && losesMaster(f) {
+				fw = &failoverWatch{began: began.Sub(warmupEnd), kind: f.Action, target: f.Target, node: n.Name,
+					controller: spec.Cluster.controlled(targetGroup(f.Target))}
+				watches = append(watches, fw)
+			}
 			faultMu.Unlock()
+			if fw != nil {
+				fw.watch(ctx, spec.Cluster, targetGroup(f.Target), n, began, end.Add(w.SendTimeout))
+			}
 		}()
 	}
 
@@ -463,6 +483,9 @@ func Execute(ctx context.Context, spec RunSpec) (*RunOutput, error) {
 	}
 
 	out := rec.output(spec, faults, hiccup, hiccupMax)
+	if len(watches) > 0 {
+		out.Run.Failovers, out.Run.OKPer100ms = failovers(rec, watches)
+	}
 	out.Run.Broker = stages
 	out.Run.LogBytes = logBytes
 	out.Run.Resources = used
@@ -629,46 +652,51 @@ func median(v []int64) int64 {
 	return s[len(s)/2]
 }
 
-// applyFault acts on the cluster.
-func applyFault(ctx context.Context, c *Cluster, f FaultPlan) error {
+// applyFault acts on the cluster and returns the node it acted on (nil
+// for a link).
+func applyFault(ctx context.Context, c *Cluster, f FaultPlan) (*Node, error) {
 	if c == nil {
-		return errors.New("faults need a topology started by loadgen")
+		return nil, errors.New("faults need a topology started by loadgen")
 	}
 	switch f.Action {
 	case "latency", "bandwidth", "clear":
 		l := c.links[f.Target]
 		if l == nil {
-			return fmt.Errorf("no proxied link %q (set proxyLinks in the topology)", f.Target)
+			return nil, fmt.Errorf("no proxied link %q (set proxyLinks in the topology)", f.Target)
 		}
 		if f.Action == "clear" {
-			return l.clear()
+			return nil, l.clear()
 		}
-		return l.degrade(f.Action, f.Value)
+		return nil, l.degrade(f.Action, f.Value)
 	}
-	n := c.node(f.Target)
-	if n == nil {
-		return fmt.Errorf("no node %q", f.Target)
+	n, err := c.faultNode(ctx, f.Target, f.Action)
+	if err != nil {
+		return nil, err
 	}
 	switch f.Action {
 	case "kill":
-		return n.Kill()
+		return n, n.Kill()
 	case "stop":
-		return n.Stop(10 * time.Second)
+		return n, n.Stop(10 * time.Second)
 	case "restart":
 		if n.Running() {
 			if err := n.Kill(); err != nil {
-				return err
+				return n, err
 			}
 		}
-		return n.Restart(ctx)
+		return n, n.Restart(ctx)
 	case "pause":
-		return n.Pause()
+		return n, n.Pause()
 	case "resume":
-		return n.Resume()
+		return n, n.Resume()
+	case "partition":
+		return n, n.partition()
+	case "heal":
+		return n, n.heal()
 	case "createTopics", "autoCreateTopics":
-		return churnTopics(ctx, c, n, f.Action == "autoCreateTopics", f.Value)
+		return n, churnTopics(ctx, c, n, f.Action == "autoCreateTopics", f.Value)
 	}
-	return fmt.Errorf("unknown fault action %q", f.Action)
+	return n, fmt.Errorf("unknown fault action %q", f.Action)
 }
 
 // churnTopics creates n new topics on a master, one after the other: with

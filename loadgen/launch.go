@@ -39,6 +39,9 @@ type Cluster struct {
 	// clientVia maps a master's address to the proxy loadgen's clients
 	// reach it through (ProxyClients).
 	clientVia map[string]string
+
+	mu  sync.Mutex
+	hit map[string]*Node // by fault target: the node the last fault on it acted on
 }
 
 // Group is a running broker group.
@@ -63,11 +66,16 @@ type Node struct {
 	cpus        *unix.CPUSet
 	log         *slog.Logger
 	env         []string // added to loadgen's environment
+	// nsLinks are a controller-mode broker's proxies to each namesrv;
+	// group is its group's name.
+	nsLinks []*link
+	group   string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	exitErr error
+	starts  int // processes started so far
 }
 
 // ErrBinaryMissing is returned when a binary Launch needs does not exist.
@@ -95,14 +103,29 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 		return nil, fmt.Errorf("brokerCPUs: %w", err)
 	}
 	c := &Cluster{Spec: spec, Dir: dir, log: log, rpc: remoting.NewClient(remoting.ClientConfig{Log: log}),
-		links: map[string]*link{}, clientVia: map[string]string{}}
+		links: map[string]*link{}, clientVia: map[string]string{}, hit: map[string]*Node{}}
 	fail := func(err error) (*Cluster, error) {
 		c.Stop()
 		return nil, err
 	}
+	var peers []string // the controllers' Raft peers: n<i>-127.0.0.1:<port>
+	if spec.Controller {
+		for i := 0; i < spec.Namesrvs; i++ {
+			port, err := freePort()
+			if err != nil {
+				return fail(fmt.Errorf("controller Raft port: %w", err))
+			}
+			peers = append(peers, fmt.Sprintf("n%d-127.0.0.1:%d", i, port))
+		}
+	}
 	for i := 0; i < spec.Namesrvs; i++ {
 		n := &Node{Name: fmt.Sprintf("namesrv-%d", i), Bin: filepath.Join(binDir, "namesrv"), Args: []string{"-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0"},
 			DataDir: filepath.Join(dir, fmt.Sprintf("namesrv-%d", i)), cpus: brokerCPUs, log: log}
+		if spec.Controller {
+			n.Args = append(n.Args, "-enableControllerInNamesrv", "true", "-controllerDLegerGroup", "loadgen",
+				"-controllerDLegerPeers", strings.Join(peers, ";"), "-controllerDLegerSelfId", fmt.Sprintf("n%d", i),
+				"-controllerStorePath", filepath.Join(n.DataDir, "controller"))
+		}
 		c.Namesrvs = append(c.Namesrvs, n)
 		if err := n.start(ctx, "namesrv"); err != nil {
 			return fail(err)
@@ -116,12 +139,19 @@ func Launch(ctx context.Context, spec TopologySpec, binDir, dir string, log *slo
 	for _, gs := range spec.Groups {
 		g := &Group{Spec: gs}
 		c.Groups = append(c.Groups, g)
-		common := []string{"-namesrvAddr", ns, "-brokerClusterName", spec.cluster(), "-brokerName", gs.Name,
+		common := []string{"-brokerClusterName", spec.cluster(), "-brokerName", gs.Name,
 			"-mappedFileSizeCommitLog", strconv.FormatInt(segment, 10), "-flushDiskType", gs.flush(),
 			"-metricsExporterType", "PROM", "-metricsPromExporterHost", "127.0.0.1", "-metricsPromExporterPort", "0"}
 		for k, v := range gs.Extra {
 			common = append(common, "-"+k, v)
 		}
+		if spec.controlled(gs) {
+			if err := c.launchControlled(ctx, g, binDir, common, brokerCPUs); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		common = append(common, "-namesrvAddr", ns)
 		g.Master = &Node{Name: gs.Name + "-master", Bin: filepath.Join(binDir, "broker"), DataDir: filepath.Join(dir, gs.Name+"-master"), cpus: brokerCPUs, log: log,
 			Args: append(append([]string(nil), common...), "-brokerRole", gs.role(), "-listenPort", "0", "-haListenPort", "0")}
 		g.Master.Args = append(g.Master.Args, "-storePathRootDir", g.Master.DataDir)
@@ -193,6 +223,17 @@ func (s *TopologySpec) Validate() error {
 		}
 		if g.role() == "SYNC_MASTER" && g.Slaves == 0 {
 			errs = append(errs, fmt.Errorf("topology: group %s: SYNC_MASTER needs at least one slave", g.Name))
+		}
+		if g.Controller != nil && *g.Controller && !s.Controller {
+			errs = append(errs, fmt.Errorf("topology: group %s: controller: true needs controller: true on the topology (its namesrvs run the controllers)", g.Name))
+		}
+	}
+	if s.Controller {
+		for _, g := range s.Groups {
+			if s.controlled(g) && (s.ProxyLinks || s.ProxyClients) {
+				errs = append(errs, fmt.Errorf("topology: group %s runs in controller mode: proxyLinks and proxyClients need fixed masters (leave them off, or set controller: false on the group)", g.Name))
+				break
+			}
 		}
 	}
 	if _, err := parseCPUs(s.BrokerCPUs); err != nil {
@@ -312,6 +353,12 @@ func (c *Cluster) missingFrom(ctx context.Context, addr string) (string, error) 
 	}
 	for _, g := range c.Groups {
 		addrs := info.BrokerAddrTable[g.Spec.Name].BrokerAddrs
+		if c.Spec.controlled(g.Spec) {
+			if m := c.missingControlled(g, addrs); m != "" {
+				return m, nil
+			}
+			continue
+		}
 		if g.Master.Running() && addrs[0] != g.Master.Addr {
 			return g.Master.Name, nil
 		}
@@ -390,6 +437,7 @@ func (n *Node) start(ctx context.Context, service string) error {
 	exited := make(chan struct{})
 	n.mu.Lock()
 	n.cmd, n.exited, n.exitErr = cmd, exited, nil
+	n.starts++
 	n.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -543,6 +591,13 @@ func (n *Node) Running() bool {
 	default:
 		return true
 	}
+}
+
+// startCount is how many times the node's process was started.
+func (n *Node) startCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.starts
 }
 
 // Pid returns the process id, or 0.

@@ -25,6 +25,8 @@ type recordState struct {
 	// n/64 set for sequence number n.
 	AckedSeq    map[string][]uint64 `json:"ackedSeq,omitempty"`
 	ConsumedSeq map[string][]uint64 `json:"consumedSeq,omitempty"`
+	// OKAt counts SEND_OK answers per okTick since the window opened.
+	OKAt []int32 `json:"okAt,omitempty"`
 }
 
 type intervalState struct {
@@ -94,6 +96,7 @@ func (r *recorder) export() *recordState {
 			Hists: encodeHists(iv.send, iv.service, iv.pacing, iv.endToEnd)})
 	}
 	s.AckedSeq, s.ConsumedSeq = ledgerMap(r.ackedSeq), ledgerMap(r.consumedSeq)
+	s.OKAt = append([]int32(nil), r.okAt...)
 	return s
 }
 
@@ -147,6 +150,12 @@ func (r *recorder) merge(s *recordState) error {
 	r.errs += s.Errors
 	r.consumed += s.Consumed
 	r.dup += s.Dup
+	if len(s.OKAt) > len(r.okAt) {
+		return fmt.Errorf("worker counted SEND_OK over %d ticks, the run has %d", len(s.OKAt), len(r.okAt))
+	}
+	for i, n := range s.OKAt {
+		r.okAt[i] += n
+	}
 	for k, v := range s.Statuses {
 		r.statuses[k] += v
 	}

@@ -36,6 +36,16 @@ type Plan struct {
 // Target is a broker group to measure and its label in reports.
 type Target struct {
 	Group, Label, Mode, Flush string
+	// Faults, when set, replace the plan's for this target's runs.
+	Faults []FaultPlan
+}
+
+// faults are the faults of t's runs.
+func (p *Plan) faults(t Target) []FaultPlan {
+	if t.Faults != nil {
+		return t.Faults
+	}
+	return p.Faults
 }
 
 // PlanOptions says where a plan runs and writes.
@@ -117,6 +127,8 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			}
 			defer os.RemoveAll(d)
 			work = d
+		} else if err := os.MkdirAll(work, 0o755); err != nil {
+			return "", fmt.Errorf("-workdir %s: %w", work, err)
 		}
 		var err error
 		if fl, err := MeasureFloors(work); err != nil {
@@ -189,6 +201,13 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 	measure := func(t Target, rate float64, rep int, faults []FaultPlan) (*Run, error) {
 		w := plan.Workload
 		w.Rate = rate
+		if cluster != nil && len(sum.Runs) > 0 && len(sum.Runs[len(sum.Runs)-1].Faults) > 0 {
+			// The last run's faults may have left the group electing or
+			// catching up: each run starts from a whole topology.
+			if err := cluster.WaitReady(ctx, time.Minute); err != nil {
+				return nil, fmt.Errorf("before %s at %v msg/s (repetition %d), after the last run's faults: %w", t.Label, rate, rep, err)
+			}
+		}
 		out, err := Execute(ctx, RunSpec{
 			Namesrvs: namesrvs, Workload: w, Label: t.Label, Mode: t.Mode, Flush: t.Flush, Group: t.Group,
 			Repetition: rep, Faults: faults, Cluster: cluster, Progress: opts.Progress, Log: log,
@@ -224,37 +243,57 @@ func RunPlan(ctx context.Context, plan Plan, opts PlanOptions) (string, error) {
 			"p50", run.Send.P50, "p99", run.Send.P99, "errors", run.Errors)
 		return &sum.Runs[len(sum.Runs)-1], nil
 	}
-	if plan.Capacity != nil {
-		for _, t := range plan.Targets {
-			n := 0
-			res, err := plan.Capacity.Run(ctx, func(ctx context.Context, rate float64, phase string) (*Run, error) {
-				n++
-				return measure(t, rate, n, plan.Faults)
-			})
-			sum.Capacity = append(sum.Capacity, Capacity{Label: t.Label, Result: res})
-			if err != nil {
-				return dir, err
+	runAll := func() error {
+		if plan.Capacity != nil {
+			for _, t := range plan.Targets {
+				n := 0
+				res, err := plan.Capacity.Run(ctx, func(ctx context.Context, rate float64, phase string) (*Run, error) {
+					n++
+					return measure(t, rate, n, plan.faults(t))
+				})
+				sum.Capacity = append(sum.Capacity, Capacity{Label: t.Label, Result: res})
+				if err != nil {
+					return err
+				}
 			}
-		}
-	} else {
-		for rep := 1; rep <= plan.Repetitions; rep++ {
-			for _, rate := range plan.Rates {
-				for _, t := range plan.Targets {
-					if len(plan.Faults) > 0 {
-						// The same run without faults, on the same topology
-						// (through the same proxies), to compare against.
-						base := t
-						base.Label += " (no fault)"
-						if _, err := measure(base, rate, rep, nil); err != nil {
-							return dir, err
+		} else {
+			for rep := 1; rep <= plan.Repetitions; rep++ {
+				for _, rate := range plan.Rates {
+					based := map[string]bool{}
+					for _, t := range plan.Targets {
+						if len(plan.faults(t)) > 0 && !based[t.Group] {
+							// The same run without faults, on the same topology
+							// (through the same proxies), to compare against:
+							// once per group, labelled after its first target.
+							based[t.Group] = true
+							base := t
+							base.Label += " (no fault)"
+							if _, err := measure(base, rate, rep, nil); err != nil {
+								return err
+							}
 						}
-					}
-					if _, err := measure(t, rate, rep, plan.Faults); err != nil {
-						return dir, err
+						if _, err := measure(t, rate, rep, plan.faults(t)); err != nil {
+							return err
+						}
 					}
 				}
 			}
 		}
+		return nil
+	}
+	if err := runAll(); err != nil {
+		if len(sum.Runs) == 0 {
+			return dir, err
+		}
+		// Keep what was measured: the report says where the plan stopped.
+		sum.Notes = append(sum.Notes, "**The plan stopped early**, after the runs above: "+err.Error())
+		sum.Duration = time.Since(start)
+		if werr := WriteSummary(dir, sum); werr == nil {
+			if charts, cerr := WriteCharts(dir, sum, merged); cerr == nil {
+				WriteReport(dir, sum, charts)
+			}
+		}
+		return dir, err
 	}
 	sum.Duration = time.Since(start)
 	if err := WriteSummary(dir, sum); err != nil {

@@ -80,6 +80,7 @@ func writeReport(b *strings.Builder, s *Summary, dir string, charts []string) {
 	writeSizing(b, s)
 	writeResults(b, s, groups)
 	writeFaults(b, groups)
+	writeFailovers(b, groups)
 
 	if len(charts) > 0 {
 		b.WriteString("## Charts\n\n")
@@ -165,6 +166,10 @@ func chartCaption(name string) (caption, about string) {
 			"bars from the fastest to the slowest repetition; a ring marks the knee, which the legend names."
 	case ChartEndToEnd:
 		return "End-to-end latency percentile distribution", "From the intended send time to consumption, on one host clock."
+	case ChartFailover:
+		return "Failover", "Top: for each loss of a master, how long producers went without SEND_OK (circles), and when the controllers " +
+			"named a new master (triangles) and the namesrvs routed one (squares), from the fault. Middle: SEND_OK answers per 100 ms " +
+			"around each failover, aligned at the fault. Bottom: acknowledged messages never consumed and messages delivered twice, by mode."
 	}
 	return strings.TrimSuffix(name, filepath.Ext(name)), ""
 }
@@ -194,6 +199,7 @@ func verdict(s *Summary, groups []runGroup) []string {
 	out = append(out, diskSentence(s, groups))
 	out = append(out, deliverySentences(s, groups)...)
 	out = append(out, faultSentences(groups)...)
+	out = append(out, failoverSentences(groups)...)
 	return slices.DeleteFunc(out, func(x string) bool { return x == "" })
 }
 

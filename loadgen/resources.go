@@ -74,6 +74,10 @@ func clusterTargets(c *Cluster) []resourceTarget {
 			role = "namesrv"
 		case strings.Contains(n.Name, "-slave-"):
 			role = "slave"
+		case n.group != "": // controller mode: the role the namesrvs route now
+			if m, err := c.currentMaster(context.Background(), n.group); err != nil || m != n {
+				role = "slave"
+			}
 		}
 		out = append(out, resourceTarget{name: n.Name, role: role, url: metricsURL(n.MetricsAddr), pid: n.Pid()})
 	}

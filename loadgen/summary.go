@@ -108,6 +108,12 @@ type Run struct {
 
 	Intervals []Interval `json:"intervals"`
 	Faults    []Fault    `json:"faults,omitempty"`
+	// Failovers are the faults that took the group's master (kill, stop,
+	// pause, partition) and how long the producers went without SEND_OK;
+	// OKPer100ms counts SEND_OK answers per 100 ms of the window (and
+	// after it) in runs that have them, for the failover chart.
+	Failovers  []Failover `json:"failovers,omitempty"`
+	OKPer100ms []int32    `json:"okPer100ms,omitempty"`
 
 	// Files in the result folder, relative to it.
 	HgrmFiles map[string]string `json:"hgrmFiles"` // "send", "endToEnd", … → *.hgrm

@@ -21,6 +21,11 @@ type TopologySpec struct {
 	// Workers are `loadgen worker` addresses (host:port) to split the
 	// load over; empty: local worker processes.
 	Workers []string `yaml:"workers" json:"workers,omitempty"`
+	// Controller runs RocketMQ 5's controller embedded in every namesrv
+	// (one Raft group over all of them) and starts every group in
+	// controller mode unless the group says otherwise: the controller
+	// elects each group's master and a new one when it is lost.
+	Controller bool `yaml:"controller" json:"controller,omitempty"`
 }
 
 // GroupSpec is one broker group: a master and its slaves.
@@ -30,4 +35,18 @@ type GroupSpec struct {
 	Flush  string            `yaml:"flush" json:"flush"`           // ASYNC_FLUSH | SYNC_FLUSH
 	Slaves int               `yaml:"slaves" json:"slaves"`         // 0..n
 	Extra  map[string]string `yaml:"extra" json:"extra,omitempty"` // more broker.properties keys
+	// Controller overrides the topology's Controller for this group:
+	// false starts a classic master and slaves (failover by restart).
+	// A controller group's brokers are named <group>-broker-0..N; which of
+	// them is master is the controller's choice, and "<group>/master" in a
+	// fault means the one the namesrvs route as master at that moment.
+	Controller *bool `yaml:"controller" json:"controller,omitempty"`
+}
+
+// controlled reports whether g runs in controller mode.
+func (s *TopologySpec) controlled(g GroupSpec) bool {
+	if g.Controller != nil {
+		return *g.Controller
+	}
+	return s.Controller
 }

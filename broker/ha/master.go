@@ -56,6 +56,10 @@ type MasterConfig struct {
 	// slave of the SyncStateSet (SetInSync), not any one slave.
 	Epochs func() (int32, []EpochEntry)
 	AllAck bool
+	// OnConfirm, when set, is called (on the goroutine of a slave's
+	// report or of SetInSync; it must not block) each time Confirmed
+	// advances.
+	OnConfirm func()
 }
 
 // MasterStats counts replication work.
@@ -80,6 +84,9 @@ type Master struct {
 	ackMu   sync.Mutex
 	inSync  []int64
 	ackByID map[int64]int64
+	// confirmed is the log offset every slave of the SyncStateSet
+	// reported (controller mode; MaxInt64 with the master alone).
+	confirmed atomic.Int64
 
 	mu     sync.Mutex
 	conns  map[*slaveConn]struct{}
@@ -112,7 +119,9 @@ func NewMaster(cfg MasterConfig) *Master {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Master{cfg: cfg, log: cfg.Log, conns: map[*slaveConn]struct{}{}, ackByID: map[int64]int64{}, done: make(chan struct{})}
+	m := &Master{cfg: cfg, log: cfg.Log, conns: map[*slaveConn]struct{}{}, ackByID: map[int64]int64{}, done: make(chan struct{})}
+	m.confirmed.Store(math.MaxInt64)
+	return m
 }
 
 // Start listens on cfg.Listen and logs the address.
@@ -244,8 +253,25 @@ func (m *Master) SetInSync(ids []int64) {
 	m.ackMu.Lock()
 	m.inSync = slices.Clone(ids)
 	acked := m.groupAckLocked()
+	advanced := m.confirmLocked(acked)
 	m.ackMu.Unlock()
 	m.waiters.set(acked)
+	if advanced && m.cfg.OnConfirm != nil {
+		m.cfg.OnConfirm()
+	}
+}
+
+// Confirmed is the log offset up to which every replica of the
+// SyncStateSet holds the log (controller mode): what consumers may read
+// without seeing a message that a failover could take back (RocketMQ's
+// confirmOffset). MaxInt64 when the master is alone in the set, and
+// outside controller mode.
+func (m *Master) Confirmed() int64 { return m.confirmed.Load() }
+
+// confirmLocked records the SyncStateSet's offset and reports whether it
+// advanced. m.ackMu must be held.
+func (m *Master) confirmLocked(acked int64) bool {
+	return m.confirmed.Swap(acked) < acked
 }
 
 // groupAckLocked is the offset every slave of the SyncStateSet reported.
@@ -263,19 +289,28 @@ func (m *Master) groupAckLocked() int64 {
 
 // report takes a slave's offset report.
 func (m *Master) report(sc *slaveConn, off int64) {
-	if !m.cfg.AllAck {
+	if m.cfg.Epochs == nil { // classic HA: no SyncStateSet
 		m.waiters.ack(off)
 		return
 	}
 	m.ackMu.Lock()
 	m.ackByID[sc.id.Load()] = off
 	acked := m.groupAckLocked()
+	advanced := m.confirmLocked(acked)
 	m.ackMu.Unlock()
-	m.waiters.set(acked)
+	if m.cfg.AllAck {
+		m.waiters.set(acked)
+	} else {
+		m.waiters.ack(off)
+	}
+	if advanced && m.cfg.OnConfirm != nil {
+		m.cfg.OnConfirm()
+	}
 }
 
-// DropSlaves closes every slave connection and fails the pending waits:
-// this broker stopped being the master (controller mode).
+// DropSlaves closes every slave connection, forgets their reports and
+// fails the pending waits: this broker stopped being the master, or
+// became it at a new epoch (controller mode).
 func (m *Master) DropSlaves() {
 	m.mu.Lock()
 	conns := make([]*slaveConn, 0, len(m.conns))
@@ -286,6 +321,11 @@ func (m *Master) DropSlaves() {
 	for _, sc := range conns {
 		sc.close()
 	}
+	// What the slaves reported belongs to the old epoch: a slave may cut
+	// its log when it handshakes again.
+	m.ackMu.Lock()
+	clear(m.ackByID)
+	m.ackMu.Unlock()
 	m.waiters.failAll()
 }
 

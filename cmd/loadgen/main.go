@@ -247,7 +247,7 @@ func runCmd(ctx context.Context, args []string) error {
 	group := fs.String("group", "", "broker group to measure (default: every group of the topology)")
 	rates := fs.String("rates", "", "comma-separated target rates (msg/s) overriding the workload's producerRate; 0 = closed loop")
 	reps := fs.Int("reps", 1, "repetitions of each rate")
-	faults := fs.String("faults", "", "faults during the measured window: AT:ACTION:TARGET[:VALUE],… e.g. 5s:kill:g/master,9s:restart:g/master or 3s:latency:g/slave-1-link:20,6s:clear:g/slave-1-link or 5s:createTopics:g/master:1000")
+	faults := fs.String("faults", "", "faults during the measured window: AT:ACTION:TARGET[:VALUE],… e.g. 5s:kill:g/master,9s:restart:g/master or 3s:latency:g/slave-1-link:20,6s:clear:g/slave-1-link or 5s:createTopics:g/master:1000; with a controller topology also 4s:partition:g/master,9s:heal:g/master and 4s:kill:controller-leader")
 	name := fs.String("name", "run", "scenario name for the result folder")
 	var w loadgen.Workload
 	fs.IntVar(&w.MessageSize, "size", 1024, "message size in bytes")
@@ -361,7 +361,7 @@ func parseFaults(s string) ([]loadgen.FaultPlan, error) {
 		}
 		fp := loadgen.FaultPlan{At: at, Action: parts[1], Target: parts[2]}
 		switch parts[1] {
-		case "kill", "restart", "stop", "pause", "resume", "clear":
+		case "kill", "restart", "stop", "pause", "resume", "clear", "partition", "heal":
 		case "latency", "bandwidth", "createTopics", "autoCreateTopics":
 			if len(parts) != 4 {
 				return nil, fmt.Errorf("-faults: %q: %s needs a value (ms, KB/s or a topic count)", f, parts[1])
@@ -370,7 +370,7 @@ func parseFaults(s string) ([]loadgen.FaultPlan, error) {
 				return nil, fmt.Errorf("-faults: %q: value %q is not a positive integer", f, parts[3])
 			}
 		default:
-			return nil, fmt.Errorf("-faults: %q: action %q: want kill, restart, stop, pause, resume, latency, bandwidth, clear, createTopics or autoCreateTopics", f, parts[1])
+			return nil, fmt.Errorf("-faults: %q: action %q: want kill, restart, stop, pause, resume, partition, heal, latency, bandwidth, clear, createTopics or autoCreateTopics", f, parts[1])
 		}
 		out = append(out, fp)
 	}
