@@ -81,6 +81,37 @@ func WriteCharts(dir string, s *Summary, hists map[string]*hdrhistogram.Histogra
 	return written, nil
 }
 
+// RedrawSummaryCharts redraws the charts drawn from the summary alone
+// (over time, against throughput, failover), so that `loadgen report`
+// gives a result folder this loadgen's charts with its report, and
+// returns every chart the folder has, in report order. The percentile
+// charts need the runs' histograms and are kept as they are.
+func RedrawSummaryCharts(dir string, s *Summary) ([]string, error) {
+	groups := groupRuns(s.Runs)
+	for _, c := range []struct {
+		name   string
+		panels []*panel
+	}{
+		{ChartOverTime, overTimeChart(groups)},
+		{ChartVsRate, vsRateChart(groups)},
+		{ChartFailover, failoverChart(groups)},
+	} {
+		if len(c.panels) == 0 {
+			continue
+		}
+		if err := saveSVG(filepath.Join(dir, c.name), c.panels); err != nil {
+			return nil, err
+		}
+	}
+	var charts []string
+	for _, name := range []string{ChartPercentiles, ChartOverTime, ChartVsRate, ChartEndToEnd, ChartFailover} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			charts = append(charts, name)
+		}
+	}
+	return charts, nil
+}
+
 // saveSVG draws panels stacked in one column, each with its legend below
 // it so that the legend hides no data, and writes the SVG to path.
 func saveSVG(path string, panels []*panel) (err error) {

@@ -146,11 +146,12 @@ func failovers(r *recorder, watches []*failoverWatch) ([]Failover, []int32) {
 }
 
 // outage finds in ok (SEND_OK answers per okTick) the longest silence
-// that begins in [from, to): after the last answer at or before from, or
-// after a later one before to. It returns the end of the tick of the
-// answer before the silence and the start of the tick of the answer that
-// ended it; with no answer after from, the end of the timeline and
-// recovered false.
+// after from — after the last answer at or before it, or after a later
+// one — that ended by to (the next failover); when none ended by then, the
+// one that ran into it. It returns the end of the tick of the answer
+// before the silence and the start of the tick of the answer that ended
+// it; with no answer after from, the end of the timeline and recovered
+// false.
 func outage(ok []int32, from, to time.Duration) (last, first time.Duration, recovered bool) {
 	if len(ok) == 0 {
 		return 0, 0, false
@@ -164,19 +165,28 @@ func outage(ok []int32, from, to time.Duration) (last, first time.Duration, reco
 			break
 		}
 	}
-	bestPrev, bestNext := prev, -1
+	type gap struct{ from, to int }
+	within, across := gap{prev, -1}, gap{prev, -1} // ended by b; ran past it
+	longer := func(g gap, from, to int) bool { return g.to < 0 || to-from > g.to-g.from }
 	for i := a + 1; i < len(ok) && prev < b; i++ {
 		if ok[i] == 0 {
 			continue
 		}
-		if bestNext < 0 || i-prev > bestNext-bestPrev {
-			bestPrev, bestNext = prev, i
+		switch {
+		case i <= b && longer(within, prev, i):
+			within = gap{prev, i}
+		case i > b && longer(across, prev, i):
+			across = gap{prev, i}
 		}
 		prev = i
 	}
-	last = time.Duration(bestPrev+1) * okTick
-	if bestNext < 0 {
+	best := within
+	if best.to < 0 {
+		best = across
+	}
+	last = time.Duration(best.from+1) * okTick
+	if best.to < 0 {
 		return last, time.Duration(len(ok)) * okTick, false
 	}
-	return last, time.Duration(bestNext) * okTick, true
+	return last, time.Duration(best.to) * okTick, true
 }

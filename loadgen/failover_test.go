@@ -27,6 +27,11 @@ func TestOutage(t *testing.T) {
 		{"longest later", []int32{5, 0, 5, 5, 0, 0, 0, 0, 5}, tick(0), tick(9), tick(4), tick(8), true},
 		// a gap beginning at or after to is the next fault's
 		{"bounded by the next fault", []int32{5, 0, 5, 5, 0, 0, 0, 0, 5}, tick(0), tick(2), tick(1), tick(2), true},
+		// nor is one that begins just before it, when an earlier one
+		// ended before it
+		{"the next fault's own", []int32{5, 0, 0, 5, 5, 0, 0, 0, 0, 0, 5}, tick(0), tick(5), tick(1), tick(3), true},
+		// an outage still going when the next fault comes runs into it
+		{"into the next fault", []int32{5, 0, 0, 0, 0, 0, 5}, tick(0), tick(3), tick(1), tick(6), true},
 		{"never again", []int32{5, 5, 0, 0}, tick(1), tick(4), tick(2), tick(4), false},
 		{"nothing before", []int32{0, 0, 0, 5}, tick(0), tick(4), 0, tick(3), true},
 	} {

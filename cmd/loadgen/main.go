@@ -459,11 +459,9 @@ func reportCmd(args []string, out io.Writer) error {
 			return err
 		}
 	}
-	var charts []string
-	for _, name := range []string{loadgen.ChartPercentiles, loadgen.ChartOverTime, loadgen.ChartVsRate, loadgen.ChartEndToEnd} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			charts = append(charts, name)
-		}
+	charts, err := loadgen.RedrawSummaryCharts(dir, s)
+	if err != nil {
+		return err
 	}
 	if err := loadgen.WriteReport(dir, s, charts); err != nil {
 		return err
