@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,31 +161,36 @@ func threadFaults(b *testing.B) int64 {
 }
 
 // BenchmarkAppendSyncFlush: concurrent SYNC_FLUSH senders, each waiting
-// for its record to be durable (group commit).
+// for its record to be durable (group commit). senders=N runs exactly N
+// goroutines, whatever GOMAXPROCS is (RunParallel would run N×GOMAXPROCS).
 func BenchmarkAppendSyncFlush(b *testing.B) {
 	for _, senders := range []int{1, 64} {
 		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
 			l, m := benchLog(b, SyncFlush), benchMessage(1<<10)
 			b.SetBytes(1 << 10)
-			b.SetParallelism(senders)
-			b.RunParallel(func(pb *testing.PB) {
-				var wg sync.WaitGroup
-				done := func(err error) {
-					if err != nil {
-						b.Error(err)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range senders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					durable := make(chan error, 1)
+					for next.Add(1) <= int64(b.N) {
+						r, err := l.Append(m)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						l.WaitDurable(r.EndOffset(), func(err error) { durable <- err })
+						if err := <-durable; err != nil {
+							b.Error(err)
+							return
+						}
 					}
-					wg.Done()
-				}
-				for pb.Next() {
-					r, err := l.Append(m)
-					if err != nil {
-						b.Fatal(err)
-					}
-					wg.Add(1)
-					l.WaitDurable(r.EndOffset(), done)
-					wg.Wait()
-				}
-			})
+				}()
+			}
+			wg.Wait()
 			b.ReportMetric(float64(l.Stats().Syncs)/float64(b.N), "syncs/op")
 		})
 	}
