@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build test test-short fuzz fuzz-short bench gobench failover-long run vet fmt clean
+.PHONY: all build test test-short fuzz fuzz-short bench gobench peerbench failover-long run vet fmt clean
 
 all: build
 
@@ -77,6 +77,17 @@ gobench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./remoting/ ./commitlog/ | tee results/bench-latest.txt
 	$(GO) test -run='^$$' -bench=CatchUp -benchtime=3x -count=3 ./broker/ha/ | tee -a results/bench-latest.txt
 	$(GO) test -run='^$$' -bench=ReplicatedSend -benchtime=30000x -count=3 ./bench/ | tee -a results/bench-latest.txt
+
+# DESIGN §6's comparison in one run: the three groups (async, sync,
+# syncflush; master + slave each) against NATS JetStream on this machine,
+# through nats bench. Installs nats-server and natscli (pinned versions,
+# from the Go module proxy) into .peer/bin first.
+PEER := $(CURDIR)/.peer/bin
+peerbench: build
+	@mkdir -p results
+	GOBIN=$(PEER) $(GO) install github.com/nats-io/nats-server/v2@v2.15.2
+	GOBIN=$(PEER) $(GO) install github.com/nats-io/natscli/nats@v0.5.0
+	ROCKETGO_PEER_BIN=$(PEER) $(GO) test -run='^$$' -bench=VersusNATS -benchtime=1x -timeout=30m -v ./bench/ | tee results/peerbench-latest.txt
 
 # Two namesrvs and one broker on 127.0.0.1 in the foreground. Ctrl-C, or
 # SIGTERM (or SIGHUP) to make, stops the broker, which unregisters from the

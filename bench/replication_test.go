@@ -24,9 +24,9 @@ func TestMain(m *testing.M) { proctest.Main(m, &binDir) }
 
 // group is one namesrv and a broker group of a master and one slave.
 type group struct {
-	master, slave string
-	masterPid     int
-	rpc           *remoting.Client
+	master, slave       string
+	masterPid, slavePid int
+	rpc                 *remoting.Client
 }
 
 func startGroup(tb testing.TB, role string, masterArgs ...string) *group {
@@ -40,7 +40,7 @@ func startGroup(tb testing.TB, role string, masterArgs ...string) *group {
 		"-brokerRole", role, "-storePathRootDir", tb.TempDir(), "-haListenPort", "0"), masterArgs...)...)
 	s := proctest.Start(tb, filepath.Join(binDir, "broker"), append(common,
 		"-brokerRole", "SLAVE", "-brokerId", "1", "-storePathRootDir", tb.TempDir())...)
-	g := &group{master: m.Addr("broker"), slave: s.Addr("broker"), masterPid: m.Pid(), rpc: remoting.NewClient(remoting.ClientConfig{})}
+	g := &group{master: m.Addr("broker"), slave: s.Addr("broker"), masterPid: m.Pid(), slavePid: s.Pid(), rpc: remoting.NewClient(remoting.ClientConfig{})}
 	tb.Cleanup(func() { g.rpc.Close() })
 	g.call(tb, remoting.NewRequest(remoting.UpdateAndCreateTopic, "topic", "Bench", "readQueueNums", "4", "writeQueueNums", "4"))
 	deadline := time.Now().Add(20 * time.Second)
