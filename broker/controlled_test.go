@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -469,5 +470,67 @@ func TestControllerMasterRestartsAtSameEpoch(t *testing.T) {
 	})
 	if !bytes.Equal(readCommitLog(t, g.brokers[m].store), readCommitLog(t, g.brokers[s].store)) {
 		t.Fatal("the CommitLogs of master and slave differ")
+	}
+}
+
+// TestControllerPullWaitsForConfirm: a message the master stored but its
+// slave (in the SyncStateSet, here paused) does not hold yet is not read
+// by consumers; a pull held for it is answered as soon as the slave holds
+// it — woken by the confirmation, long before its suspend time.
+func TestControllerPullWaitsForConfirm(t *testing.T) {
+	g := startCtlGroup(t, 2, "-brokerRole", "ASYNC_MASTER", "-haMaxTimeSlaveNotCatchup", "600000")
+	m := g.waitMaster(2)
+	const topic = "ConfirmTopic"
+	g.brokerAddr = g.brokers[m].addr
+	g.createTopic(topic, 1)
+	slave := g.brokers[1-m].proc
+	if err := syscall.Kill(slave.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			syscall.Kill(slave.Pid(), syscall.SIGCONT)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := remoting.NewRequest(remoting.SendMessageV2, "a", "PG_confirm", "b", topic, "c", "TBW102", "d", "1", "e", "0", "f", "0",
+		"g", strconv.FormatInt(time.Now().UnixMilli(), 10), "h", "0", "i", "", "j", "0", "k", "false")
+	req.Body = []byte("unconfirmed for now")
+	if resp, err := g.rpc.Invoke(ctx, g.brokerAddr, req); err != nil || resp.Code != remoting.Success {
+		t.Fatalf("ASYNC_MASTER send: %v %+v", err, resp)
+	}
+	answered := make(chan *remoting.Command, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		resp, err := g.rpc.Invoke(ctx, g.brokerAddr, pullReq(topic, 0, 30*time.Second))
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	}()
+	// Held: the message is not the consumer's to read while the slave
+	// lacks it.
+	eventually(t, 10*time.Second, "the pull to be held", func() bool {
+		return g.info(m)["pullRequestsHeld"] == "1"
+	})
+	select {
+	case resp := <-answered:
+		t.Fatalf("a pull was answered (code %d, %s) while the only slave of the SyncStateSet lacked the message", resp.Code, resp.Remark)
+	default:
+	}
+	syscall.Kill(slave.Pid(), syscall.SIGCONT)
+	resumed = true
+	select {
+	case resp := <-answered:
+		if resp == nil || resp.Code != remoting.Success {
+			t.Fatalf("pull after the slave caught up: %+v", resp)
+		}
+		t.Logf("answered %v after the pull began", time.Since(start).Round(time.Millisecond))
+	case <-time.After(20 * time.Second):
+		t.Fatal("the held pull was not answered when the slave confirmed the message")
 	}
 }

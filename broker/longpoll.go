@@ -35,7 +35,11 @@ type polls struct {
 	waiting map[queueKey][]*heldPull
 	byConn  map[*remoting.Conn]int // held requests per connection
 	pending map[queueKey]bool
-	wake    chan struct{}
+	// unconfirmed are the queues with a held pull that waits only for
+	// the store's messages to become readable (a controller-mode master's
+	// confirmed offset): arrivedAll wakes these, not every held queue.
+	unconfirmed map[queueKey]bool
+	wake        chan struct{}
 }
 
 const pollSweep = 100 * time.Millisecond
@@ -53,6 +57,8 @@ func newPolls(b *Broker) *polls {
 		byConn:  map[*remoting.Conn]int{},
 		pending: map[queueKey]bool{},
 		wake:    make(chan struct{}, 1),
+
+		unconfirmed: map[queueKey]bool{},
 	}
 }
 
@@ -71,8 +77,17 @@ func (ps *polls) hold(c *remoting.Conn, req *remoting.Command, p *pullRequest) *
 	ps.count.Add(1)
 	ps.byConn[c]++
 	ps.mu.Unlock()
-	if ps.b.readMax(p.topic, p.queueID) > p.offset {
-		ps.arrived(p.topic, p.queueID)
+	if stored := ps.b.store.QueueMaxOffset(p.topic, p.queueID); stored > p.offset {
+		if ps.b.readMaxOf(p.topic, p.queueID, stored) > p.offset {
+			ps.arrived(p.topic, p.queueID)
+		} else {
+			ps.mu.Lock()
+			ps.unconfirmed[k] = true
+			ps.mu.Unlock()
+			if ps.b.readMaxOf(p.topic, p.queueID, stored) > p.offset { // confirmed meanwhile
+				ps.arrived(p.topic, p.queueID)
+			}
+		}
 	}
 	return later
 }
@@ -104,10 +119,15 @@ func (ps *polls) arrivedAll() {
 		return
 	}
 	ps.mu.Lock()
-	for k, hs := range ps.waiting {
-		if len(hs) > 0 {
+	if len(ps.unconfirmed) == 0 {
+		ps.mu.Unlock()
+		return
+	}
+	for k := range ps.unconfirmed {
+		if len(ps.waiting[k]) > 0 {
 			ps.pending[k] = true
 		}
+		delete(ps.unconfirmed, k)
 	}
 	ps.mu.Unlock()
 	select {
@@ -146,15 +166,20 @@ func (ps *polls) serveWoken() {
 	for _, k := range keys {
 		// Ask the store without holding ps.mu: the arrival listener takes
 		// ps.mu from inside the append path.
-		maxOff := ps.b.readMax(k.topic, k.queueID)
+		stored := ps.b.store.QueueMaxOffset(k.topic, k.queueID)
+		maxOff := ps.b.readMaxOf(k.topic, k.queueID, stored)
 		ps.mu.Lock()
 		hs := ps.waiting[k]
 		keep := hs[:0]
 		for _, h := range hs {
-			if maxOff > h.p.offset {
+			switch {
+			case maxOff > h.p.offset:
 				ready = append(ready, h)
 				ps.releaseLocked(h)
-			} else {
+			case stored > h.p.offset: // stored, not yet readable
+				ps.unconfirmed[k] = true
+				keep = append(keep, h)
+			default:
 				keep = append(keep, h)
 			}
 		}
