@@ -36,7 +36,8 @@ import (
 const registerTimeout = 6 * time.Second
 
 // registerRetry is how soon a round goes again to the namesrvs that did
-// not take the last one (only to them, with every topic).
+// not take the last one (only to them, with every topic), doubling while
+// they keep failing.
 const registerRetry = time.Second
 
 // regRound is a registration round that requests wait for.
@@ -81,6 +82,7 @@ func (b *Broker) registerLoop(done <-chan struct{}) {
 	t := time.NewTicker(b.cfg.RegisterNameServerPeriod)
 	defer t.Stop()
 	var retry <-chan time.Time // armed while a namesrv did not take the last round
+	backoff := registerRetry   // doubles while rounds keep failing, up to the period
 	for {
 		full := false
 		select {
@@ -98,12 +100,17 @@ func (b *Broker) registerLoop(done <-chan struct{}) {
 		b.registerRound(full || r.full)
 		close(r.done)
 		retry = nil
-		if slices.Contains(slices.Collect(maps.Values(b.regOK)), false) {
-			// A namesrv that was down gets the whole table again soon
-			// after it is back, not a period later: clients that ask
-			// it find routes within registerRetry of its restart.
-			retry = time.After(min(registerRetry, b.cfg.RegisterNameServerPeriod))
+		if !slices.Contains(slices.Collect(maps.Values(b.regOK)), false) {
+			backoff = registerRetry
+			continue
 		}
+		// A namesrv that was down gets the whole table again soon after it
+		// is back, not a period later: clients that ask it find routes
+		// within registerRetry of a short outage. The retries back off to
+		// the period, so a namesrv that stays unreachable (each attempt can
+		// take registerTimeout) does not keep the loop busy.
+		retry = time.After(min(backoff, b.cfg.RegisterNameServerPeriod))
+		backoff *= 2
 	}
 }
 
