@@ -48,7 +48,7 @@ func startNATSPeer(tb testing.TB) *natsPeer {
 	p := &natsPeer{tb: tb, nats: cli}
 	port := proctest.FreePort()
 	p.r1 = fmt.Sprintf("nats://127.0.0.1:%d", port)
-	p.start(server, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", tb.TempDir(), "-n", "r1")
+	p.start(server, port, "-js", "-sd", tb.TempDir(), "-n", "r1")
 	var routes, urls []string
 	cports := []int{proctest.FreePort(), proctest.FreePort(), proctest.FreePort()}
 	for _, c := range cports {
@@ -57,17 +57,19 @@ func startNATSPeer(tb testing.TB) *natsPeer {
 	for i, c := range cports {
 		port := proctest.FreePort()
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", port))
-		p.start(server, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", tb.TempDir(), "-n", fmt.Sprintf("r3-%d", i),
+		p.start(server, port, "-js", "-sd", tb.TempDir(), "-n", fmt.Sprintf("r3-%d", i),
 			"--cluster_name", "r3", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", c), "--routes", strings.Join(routes, ","))
 	}
 	p.r3 = strings.Join(urls, ",")
 	return p
 }
 
-// start runs a nats-server and waits until its client port takes
-// connections; the test's cleanup kills it by PID.
-func (p *natsPeer) start(bin string, args ...string) {
+// start runs a nats-server on 127.0.0.1:port with args and waits until
+// that port takes connections; the test's cleanup kills it by PID.
+func (p *natsPeer) start(bin string, port int, args ...string) {
 	p.tb.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	args = append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)
 	log, err := os.Create(filepath.Join(p.tb.TempDir(), "nats-server.log"))
 	if err != nil {
 		p.tb.Fatal(err)
@@ -83,7 +85,6 @@ func (p *natsPeer) start(bin string, args ...string) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	addr := args[1] + ":" + args[3]
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rocketgo/rocketgo/internal/wire"
 	"github.com/rocketgo/rocketgo/remoting"
 )
 
@@ -111,14 +110,8 @@ func (c *Cluster) routedMasters(ctx context.Context, group string) []string {
 }
 
 func (c *Cluster) routedBy(ctx context.Context, namesrv, group string) string {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	resp, err := c.rpc.Invoke(ctx, namesrv, remoting.NewRequest(remoting.GetBrokerClusterInfo))
-	if err != nil || resp.Code != remoting.Success {
-		return ""
-	}
-	var info wire.ClusterInfo
-	if wire.Unmarshal(resp.Body, &info) != nil {
+	info, err := c.clusterInfo(ctx, namesrv)
+	if err != nil {
 		return ""
 	}
 	return info.BrokerAddrTable[group].BrokerAddrs[0]

@@ -338,18 +338,9 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 
 // missingFrom returns the first broker the namesrv at addr does not list.
 func (c *Cluster) missingFrom(ctx context.Context, addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	resp, err := c.rpc.Invoke(ctx, addr, remoting.NewRequest(remoting.GetBrokerClusterInfo))
+	info, err := c.clusterInfo(ctx, addr)
 	if err != nil {
 		return "", err
-	}
-	if resp.Code != remoting.Success {
-		return "", fmt.Errorf("cluster info: code %d %s", resp.Code, resp.Remark)
-	}
-	var info wire.ClusterInfo
-	if err := wire.Unmarshal(resp.Body, &info); err != nil {
-		return "", fmt.Errorf("cluster info: %w", err)
 	}
 	for _, g := range c.Groups {
 		addrs := info.BrokerAddrTable[g.Spec.Name].BrokerAddrs
@@ -369,6 +360,25 @@ func (c *Cluster) missingFrom(ctx context.Context, addr string) (string, error) 
 		}
 	}
 	return "", nil
+}
+
+// clusterInfo asks the namesrv at addr for its cluster table, waiting at
+// most a second.
+func (c *Cluster) clusterInfo(ctx context.Context, addr string) (wire.ClusterInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var info wire.ClusterInfo
+	resp, err := c.rpc.Invoke(ctx, addr, remoting.NewRequest(remoting.GetBrokerClusterInfo))
+	if err != nil {
+		return info, err
+	}
+	if resp.Code != remoting.Success {
+		return info, fmt.Errorf("cluster info: code %d %s", resp.Code, resp.Remark)
+	}
+	if err := wire.Unmarshal(resp.Body, &info); err != nil {
+		return info, fmt.Errorf("cluster info: %w", err)
+	}
+	return info, nil
 }
 
 // Stop stops every node (SIGTERM, then SIGKILL after 10 s).

@@ -20,11 +20,11 @@ const ChartFailover = "failover.svg"
 
 // failoverStats are one label's failovers.
 type failoverStats struct {
-	label                      string
-	unavailable, elected, road []time.Duration // road: time until routed
-	unrecovered                int
-	lost, dups                 int64
-	runs                       int
+	label                        string
+	unavailable, elected, routed []time.Duration
+	unrecovered                  int
+	lost, dups                   int64
+	runs                         int
 }
 
 // failoverByLabel gathers the failovers of every run, by label in report
@@ -58,7 +58,7 @@ func failoverByLabel(groups []runGroup) []*failoverStats {
 					st.elected = append(st.elected, f.Elected)
 				}
 				if f.Routed > 0 {
-					st.road = append(st.road, f.Routed)
+					st.routed = append(st.routed, f.Routed)
 				}
 			}
 		}
@@ -129,7 +129,7 @@ func writeFailovers(b *strings.Builder, groups []runGroup) {
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, st := range stats {
 		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %d | %d | %d |\n", cell(st.label), len(st.unavailable)+st.unrecovered,
-			p50MaxCell(st.unavailable), p50MaxCell(st.elected), p50MaxCell(st.road), st.unrecovered, st.lost, st.dups)
+			p50MaxCell(st.unavailable), p50MaxCell(st.elected), p50MaxCell(st.routed), st.unrecovered, st.lost, st.dups)
 	}
 	b.WriteString("\nEach failover:\n\n")
 	b.WriteString("| mode | rep | at | fault | hit | new master | last SEND_OK | first SEND_OK | unavailable | elected | routed |\n")
@@ -181,7 +181,7 @@ func failoverChart(groups []runGroup) []*panel {
 	}{
 		{"unavailable (last → first SEND_OK)", func(s *failoverStats) []time.Duration { return s.unavailable }, draw.CircleGlyph{}, -0.2},
 		{"elected (fault → controllers name a master)", func(s *failoverStats) []time.Duration { return s.elected }, draw.TriangleGlyph{}, 0},
-		{"routed (fault → namesrvs route a master)", func(s *failoverStats) []time.Duration { return s.road }, draw.SquareGlyph{}, 0.2},
+		{"routed (fault → namesrvs route a master)", func(s *failoverStats) []time.Duration { return s.routed }, draw.SquareGlyph{}, 0.2},
 	}
 	hi := 0.0
 	for ki, k := range kinds {
